@@ -1,0 +1,1 @@
+//! Harness for the interop scenarios: network namespaces, veth, processes, waiting on conditions.

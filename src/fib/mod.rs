@@ -1,0 +1,1 @@
+//! The desired kernel route set and its diff against what the kernel holds. Pure.

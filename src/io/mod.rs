@@ -1,0 +1,1 @@
+//! The only async and OS code: listener, peer tasks, kernel (rtnetlink), datastores, control socket, metrics.

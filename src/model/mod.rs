@@ -1,0 +1,1 @@
+//! Calico resources (serde types) and the Calico selector language.
