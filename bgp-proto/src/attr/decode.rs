@@ -247,7 +247,13 @@ pub(crate) fn decode_list(
                         ),
                     ));
                 }
-                let data = if matches!(e.subcode, UpdateErrorSubcode::MalformedAttributeList) {
+                // RFC 4271 §6.3: the attribute is the data for flags, length, ORIGIN, NEXT_HOP
+                // and optional attribute errors; Malformed AS_PATH carries none.
+                let data = if matches!(
+                    e.subcode,
+                    UpdateErrorSubcode::MalformedAttributeList
+                        | UpdateErrorSubcode::MalformedAsPath
+                ) {
                     vec![]
                 } else {
                     raw.to_vec()
