@@ -148,6 +148,9 @@ fn load_value(
             if r.spec.peer_ip.is_none() && r.spec.peer_selector.is_none() && r.spec.local_workload_selector.is_none() {
                 return Err(ctx.field("spec", "one of peerIP or peerSelector is required"));
             }
+            if r.spec.peer_ip.is_some() && r.spec.as_number.0 == 0 {
+                return Err(ctx.field("spec.asNumber", "required with peerIP"));
+            }
             if r.spec.peer_ip.is_some() && r.spec.peer_selector.is_some() {
                 return Err(ctx.field("spec.peerSelector", "peerIP and peerSelector cannot both be set"));
             }
