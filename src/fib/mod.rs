@@ -4,10 +4,23 @@
 //! RIB's best paths are turned into [`KernelRoute`]s; the kernel module in `io` keeps the kernel's
 //! table equal to the desired set.
 
+mod decide;
+mod diff;
+mod stale;
+
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+pub use decide::{
+    BestRoute, NodeKernelContext, RouteOrigin, kernel_route_for, metric_from_local_pref, pool_for,
+};
+pub use diff::{CurrentRoutes, DesiredRoutes, FibChange, RouteKey, diff, diff_prefixes};
+pub use stale::StaleRoutes;
+
+/// The most next hops of one multipath route (the kernel allows more; Calico's BIRD uses 16).
+pub const MAX_ECMP_PATHS: usize = 16;
 
 /// How routes inside one IP pool are programmed into the kernel (calico-behaviour.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,289 @@
+//! The diff of the desired kernel routes against the routes of tern's protocol the kernel holds.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::{KernelRoute, KernelRouteKind, MAX_ECMP_PATHS};
+
+/// The kernel identifies a route of the main table by prefix and metric (and TOS, always 0 here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteKey {
+    /// Destination prefix.
+    pub prefix: IpNet,
+    /// Route metric (priority).
+    pub metric: u32,
+}
+
+impl KernelRoute {
+    /// The key the kernel knows this route by.
+    pub fn key(&self) -> RouteKey {
+        RouteKey {
+            prefix: self.prefix,
+            metric: self.metric,
+        }
+    }
+
+    /// The same route in canonical form: next hops sorted, deduplicated by gateway, at most
+    /// [`MAX_ECMP_PATHS`]; the prefix with its host bits cleared. Kernel dumps and desired routes
+    /// are compared in this form.
+    pub fn normalized(mut self) -> Self {
+        self.prefix = self.prefix.trunc();
+        if let KernelRouteKind::Unicast(hops) = &mut self.kind {
+            hops.sort();
+            hops.dedup_by_key(|hop| hop.gateway);
+            hops.truncate(MAX_ECMP_PATHS);
+        }
+        self
+    }
+}
+
+/// The desired kernel routes, one per prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredRoutes {
+    routes: BTreeMap<IpNet, KernelRoute>,
+}
+
+impl DesiredRoutes {
+    /// Builds the set from routes in any order. Routes are normalized; when a prefix appears twice
+    /// the one with the lower metric wins (of equal metrics, the first).
+    pub fn new(routes: impl IntoIterator<Item = KernelRoute>) -> Self {
+        let mut map: BTreeMap<IpNet, KernelRoute> = BTreeMap::new();
+        for route in routes {
+            let route = route.normalized();
+            match map.get(&route.prefix) {
+                Some(existing) if existing.metric <= route.metric => {}
+                _ => {
+                    map.insert(route.prefix, route);
+                }
+            }
+        }
+        Self { routes: map }
+    }
+
+    /// The desired route for `prefix`.
+    pub fn get(&self, prefix: &IpNet) -> Option<&KernelRoute> {
+        self.routes.get(prefix)
+    }
+
+    /// All desired routes, by prefix.
+    pub fn iter(&self) -> impl Iterator<Item = &KernelRoute> {
+        self.routes.values()
+    }
+
+    /// Number of desired routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// No route desired.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// One write to bring the kernel in line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FibChange {
+    /// No route of ours with this key: create it.
+    Add(KernelRoute),
+    /// A route of ours with this key differs: replace it.
+    Replace(KernelRoute),
+    /// A route of ours that is not desired (or desired with another metric): delete it.
+    Delete(KernelRoute),
+}
+
+impl FibChange {
+    /// The route the change writes or deletes.
+    pub fn route(&self) -> &KernelRoute {
+        match self {
+            FibChange::Add(route) | FibChange::Replace(route) | FibChange::Delete(route) => route,
+        }
+    }
+}
+
+/// The routes of tern's protocol in the kernel's table, by key.
+pub type CurrentRoutes = BTreeMap<RouteKey, KernelRoute>;
+
+/// Computes the writes that make `current` equal to `desired`.
+///
+/// Deterministic: all adds and replaces first, in prefix order (so a metric change installs the
+/// new route before the old one goes), then deletes in key order. `keep(route)` spares a current
+/// route that is not desired from deletion (stale routes held until convergence).
+pub fn diff(
+    desired: &DesiredRoutes,
+    current: &CurrentRoutes,
+    keep: impl Fn(&KernelRoute) -> bool,
+) -> Vec<FibChange> {
+    let mut changes = Vec::new();
+    for route in desired.iter() {
+        if let Some(change) = write_for(route, current) {
+            changes.push(change);
+        }
+    }
+    for route in current.values() {
+        if !is_desired_key(desired, route) && !keep(route) {
+            changes.push(FibChange::Delete(route.clone()));
+        }
+    }
+    changes
+}
+
+/// [`diff`] restricted to the given prefixes (a route restored after someone deleted it, a prefix
+/// whose desired route changed); same ordering rules.
+pub fn diff_prefixes<'a>(
+    desired: &DesiredRoutes,
+    current: &CurrentRoutes,
+    prefixes: impl IntoIterator<Item = &'a IpNet>,
+    keep: impl Fn(&KernelRoute) -> bool,
+) -> Vec<FibChange> {
+    let mut prefixes: Vec<IpNet> = prefixes.into_iter().copied().collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let mut writes = Vec::new();
+    let mut deletes = Vec::new();
+    for prefix in prefixes {
+        if let Some(route) = desired.get(&prefix)
+            && let Some(change) = write_for(route, current)
+        {
+            writes.push(change);
+        }
+        let lowest = RouteKey { prefix, metric: 0 };
+        let highest = RouteKey {
+            prefix,
+            metric: u32::MAX,
+        };
+        for route in current.range(lowest..=highest).map(|(_, route)| route) {
+            if !is_desired_key(desired, route) && !keep(route) {
+                deletes.push(FibChange::Delete(route.clone()));
+            }
+        }
+    }
+    writes.extend(deletes);
+    writes
+}
+
+fn write_for(route: &KernelRoute, current: &CurrentRoutes) -> Option<FibChange> {
+    match current.get(&route.key()) {
+        Some(existing) if existing == route => None,
+        Some(_) => Some(FibChange::Replace(route.clone())),
+        None => Some(FibChange::Add(route.clone())),
+    }
+}
+
+fn is_desired_key(desired: &DesiredRoutes, route: &KernelRoute) -> bool {
+    desired
+        .get(&route.prefix)
+        .is_some_and(|wanted| wanted.metric == route.metric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::NextHop;
+
+    fn route(prefix: &str, gateway: &str, metric: u32) -> KernelRoute {
+        KernelRoute {
+            prefix: prefix.parse().unwrap(),
+            kind: KernelRouteKind::Unicast(vec![NextHop {
+                gateway: gateway.parse().unwrap(),
+                via_tunnel: false,
+            }]),
+            metric,
+        }
+    }
+
+    fn current(routes: &[KernelRoute]) -> CurrentRoutes {
+        routes.iter().map(|r| (r.key(), r.clone())).collect()
+    }
+
+    #[test]
+    fn adds_replaces_and_deletes_in_a_fixed_order() {
+        let desired = DesiredRoutes::new([
+            route("10.0.2.0/24", "192.0.2.1", 1024),
+            route("10.0.1.0/24", "192.0.2.1", 1024),
+            route("10.0.3.0/24", "192.0.2.2", 1024),
+        ]);
+        let kernel = current(&[
+            route("10.0.9.0/24", "192.0.2.1", 1024),
+            route("10.0.3.0/24", "192.0.2.1", 1024),
+            route("10.0.1.0/24", "192.0.2.1", 1024),
+        ]);
+        let changes = diff(&desired, &kernel, |_| false);
+        assert_eq!(
+            changes,
+            vec![
+                FibChange::Add(route("10.0.2.0/24", "192.0.2.1", 1024)),
+                FibChange::Replace(route("10.0.3.0/24", "192.0.2.2", 1024)),
+                FibChange::Delete(route("10.0.9.0/24", "192.0.2.1", 1024)),
+            ]
+        );
+    }
+
+    #[test]
+    fn metric_change_adds_new_before_deleting_old() {
+        let desired = DesiredRoutes::new([route("10.0.1.0/24", "192.0.2.1", 900)]);
+        let kernel = current(&[route("10.0.1.0/24", "192.0.2.1", 1024)]);
+        assert_eq!(
+            diff(&desired, &kernel, |_| false),
+            vec![
+                FibChange::Add(route("10.0.1.0/24", "192.0.2.1", 900)),
+                FibChange::Delete(route("10.0.1.0/24", "192.0.2.1", 1024)),
+            ]
+        );
+    }
+
+    #[test]
+    fn kept_routes_are_not_deleted() {
+        let desired = DesiredRoutes::default();
+        let kernel = current(&[route("10.0.9.0/24", "192.0.2.1", 1024)]);
+        assert!(diff(&desired, &kernel, |_| true).is_empty());
+    }
+
+    #[test]
+    fn equal_sets_need_no_writes_whatever_the_next_hop_order() {
+        let mut multipath = route("10.0.1.0/24", "192.0.2.2", 1024);
+        if let KernelRouteKind::Unicast(hops) = &mut multipath.kind {
+            hops.push(NextHop {
+                gateway: "192.0.2.1".parse().unwrap(),
+                via_tunnel: true,
+            });
+        }
+        let desired = DesiredRoutes::new([multipath.clone()]);
+        let kernel = current(&[multipath.normalized()]);
+        assert!(diff(&desired, &kernel, |_| false).is_empty());
+    }
+
+    #[test]
+    fn duplicate_prefixes_keep_the_lowest_metric() {
+        let desired = DesiredRoutes::new([
+            route("10.0.1.0/24", "192.0.2.1", 1024),
+            route("10.0.1.0/24", "192.0.2.2", 500),
+        ]);
+        assert_eq!(desired.len(), 1);
+        assert_eq!(
+            desired.get(&"10.0.1.0/24".parse().unwrap()).unwrap().metric,
+            500
+        );
+    }
+
+    #[test]
+    fn prefix_restricted_diff_matches_the_full_diff_on_those_prefixes() {
+        let desired = DesiredRoutes::new([
+            route("10.0.1.0/24", "192.0.2.1", 900),
+            route("10.0.2.0/24", "192.0.2.1", 1024),
+        ]);
+        let kernel = current(&[
+            route("10.0.1.0/24", "192.0.2.1", 1024),
+            route("10.0.5.0/24", "192.0.2.1", 1024),
+        ]);
+        let p1: IpNet = "10.0.1.0/24".parse().unwrap();
+        assert_eq!(
+            diff_prefixes(&desired, &kernel, [&p1], |_| false),
+            vec![
+                FibChange::Add(route("10.0.1.0/24", "192.0.2.1", 900)),
+                FibChange::Delete(route("10.0.1.0/24", "192.0.2.1", 1024)),
+            ]
+        );
+    }
+}

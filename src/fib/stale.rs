@@ -1,0 +1,138 @@
+//! Restart without loss: routes of tern's protocol found in the kernel at start are adopted as
+//! stale and kept until the daemon has re-converged (End-of-RIB from its peers) or a bounded timer
+//! has run out; then the stale routes nobody desired again are swept. Time is passed in.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use super::KernelRoute;
+
+/// Bookkeeping of routes adopted at start.
+#[derive(Debug, Clone)]
+pub struct StaleRoutes {
+    adopted: HashSet<IpNet>,
+    deadline: Instant,
+    swept: bool,
+}
+
+impl StaleRoutes {
+    /// Adopts the routes found at start (`now`), to be kept at most `hold` unless
+    /// [`StaleRoutes::converged`] comes first.
+    pub fn adopt<'a>(
+        found: impl IntoIterator<Item = &'a KernelRoute>,
+        now: Instant,
+        hold: Duration,
+    ) -> Self {
+        Self {
+            adopted: found.into_iter().map(|route| route.prefix).collect(),
+            deadline: now + hold,
+            swept: false,
+        }
+    }
+
+    /// Nothing adopted, nothing to hold (e.g. a fresh node): deletes apply at once.
+    pub fn none(now: Instant) -> Self {
+        Self {
+            adopted: HashSet::new(),
+            deadline: now,
+            swept: true,
+        }
+    }
+
+    /// A prefix is desired again: it is no longer stale (and later withdrawals of it apply at once).
+    pub fn redesired(&mut self, prefix: &IpNet) {
+        self.adopted.remove(prefix);
+    }
+
+    /// Whether `route` must be kept although it is not desired.
+    pub fn keeps(&self, route: &KernelRoute) -> bool {
+        !self.swept && self.adopted.contains(&route.prefix)
+    }
+
+    /// The convergence signal: from now on stale routes not desired are removed. Returns whether
+    /// this call ended the hold.
+    pub fn converged(&mut self) -> bool {
+        let ended = !self.swept;
+        self.swept = true;
+        self.adopted.clear();
+        ended
+    }
+
+    /// Ends the hold when the timer has run out at `now`; returns whether this call ended it.
+    pub fn on_tick(&mut self, now: Instant) -> bool {
+        if !self.swept && now >= self.deadline {
+            self.converged()
+        } else {
+            false
+        }
+    }
+
+    /// When the hold ends by timer, if it is still running.
+    pub fn deadline(&self) -> Option<Instant> {
+        (!self.swept).then_some(self.deadline)
+    }
+
+    /// Number of adopted routes still stale.
+    pub fn stale_count(&self) -> usize {
+        if self.swept { 0 } else { self.adopted.len() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::{DesiredRoutes, FibChange, KernelRouteKind, diff};
+
+    fn blackhole(prefix: &str) -> KernelRoute {
+        KernelRoute {
+            prefix: prefix.parse().unwrap(),
+            kind: KernelRouteKind::Blackhole,
+            metric: 1024,
+        }
+    }
+
+    #[test]
+    fn stale_routes_are_kept_until_convergence_then_swept() {
+        let found = [blackhole("10.0.1.0/26"), blackhole("10.0.2.0/26")];
+        let current = found.iter().map(|r| (r.key(), r.clone())).collect();
+        let start = Instant::now();
+        let mut stale = StaleRoutes::adopt(&found, start, Duration::from_secs(120));
+        let desired = DesiredRoutes::new([blackhole("10.0.1.0/26")]);
+        for route in desired.iter() {
+            stale.redesired(&route.prefix);
+        }
+        assert!(diff(&desired, &current, |r| stale.keeps(r)).is_empty());
+        assert_eq!(stale.stale_count(), 1);
+        assert!(stale.converged());
+        assert!(!stale.converged());
+        assert_eq!(
+            diff(&desired, &current, |r| stale.keeps(r)),
+            vec![FibChange::Delete(blackhole("10.0.2.0/26"))]
+        );
+    }
+
+    #[test]
+    fn the_timer_bounds_the_hold() {
+        let found = [blackhole("10.0.2.0/26")];
+        let start = Instant::now();
+        let mut stale = StaleRoutes::adopt(&found, start, Duration::from_secs(120));
+        assert!(!stale.on_tick(start + Duration::from_secs(119)));
+        assert!(stale.keeps(&found[0]));
+        assert_eq!(stale.deadline(), Some(start + Duration::from_secs(120)));
+        assert!(stale.on_tick(start + Duration::from_secs(120)));
+        assert!(!stale.keeps(&found[0]));
+        assert_eq!(stale.deadline(), None);
+    }
+
+    #[test]
+    fn a_redesired_route_withdrawn_before_convergence_is_deleted() {
+        let found = [blackhole("10.0.2.0/26")];
+        let current = found.iter().map(|r| (r.key(), r.clone())).collect();
+        let mut stale = StaleRoutes::adopt(&found, Instant::now(), Duration::from_secs(120));
+        stale.redesired(&found[0].prefix);
+        let desired = DesiredRoutes::default();
+        assert_eq!(diff(&desired, &current, |r| stale.keeps(r)).len(), 1);
+    }
+}

@@ -1,0 +1,233 @@
+//! The kernel's routing table over rtnetlink: the only module that talks netlink.
+//!
+//! ```text
+//!   daemon ──set_desired / converged / shutdown──▶ ┌──────────────┐ ──RTM_NEWROUTE/DELROUTE──▶ kernel
+//!                                                  │ KernelTask   │   (writer connection,
+//!   daemon ◀──────── LearnedRouteEvent ─────────── │ (one tokio   │    pipelined batches)
+//!   daemon ◀──────── KernelStatus (watch) ──────── │  task)       │ ◀──route/link/address events──
+//!                                                  └──────────────┘   (monitor connection)
+//! ```
+//!
+//! The task keeps the main table's routes of tern's protocol equal to the desired set
+//! ([`crate::fib::diff`]). Everything is event driven: a route of ours deleted or replaced by
+//! someone else is restored from its notification; link and address changes (after which the
+//! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
+//! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
+//! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change.
+//! Routes found at start are adopted (never flushed) and the stale ones are swept after
+//! [`KernelHandle::converged`] or the hold timer. On stop routes stay unless `flush_on_exit`.
+//!
+//! Conflicting routes (robustness F13): tern writes with `NLM_F_CREATE | NLM_F_REPLACE`, so a
+//! route of another protocol with the same prefix and metric in the main table is replaced by
+//! tern's (as `ip route replace` and BIRD do); one with another metric is left alone and both
+//! coexist (the kernel prefers the lower metric). When another agent replaces a route of ours,
+//! tern restores it once per notification and logs it; there is no retry loop.
+
+mod codec;
+mod task;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use tokio::sync::{mpsc, watch};
+
+use crate::fib::KernelRoute;
+
+pub use writer::WriterClosed;
+
+/// Settings of the kernel task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// Route protocol number of tern's routes (default 12, `bird`, which Felix treats as BIRD's).
+    pub protocol: u8,
+    /// The IP-in-IP device (the node agent's `tunl0`).
+    pub tunnel_device: String,
+    /// Interfaces whose routes are not learned, beyond Calico's fixed `cali*` and `kube-ipvs*`;
+    /// a trailing `*` matches any suffix.
+    pub ignored_interfaces: Vec<String>,
+    /// How long routes adopted at start are kept when [`KernelHandle::converged`] never comes.
+    pub stale_hold: Duration,
+    /// Delete tern's routes when the task stops (default: keep them).
+    pub flush_on_exit: bool,
+    /// Socket receive buffer of the event connection, in bytes (set with `SO_RCVBUFFORCE` when
+    /// permitted).
+    pub event_buffer_bytes: usize,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            protocol: 12,
+            tunnel_device: "tunl0".to_owned(),
+            ignored_interfaces: Vec::new(),
+            stale_hold: Duration::from_secs(120),
+            flush_on_exit: false,
+            event_buffer_bytes: 32 << 20,
+        }
+    }
+}
+
+/// A route another agent installed (or an interface route), learned as input for export.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LearnedRoute {
+    /// Destination prefix.
+    pub prefix: IpNet,
+    /// Outgoing interface name, when the route has one.
+    pub interface: Option<String>,
+    /// Route protocol number (`boot` = 3, `static` = 4, ...; `kernel` = 2 for interface routes).
+    pub protocol: u8,
+    /// Route metric.
+    pub metric: u32,
+}
+
+/// A change of the learned routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LearnedRouteEvent {
+    /// The route appeared (or changed).
+    Added(LearnedRoute),
+    /// The route is gone.
+    Removed(LearnedRoute),
+}
+
+/// Counts of tern's routes in the kernel by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteCounts {
+    /// `blackhole` routes.
+    pub blackhole: usize,
+    /// Single-path routes without the tunnel.
+    pub plain: usize,
+    /// Single-path routes via the tunnel.
+    pub tunnel: usize,
+    /// Multipath routes.
+    pub multipath: usize,
+}
+
+/// A snapshot of the kernel task, for metrics and `tern show fib`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelStatus {
+    /// Generation of the last desired set the task has applied (see [`KernelHandle::set_desired`]).
+    pub applied_generation: u64,
+    /// Number of desired routes.
+    pub desired: usize,
+    /// tern's routes in the kernel, by kind.
+    pub installed: RouteCounts,
+    /// Adopted routes still held until convergence.
+    pub stale: usize,
+    /// Whether the stale hold has ended (convergence or timer).
+    pub stale_swept: bool,
+    /// Desired routes not in the kernel, with the reason.
+    pub failed: BTreeMap<IpNet, String>,
+    /// The tunnel device is missing while IP-in-IP routes are desired.
+    pub tunnel_missing: bool,
+    /// Full resynchronisations done (start, link/address changes, overruns).
+    pub resyncs: u64,
+    /// Netlink overruns (ENOBUFS) seen on the event connection.
+    pub overruns: u64,
+    /// Routes of ours restored after someone else deleted or replaced them.
+    pub restored: u64,
+    /// Route writes sent to the kernel.
+    pub writes: u64,
+}
+
+pub(super) enum Command {
+    Converged,
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The daemon's handle on the kernel task. Dropping it stops the task (routes stay).
+#[derive(Debug)]
+pub struct KernelHandle {
+    desired: watch::Sender<(u64, Arc<Vec<KernelRoute>>)>,
+    commands: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<KernelStatus>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Converged => f.write_str("Converged"),
+            Command::Shutdown(_) => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// The kernel task could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// Opening or configuring a netlink socket failed.
+    #[error("cannot open a netlink route socket: {0}")]
+    Socket(#[from] std::io::Error),
+    /// The first dump of links and routes failed.
+    #[error("the initial netlink dump failed: {0}")]
+    Dump(String),
+}
+
+impl KernelHandle {
+    /// Opens the netlink connections in the current network namespace, dumps links and routes,
+    /// adopts tern's existing routes and spawns the task on the current tokio runtime. Returns
+    /// the handle and the stream of learned route changes (the initial set first).
+    pub async fn start(
+        config: KernelConfig,
+    ) -> Result<(KernelHandle, mpsc::UnboundedReceiver<LearnedRouteEvent>), KernelError> {
+        let (desired_tx, desired_rx) = watch::channel((0, Arc::new(Vec::new())));
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (status_tx, status_rx) = watch::channel(KernelStatus::default());
+        let (learned_tx, learned_rx) = mpsc::unbounded_channel();
+        let task =
+            task::KernelTask::start(config, desired_rx, commands_rx, status_tx, learned_tx).await?;
+        let join = tokio::spawn(task.run());
+        Ok((
+            KernelHandle {
+                desired: desired_tx,
+                commands: commands_tx,
+                status: status_rx,
+                task: Some(join),
+            },
+            learned_rx,
+        ))
+    }
+
+    /// Replaces the desired route set. Updates are coalesced: the task applies the latest set.
+    /// Returns the generation number that [`KernelStatus::applied_generation`] reaches once this
+    /// set (or a later one) has been applied.
+    pub fn set_desired(&self, routes: Vec<KernelRoute>) -> u64 {
+        let mut generation = 0;
+        self.desired.send_modify(|(current_generation, set)| {
+            *current_generation += 1;
+            generation = *current_generation;
+            *set = Arc::new(routes);
+        });
+        generation
+    }
+
+    /// The convergence signal (End-of-RIB from all peers): stale adopted routes not desired again
+    /// are removed now rather than when the hold timer runs out.
+    pub fn converged(&self) {
+        let _ = self.commands.send(Command::Converged);
+    }
+
+    /// The latest status snapshot.
+    pub fn status(&self) -> KernelStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of status snapshots (to wait for a condition).
+    pub fn watch_status(&self) -> watch::Receiver<KernelStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the task; tern's routes stay in the kernel unless `flush_on_exit` was set.
+    pub async fn shutdown(mut self) {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Shutdown(done_tx)).is_ok() {
+            let _ = done_rx.await;
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,805 @@
+//! The kernel task: state, event handling and reconciliation.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use ipnet::IpNet;
+use rtnetlink::packet_core::{NLM_F_REPLACE, NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::sys::SocketAddr;
+use rtnetlink::sys::protocols::NETLINK_ROUTE;
+use rtnetlink::{MulticastGroup, new_multicast_connection};
+use tokio::sync::{mpsc, watch};
+
+use super::codec::{
+    MAIN_TABLE, ParsedLink, ParsedRoute, dump_links_message, dump_routes_message, lookup_message,
+    parse_link, parse_route,
+};
+use super::writer::{RouteWriter, WriterClosed};
+use super::{
+    Command, KernelConfig, KernelError, KernelStatus, LearnedRoute, LearnedRouteEvent, RouteCounts,
+};
+use crate::fib::{
+    CurrentRoutes, DesiredRoutes, FibChange, KernelRoute, KernelRouteKind, NextHop, RouteKey,
+    StaleRoutes, diff, diff_prefixes,
+};
+
+type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
+/// Errors after which a plain gateway is resolved through the kernel's table.
+const ENETDOWN: i32 = 100;
+const ENETUNREACH: i32 = 101;
+const EHOSTUNREACH: i32 = 113;
+const ESRCH: i32 = 3;
+
+pub(super) struct KernelTask {
+    config: KernelConfig,
+    writer: RouteWriter,
+    events: Events,
+    _monitor: rtnetlink::Handle,
+    desired_rx: watch::Receiver<(u64, Arc<Vec<KernelRoute>>)>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    status_tx: watch::Sender<KernelStatus>,
+    learned_tx: mpsc::UnboundedSender<LearnedRouteEvent>,
+
+    links: HashMap<u32, ParsedLink>,
+    tunnel_ifindex: Option<u32>,
+    current: CurrentRoutes,
+    counts: RouteCounts,
+    learned: HashMap<RouteKey, LearnedRoute>,
+    desired: DesiredRoutes,
+    generation: u64,
+    /// Gateways the kernel did not accept directly, and the kernel's next hop for each (None:
+    /// unreachable or directly connected after all).
+    recursive: HashMap<IpAddr, Option<IpAddr>>,
+    failed: BTreeMap<IpNet, String>,
+    stale: StaleRoutes,
+    status: KernelStatus,
+    tunnel_missing_logged: bool,
+
+    need_resync: bool,
+    need_full: bool,
+    need_reresolve: bool,
+    dirty: HashSet<IpNet>,
+}
+
+fn force_receive_buffer(fd: i32, bytes: usize) {
+    let value = i32::try_from(bytes).unwrap_or(i32::MAX);
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt with a valid fd, a pointer to an i32 and its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+}
+
+impl KernelTask {
+    pub async fn start(
+        config: KernelConfig,
+        desired_rx: watch::Receiver<(u64, Arc<Vec<KernelRoute>>)>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        status_tx: watch::Sender<KernelStatus>,
+        learned_tx: mpsc::UnboundedSender<LearnedRouteEvent>,
+    ) -> Result<Self, KernelError> {
+        // Subscribe first, then dump: events that race with the dump are applied after it.
+        let (mut monitor_conn, monitor, events) = new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+            MulticastGroup::Ipv4Route,
+            MulticastGroup::Ipv6Route,
+        ])?;
+        force_receive_buffer(
+            monitor_conn.socket_mut().as_raw_fd(),
+            config.event_buffer_bytes,
+        );
+        tokio::spawn(monitor_conn);
+        let (mut writer_conn, writer_handle, unsolicited) =
+            rtnetlink::proto::new_connection::<RouteNetlinkMessage>(NETLINK_ROUTE)?;
+        force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
+        tokio::spawn(writer_conn);
+        let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol);
+        let mut task = KernelTask {
+            stale: StaleRoutes::none(Instant::now()),
+            config,
+            writer,
+            events,
+            _monitor: monitor,
+            desired_rx,
+            commands,
+            status_tx,
+            learned_tx,
+            links: HashMap::new(),
+            tunnel_ifindex: None,
+            current: CurrentRoutes::new(),
+            counts: RouteCounts::default(),
+            learned: HashMap::new(),
+            desired: DesiredRoutes::default(),
+            generation: 0,
+            recursive: HashMap::new(),
+            failed: BTreeMap::new(),
+            status: KernelStatus::default(),
+            tunnel_missing_logged: false,
+            need_resync: false,
+            need_full: false,
+            need_reresolve: false,
+            dirty: HashSet::new(),
+        };
+        task.resync()
+            .await
+            .map_err(|error| KernelError::Dump(error.to_string()))?;
+        task.stale = StaleRoutes::adopt(
+            task.current.values(),
+            Instant::now(),
+            task.config.stale_hold,
+        );
+        if task.stale.stale_count() > 0 {
+            tracing::info!(
+                routes = task.stale.stale_count(),
+                hold = ?task.config.stale_hold,
+                "adopted routes of tern's protocol found in the kernel; kept until convergence"
+            );
+        }
+        task.publish();
+        Ok(task)
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            if let Err(WriterClosed) = self.process_pending().await {
+                tracing::error!("netlink connection closed; kernel task stops (routes stay)");
+                return;
+            }
+            self.publish();
+            let deadline = self.stale.deadline();
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Converged) => {
+                        if self.stale.converged() {
+                            tracing::info!("converged: sweeping stale routes");
+                        }
+                        self.need_full = true;
+                    }
+                    Some(Command::Shutdown(done)) => {
+                        self.stop().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        self.stop().await;
+                        return;
+                    }
+                },
+                changed = self.desired_rx.changed() => {
+                    if changed.is_err() {
+                        self.stop().await;
+                        return;
+                    }
+                    let (generation, routes) = self.desired_rx.borrow_and_update().clone();
+                    self.set_desired(generation, &routes);
+                }
+                event = self.events.next() => {
+                    let Some((message, _)) = event else {
+                        tracing::error!("netlink event connection closed; kernel task stops (routes stay)");
+                        return;
+                    };
+                    self.on_event(message);
+                    // Coalesce: take every event already queued before acting.
+                    while let Ok((message, _)) = self.events.try_recv() {
+                        self.on_event(message);
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    if self.stale.on_tick(Instant::now()) {
+                        tracing::info!("stale hold timer ran out: sweeping stale routes");
+                    }
+                    self.need_full = true;
+                }
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        if !self.config.flush_on_exit {
+            tracing::info!(
+                routes = self.current.len(),
+                "kernel task stops; routes stay"
+            );
+            return;
+        }
+        let changes: Vec<FibChange> = self
+            .current
+            .values()
+            .cloned()
+            .map(FibChange::Delete)
+            .collect();
+        match self
+            .writer
+            .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
+            .await
+        {
+            Ok(failures) => tracing::info!(
+                routes = changes.len(),
+                failed = failures.len(),
+                "flush on exit: deleted tern's routes"
+            ),
+            Err(error) => tracing::error!(%error, "flush on exit failed"),
+        }
+    }
+
+    fn set_desired(&mut self, generation: u64, routes: &[KernelRoute]) {
+        self.desired = DesiredRoutes::new(routes.iter().cloned());
+        for route in self.desired.iter() {
+            self.stale.redesired(&route.prefix);
+        }
+        self.generation = generation;
+        self.need_full = true;
+    }
+
+    // ---- events ----------------------------------------------------------------------------
+
+    fn on_event(&mut self, message: NetlinkMessage<RouteNetlinkMessage>) {
+        let flags = message.header.flags;
+        match message.payload {
+            NetlinkPayload::Overrun(_) => {
+                self.status.overruns += 1;
+                tracing::warn!("netlink event socket overrun (ENOBUFS): full resynchronisation");
+                self.need_resync = true;
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => {
+                if let Some(parsed) = parse_route(&route) {
+                    self.on_route(parsed, true, flags & NLM_F_REPLACE != 0);
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(route)) => {
+                if let Some(parsed) = parse_route(&route) {
+                    self.on_route(parsed, false, false);
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                if let Some(link) = parse_link(&link) {
+                    self.on_link(link, true);
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                if let Some(link) = parse_link(&link) {
+                    self.on_link(link, false);
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(_)) => {
+                // A new address may make a gateway reachable.
+                self.need_full |= !self.failed.is_empty();
+                self.need_reresolve |= !self.recursive.is_empty();
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(_)) => {
+                // The kernel drops IPv4 routes through a removed address without notifying.
+                self.need_resync = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_route(&mut self, parsed: ParsedRoute, added: bool, replaced: bool) {
+        if parsed.table != MAIN_TABLE {
+            return;
+        }
+        let key = RouteKey {
+            prefix: parsed.prefix,
+            metric: parsed.metric,
+        };
+        if parsed.protocol == self.config.protocol {
+            if added {
+                if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
+                    self.insert_current(route);
+                }
+            } else {
+                self.remove_current(&key);
+            }
+            self.dirty.insert(parsed.prefix);
+            return;
+        }
+        if added && replaced && self.current.contains_key(&key) {
+            // Another agent replaced our route (same prefix and metric).
+            self.remove_current(&key);
+            self.dirty.insert(parsed.prefix);
+        }
+        self.learn(&parsed, added);
+        if !self.recursive.is_empty() {
+            self.need_reresolve = true;
+        }
+        if added && !self.failed.is_empty() {
+            self.need_full = true;
+        }
+    }
+
+    fn on_link(&mut self, link: ParsedLink, exists: bool) {
+        let before = self.links.get(&link.index).cloned();
+        if link.name == self.config.tunnel_device {
+            let index = exists.then_some(link.index);
+            if index != self.tunnel_ifindex {
+                match index {
+                    Some(index) => {
+                        tracing::info!(device = %link.name, index, "tunnel device appeared")
+                    }
+                    None => tracing::error!(device = %link.name, "tunnel device removed"),
+                }
+                self.tunnel_ifindex = index;
+                self.tunnel_missing_logged = false;
+                self.need_resync = true;
+            }
+        }
+        if exists {
+            let changed_state = before.as_ref().is_none_or(|before| before.up != link.up);
+            self.links.insert(link.index, link);
+            if changed_state && before.is_some() {
+                // The kernel drops (or revives) routes over a link without notifying.
+                self.need_resync = true;
+            } else if changed_state {
+                self.need_full |= !self.failed.is_empty();
+            }
+        } else {
+            self.links.remove(&link.index);
+            self.need_resync = true;
+        }
+    }
+
+    // ---- learning --------------------------------------------------------------------------
+
+    fn learnable(&self, parsed: &ParsedRoute) -> Option<LearnedRoute> {
+        if parsed.table != MAIN_TABLE
+            || parsed.kind != RouteType::Unicast
+            || parsed.protocol == self.config.protocol
+        {
+            return None;
+        }
+        if !parsed.installed_by_agent() && !parsed.is_interface_route() {
+            return None;
+        }
+        if let IpNet::V6(v6) = parsed.prefix
+            && v6.addr().segments()[0] & 0xffc0 == 0xfe80
+        {
+            return None;
+        }
+        let interface = parsed
+            .first_oif()
+            .and_then(|index| self.links.get(&index))
+            .map(|link| link.name.clone());
+        if let Some(name) = &interface
+            && self.ignored_interface(name)
+        {
+            return None;
+        }
+        Some(LearnedRoute {
+            prefix: parsed.prefix,
+            interface,
+            protocol: parsed.protocol,
+            metric: parsed.metric,
+        })
+    }
+
+    fn ignored_interface(&self, name: &str) -> bool {
+        const CALICO_IGNORED: [&str; 2] = ["cali*", "kube-ipvs*"];
+        CALICO_IGNORED
+            .iter()
+            .copied()
+            .chain(self.config.ignored_interfaces.iter().map(String::as_str))
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(stem) => name.starts_with(stem),
+                None => name == pattern,
+            })
+    }
+
+    fn learn(&mut self, parsed: &ParsedRoute, added: bool) {
+        let key = RouteKey {
+            prefix: parsed.prefix,
+            metric: parsed.metric,
+        };
+        if added {
+            if let Some(route) = self.learnable(parsed)
+                && self.learned.get(&key) != Some(&route)
+            {
+                self.learned.insert(key, route.clone());
+                let _ = self.learned_tx.send(LearnedRouteEvent::Added(route));
+            }
+        } else if let Some(route) = self.learned.remove(&key) {
+            let _ = self.learned_tx.send(LearnedRouteEvent::Removed(route));
+        }
+    }
+
+    // ---- state -----------------------------------------------------------------------------
+
+    fn count(counts: &mut RouteCounts, route: &KernelRoute, delta: isize) {
+        let slot = match &route.kind {
+            KernelRouteKind::Blackhole => &mut counts.blackhole,
+            KernelRouteKind::Unicast(hops) if hops.len() > 1 => &mut counts.multipath,
+            KernelRouteKind::Unicast(hops) if hops.first().is_some_and(|hop| hop.via_tunnel) => {
+                &mut counts.tunnel
+            }
+            KernelRouteKind::Unicast(_) => &mut counts.plain,
+        };
+        *slot = slot.saturating_add_signed(delta);
+    }
+
+    fn insert_current(&mut self, route: KernelRoute) {
+        Self::count(&mut self.counts, &route, 1);
+        if let Some(old) = self.current.insert(route.key(), route) {
+            Self::count(&mut self.counts, &old, -1);
+        }
+    }
+
+    fn remove_current(&mut self, key: &RouteKey) {
+        if let Some(old) = self.current.remove(key) {
+            Self::count(&mut self.counts, &old, -1);
+        }
+    }
+
+    fn publish(&mut self) {
+        self.status.applied_generation = self.generation;
+        self.status.desired = self.desired.len();
+        self.status.installed = self.counts.clone();
+        self.status.stale = self.stale.stale_count();
+        self.status.stale_swept = self.stale.deadline().is_none();
+        self.status.failed = self.failed.clone();
+        self.status.tunnel_missing = self.tunnel_ifindex.is_none()
+            && self
+                .failed
+                .values()
+                .any(|reason| reason.starts_with("tunnel device"));
+        let status = self.status.clone();
+        self.status_tx.send_if_modified(|old| {
+            if *old == status {
+                false
+            } else {
+                *old = status;
+                true
+            }
+        });
+    }
+
+    // ---- dumps -----------------------------------------------------------------------------
+
+    async fn dump(
+        &self,
+        request: NetlinkMessage<RouteNetlinkMessage>,
+    ) -> Result<Vec<RouteNetlinkMessage>, String> {
+        let mut responses = self
+            .writer
+            .handle()
+            .request(request, SocketAddr::new(0, 0))
+            .map_err(|e| e.to_string())?;
+        let mut messages = Vec::new();
+        while let Some(message) = responses.next().await {
+            match message.payload {
+                NetlinkPayload::InnerMessage(inner) => messages.push(inner),
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(error.to_string());
+                }
+                _ => {}
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Reads links and routes from the kernel and rebuilds the view of tern's routes and the
+    /// learned routes.
+    async fn resync(&mut self) -> Result<(), String> {
+        self.status.resyncs += 1;
+        let links = self.dump(dump_links_message()).await?;
+        self.links.clear();
+        for message in &links {
+            if let RouteNetlinkMessage::NewLink(link) = message
+                && let Some(link) = parse_link(link)
+            {
+                self.links.insert(link.index, link);
+            }
+        }
+        let tunnel = self
+            .links
+            .values()
+            .find(|link| link.name == self.config.tunnel_device)
+            .map(|link| link.index);
+        if tunnel != self.tunnel_ifindex {
+            self.tunnel_missing_logged = false;
+        }
+        self.tunnel_ifindex = tunnel;
+        let routes = self.dump(dump_routes_message()).await?;
+        self.current.clear();
+        self.counts = RouteCounts::default();
+        let mut learned = HashMap::new();
+        for message in &routes {
+            let RouteNetlinkMessage::NewRoute(route) = message else {
+                continue;
+            };
+            let Some(parsed) = parse_route(route) else {
+                continue;
+            };
+            if parsed.table != MAIN_TABLE {
+                continue;
+            }
+            if parsed.protocol == self.config.protocol {
+                if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
+                    self.insert_current(route);
+                }
+            } else if let Some(route) = self.learnable(&parsed) {
+                learned.insert(
+                    RouteKey {
+                        prefix: parsed.prefix,
+                        metric: parsed.metric,
+                    },
+                    route,
+                );
+            }
+        }
+        for (key, route) in &self.learned {
+            if !learned.contains_key(key) {
+                let _ = self
+                    .learned_tx
+                    .send(LearnedRouteEvent::Removed(route.clone()));
+            }
+        }
+        for (key, route) in &learned {
+            if self.learned.get(key) != Some(route) {
+                let _ = self
+                    .learned_tx
+                    .send(LearnedRouteEvent::Added(route.clone()));
+            }
+        }
+        self.learned = learned;
+        Ok(())
+    }
+
+    // ---- reconciliation --------------------------------------------------------------------
+
+    async fn process_pending(&mut self) -> Result<(), WriterClosed> {
+        if self.need_resync {
+            self.need_resync = false;
+            if let Err(error) = self.resync().await {
+                tracing::error!(%error, "netlink dump failed; retrying on the next event");
+                self.need_resync = true;
+                return Ok(());
+            }
+            self.need_full = true;
+            self.need_reresolve |= !self.recursive.is_empty();
+        }
+        if self.need_reresolve {
+            self.need_reresolve = false;
+            let gateways: Vec<IpAddr> = self.recursive.keys().copied().collect();
+            if self.resolve(&gateways).await? {
+                self.need_full = true;
+            }
+        }
+        if self.need_full {
+            self.need_full = false;
+            self.dirty.clear();
+            self.reconcile(None).await?;
+        } else if !self.dirty.is_empty() {
+            let dirty: Vec<IpNet> = self.dirty.drain().collect();
+            self.reconcile(Some(&dirty)).await?;
+        }
+        Ok(())
+    }
+
+    /// The route as it must be written now: plain gateways the kernel does not reach directly are
+    /// replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
+    fn kernel_form(&self, route: &KernelRoute) -> Result<KernelRoute, String> {
+        let KernelRouteKind::Unicast(hops) = &route.kind else {
+            return Ok(route.clone());
+        };
+        let mut formed = Vec::with_capacity(hops.len());
+        for hop in hops {
+            if hop.via_tunnel {
+                if self.tunnel_ifindex.is_none() {
+                    return Err(format!(
+                        "tunnel device {} is missing (the node agent creates it); waiting for it",
+                        self.config.tunnel_device
+                    ));
+                }
+                formed.push(*hop);
+            } else {
+                let gateway = self
+                    .recursive
+                    .get(&hop.gateway)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(hop.gateway);
+                formed.push(NextHop {
+                    gateway,
+                    via_tunnel: false,
+                });
+            }
+        }
+        Ok(KernelRoute {
+            prefix: route.prefix,
+            kind: KernelRouteKind::Unicast(formed),
+            metric: route.metric,
+        }
+        .normalized())
+    }
+
+    async fn reconcile(&mut self, scope: Option<&[IpNet]>) -> Result<(), WriterClosed> {
+        for attempt in 0..2 {
+            let mut forms = Vec::new();
+            let mut waiting: HashSet<IpNet> = HashSet::new();
+            let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
+                None => Box::new(self.desired.iter()),
+                Some(prefixes) => Box::new(
+                    prefixes
+                        .iter()
+                        .filter_map(|prefix| self.desired.get(prefix)),
+                ),
+            };
+            let mut failed_now = Vec::new();
+            for route in in_scope {
+                match self.kernel_form(route) {
+                    Ok(form) => forms.push(form),
+                    Err(reason) => {
+                        waiting.insert(route.prefix);
+                        failed_now.push((route.prefix, reason));
+                    }
+                }
+            }
+            match scope {
+                None => self.failed.clear(),
+                Some(prefixes) => {
+                    for prefix in prefixes {
+                        self.failed.remove(prefix);
+                    }
+                }
+            }
+            let tunnel_waiting = failed_now.len();
+            self.failed.extend(failed_now);
+            if tunnel_waiting > 0 && !self.tunnel_missing_logged {
+                self.tunnel_missing_logged = true;
+                tracing::error!(
+                    device = %self.config.tunnel_device,
+                    routes = tunnel_waiting,
+                    "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
+                    self.config.tunnel_device
+                );
+            }
+            let forms = DesiredRoutes::new(forms);
+            let stale = &self.stale;
+            let keep = |route: &KernelRoute| stale.keeps(route) || waiting.contains(&route.prefix);
+            let changes = match scope {
+                None => diff(&forms, &self.current, keep),
+                Some(prefixes) => diff_prefixes(&forms, &self.current, prefixes, keep),
+            };
+            if changes.is_empty() {
+                return Ok(());
+            }
+            if scope.is_some() {
+                for change in &changes {
+                    if !matches!(change, FibChange::Delete(_)) {
+                        tracing::info!(prefix = %change.route().prefix, "restoring a route of ours deleted or replaced by someone else");
+                        self.status.restored += 1;
+                    }
+                }
+            }
+            self.status.writes += changes.len() as u64;
+            let failures = self
+                .writer
+                .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
+                .await?;
+            let mut failed_index = failures
+                .iter()
+                .map(|failure| (failure.index, failure.errno))
+                .collect::<HashMap<_, _>>();
+            let mut new_gateways = Vec::new();
+            for (index, change) in changes.into_iter().enumerate() {
+                let errno = failed_index.remove(&index);
+                match (change, errno) {
+                    (FibChange::Delete(route), None | Some(ESRCH)) => {
+                        self.remove_current(&route.key())
+                    }
+                    (FibChange::Add(route) | FibChange::Replace(route), None) => {
+                        self.insert_current(route)
+                    }
+                    (change, Some(errno)) => {
+                        let route = change.route();
+                        let error = std::io::Error::from_raw_os_error(errno);
+                        if matches!(errno, ENETUNREACH | EHOSTUNREACH | ENETDOWN)
+                            && let KernelRouteKind::Unicast(hops) = &route.kind
+                        {
+                            for hop in hops.iter().filter(|hop| !hop.via_tunnel) {
+                                if !self.recursive.contains_key(&hop.gateway) {
+                                    new_gateways.push(hop.gateway);
+                                }
+                            }
+                        }
+                        tracing::debug!(prefix = %route.prefix, %error, "kernel refused a route write");
+                        self.failed.insert(route.prefix, error.to_string());
+                    }
+                }
+            }
+            new_gateways.sort();
+            new_gateways.dedup();
+            if attempt > 0 || new_gateways.is_empty() || !self.resolve(&new_gateways).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks the gateways up in the kernel's table (`ip route get`); returns whether any
+    /// resolution changed.
+    async fn resolve(&mut self, gateways: &[IpAddr]) -> Result<bool, WriterClosed> {
+        let mut changed = false;
+        let lookups: Vec<_> = gateways
+            .iter()
+            .map(|&gateway| {
+                let responses = self
+                    .writer
+                    .handle()
+                    .request(lookup_message(gateway), SocketAddr::new(0, 0));
+                (gateway, responses)
+            })
+            .collect();
+        for (gateway, responses) in lookups {
+            let mut responses = responses.map_err(|_| WriterClosed)?;
+            let mut via = None;
+            while let Some(message) = responses.next().await {
+                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) =
+                    message.payload
+                    && let Some(parsed) = parse_route(&route)
+                {
+                    via = parsed
+                        .hops
+                        .iter()
+                        .find_map(|hop| hop.gateway)
+                        .filter(|via| *via != gateway);
+                }
+            }
+            let old = self.recursive.insert(gateway, via);
+            if old != Some(via) {
+                changed = true;
+                match via {
+                    Some(via) => {
+                        tracing::info!(%gateway, %via, "gateway not directly reachable: resolved through the kernel's table")
+                    }
+                    None => {
+                        tracing::info!(%gateway, "gateway has no resolving route (or is direct)")
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn interface_patterns_match_prefix_globs() {
+        let matches = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
+            Some(stem) => name.starts_with(stem),
+            None => name == pattern,
+        };
+        assert!(matches("cali*", "cali12345"));
+        assert!(!matches("cali*", "eth0"));
+        assert!(matches("eth1", "eth1"));
+        assert!(!matches("eth1", "eth10"));
+    }
+}
