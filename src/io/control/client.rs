@@ -121,13 +121,15 @@ pub async fn request_async(
             path: path.to_owned(),
             source,
         };
-        stream.write_all(&encode(request)).await.map_err(io_err)?;
+        // As in `request`: a failed write matters only when no response can be read.
+        let written = stream.write_all(&encode(request)).await;
         let mut line = String::new();
-        tokio::io::BufReader::new(stream)
-            .read_line(&mut line)
-            .await
-            .map_err(io_err)?;
-        decode(path, line.trim_end())
+        let read = tokio::io::BufReader::new(stream).read_line(&mut line).await;
+        match (written, read) {
+            (_, Ok(_)) if !line.is_empty() => decode(path, line.trim_end()),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(io_err(e)),
+            (Ok(()), Ok(_)) => decode(path, ""),
+        }
     };
     tokio::time::timeout(timeout, exchange)
         .await

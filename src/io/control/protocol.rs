@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::source::RouteQuery;
+use ipnet::IpNet;
+
 use crate::status::{
     DaemonStatus, FibStatus, Liveness, PeerStatus, Readiness, RibSummary, RouteStatus,
 };
@@ -12,7 +13,7 @@ use crate::status::{
 /// Longest request line accepted, in bytes.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 
-/// A request.
+/// A request. Requests without fields ignore extra members; the others reject unknown ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
@@ -24,9 +25,9 @@ pub enum Request {
     },
     /// Loc-RIB routes.
     ShowRoutes {
-        /// Which.
-        #[serde(default, flatten)]
-        query: RouteQuery,
+        /// Only this prefix (exact match), or every prefix when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
     },
     /// RIB sizes.
     ShowRib,

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -190,23 +190,25 @@ async fn serve_connection<S: StatusSource, A: AdminActions>(
     shutdown: &CancellationToken,
 ) {
     let (reader, mut writer) = stream.into_split();
-    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_REQUEST_LINE));
+    let codec =
+        AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), MAX_REQUEST_LINE);
+    let mut lines = FramedRead::new(reader, codec);
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return,
             n = tokio::time::timeout(ctx.options.idle_timeout, lines.next()) => n,
         };
         let (response, keep_open) = match next {
-            Err(_) | Ok(None) | Ok(Some(Err(LinesCodecError::Io(_)))) => return,
-            Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => (
+            Err(_) | Ok(None) | Ok(Some(Err(AnyDelimiterCodecError::Io(_)))) => return,
+            Ok(Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded))) => (
                 Response::error(
                     ErrorKind::BadRequest,
                     format!("request line longer than {MAX_REQUEST_LINE} bytes"),
                 ),
                 false,
             ),
-            Ok(Some(Ok(line))) if line.trim().is_empty() => continue,
-            Ok(Some(Ok(line))) => match serde_json::from_str::<Request>(&line) {
+            Ok(Some(Ok(line))) if line.trim_ascii().is_empty() => continue,
+            Ok(Some(Ok(line))) => match serde_json::from_slice::<Request>(&line) {
                 Ok(request) => (ctx.answer(request).await, true),
                 Err(e) => (
                     Response::error(ErrorKind::BadRequest, format!("malformed request: {e}")),
@@ -269,10 +271,12 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                         }
                     })
             }
-            Request::ShowRoutes { query } => self
-                .ask("RIB", source.routes(query))
-                .await
-                .map(|routes| Response::Routes(filter_routes(routes, query))),
+            Request::ShowRoutes { prefix } => {
+                let query = RouteQuery { prefix };
+                self.ask("RIB", source.routes(query))
+                    .await
+                    .map(|routes| Response::Routes(filter_routes(routes, query)))
+            }
             Request::ShowRib => self.ask("RIB", source.rib()).await.map(Response::Rib),
             Request::ShowFib => self
                 .ask("kernel status", source.fib())
