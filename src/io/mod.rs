@@ -1,3 +1,4 @@
 //! The only async and OS code: listener, peer tasks, kernel (rtnetlink), datastores, control socket, metrics.
 
+pub mod birdctl;
 pub mod control;
