@@ -2,3 +2,4 @@
 
 pub mod birdctl;
 pub mod control;
+pub mod metrics;
