@@ -11,3 +11,4 @@ pub mod model;
 pub mod plan;
 pub mod rib;
 pub mod session;
+pub mod status;

@@ -1,3 +1,6 @@
 //! The only async and OS code: listener, peer tasks, kernel (rtnetlink), datastores, control socket, metrics.
 
+pub mod birdctl;
+pub mod control;
 pub mod kernel;
+pub mod metrics;

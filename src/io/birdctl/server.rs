@@ -1,0 +1,263 @@
+//! The BIRD-compatible socket server: greeting, one command per line, BIRD-framed replies.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::Semaphore;
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::command::{Command, ProtocolSelection, RouteOptions, parse};
+use super::render::{self, Reply, SocketFamily};
+use crate::io::control::{
+    BoundSocket, RouteQuery, SocketError, SourceError, StatusSource, bind_unix_socket,
+};
+use crate::status::{FibStatus, Timestamp};
+
+/// Default path of the IPv4 socket (Calico's `bird.ctl`).
+pub const DEFAULT_V4_SOCKET_PATH: &str = "/var/run/calico/bird.ctl";
+/// Default path of the IPv6 socket (Calico's `bird6.ctl`).
+pub const DEFAULT_V6_SOCKET_PATH: &str = "/var/run/calico/bird6.ctl";
+/// The BIRD version tern announces: the release whose output it reproduces, marked as tern's.
+pub const BIRD_COMPAT_VERSION: &str = concat!("2.0.12+tern-", env!("CARGO_PKG_VERSION"));
+/// Longest command line, as BIRD's CLI buffer.
+const MAX_COMMAND: usize = 4096;
+
+/// Settings of a BIRD-compatible socket.
+#[derive(Debug, Clone)]
+pub struct BirdCtlOptions {
+    /// Which peers and routes this socket shows.
+    pub family: SocketFamily,
+    /// The version in the greeting and `show status` (`BIRD <version>`).
+    pub version: String,
+    /// Socket mode (default 0660).
+    pub mode: u32,
+    /// Socket group, when set.
+    pub gid: Option<u32>,
+    /// A connection with no command for this long is closed.
+    pub idle_timeout: Duration,
+    /// A reply the client does not read within this long closes the connection.
+    pub write_timeout: Duration,
+    /// Longest wait for the daemon to answer.
+    pub source_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl BirdCtlOptions {
+    /// Defaults for a family.
+    pub fn new(family: SocketFamily) -> Self {
+        BirdCtlOptions {
+            family,
+            version: BIRD_COMPAT_VERSION.to_owned(),
+            mode: 0o660,
+            gid: None,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            source_timeout: Duration::from_secs(5),
+            max_connections: 32,
+        }
+    }
+}
+
+/// A bound BIRD-compatible socket, ready to [`run`](BirdCtlServer::run).
+pub struct BirdCtlServer<S> {
+    socket: BoundSocket,
+    source: Arc<S>,
+    options: Arc<BirdCtlOptions>,
+}
+
+impl<S: StatusSource> BirdCtlServer<S> {
+    /// Binds the socket at `path`.
+    pub fn bind(path: &Path, source: Arc<S>, options: BirdCtlOptions) -> Result<Self, SocketError> {
+        Ok(BirdCtlServer {
+            socket: bind_unix_socket(path, options.mode, options.gid)?,
+            source,
+            options: Arc::new(options),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        self.socket.path()
+    }
+
+    /// Serves until `shutdown` is cancelled, then closes every connection and removes the socket.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.options.max_connections));
+        let tasks = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = self.socket.listener.accept() => a,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(path = %self.socket.path().display(), error = %e, "BIRD socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                // BIRD has no "busy" reply; closing is what a client sees from an overloaded BIRD.
+                drop(stream);
+                continue;
+            };
+            let source = Arc::clone(&self.source);
+            let options = Arc::clone(&self.options);
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                serve_connection(stream, &*source, &options, &shutdown).await;
+                drop(permit);
+            });
+        }
+        tasks.close();
+        tasks.wait().await;
+    }
+}
+
+async fn send(w: &mut OwnedWriteHalf, text: &str, limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, w.write_all(text.as_bytes())).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn serve_connection<S: StatusSource>(
+    stream: UnixStream,
+    source: &S,
+    options: &BirdCtlOptions,
+    shutdown: &CancellationToken,
+) {
+    let (reader, mut writer) = stream.into_split();
+    if !send(
+        &mut writer,
+        &render::hello(&options.version),
+        options.write_timeout,
+    )
+    .await
+    {
+        return;
+    }
+    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), MAX_COMMAND);
+    let mut lines = FramedRead::new(reader, codec);
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            n = tokio::time::timeout(options.idle_timeout, lines.next()) => n,
+        };
+        let line = match next {
+            Err(_) | Ok(None) | Ok(Some(Err(AnyDelimiterCodecError::Io(_)))) => return,
+            Ok(Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded))) => {
+                let mut r = Reply::new();
+                r.last(9000, "Command too long");
+                let _ = send(&mut writer, &r.finish(), options.write_timeout).await;
+                return;
+            }
+            Ok(Some(Ok(line))) => line,
+        };
+        let text = String::from_utf8_lossy(&line);
+        let reply = match parse(text.trim_end_matches('\r')) {
+            Ok(Command::Empty) => continue,
+            Ok(Command::Quit) => return,
+            Ok(command) => answer(command, source, options).await,
+            Err(e) => {
+                let mut r = Reply::new();
+                r.last(9001, &e.0);
+                r.finish()
+            }
+        };
+        if !send(&mut writer, &reply, options.write_timeout).await {
+            return;
+        }
+    }
+}
+
+async fn ask<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(SourceError::Unavailable {
+            component: "daemon".into(),
+            reason: format!("no answer within {}s", limit.as_secs_f32()),
+        })
+    })
+}
+
+async fn answer<S: StatusSource>(command: Command, source: &S, options: &BirdCtlOptions) -> String {
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let limit = options.source_timeout;
+    let result = match command {
+        Command::ShowStatus => ask(limit, source.daemon())
+            .await
+            .map(|d| render::show_status(&d, &options.version, now)),
+        Command::ShowProtocols { all, which } => {
+            show_protocols(source, options, all, &which, now).await
+        }
+        Command::ShowRoute(opts) => show_route(source, options, &opts, now).await,
+        Command::Restrict => {
+            let mut r = Reply::new();
+            r.last(16, "Access restricted");
+            Ok(r.finish())
+        }
+        Command::Denied => {
+            let mut r = Reply::new();
+            r.last(8007, "Access denied");
+            Ok(r.finish())
+        }
+        Command::Empty | Command::Quit => Ok(String::new()),
+    };
+    result.unwrap_or_else(|e| {
+        // A run-time error in BIRD's reply codes; the text names what did not answer.
+        let mut r = Reply::new();
+        r.last(8000, &format!("tern: {e}"));
+        r.finish()
+    })
+}
+
+async fn show_protocols<S: StatusSource>(
+    source: &S,
+    options: &BirdCtlOptions,
+    all: bool,
+    which: &ProtocolSelection,
+    now: Timestamp,
+) -> Result<String, SourceError> {
+    let limit = options.source_timeout;
+    let daemon = ask(limit, source.daemon()).await?;
+    let peers = ask(limit, source.peers()).await?;
+    // The kernel row only needs the last sync time; a kernel task that does not answer must not
+    // hide the peers Calico's probes look for.
+    let fib = ask(limit, source.fib())
+        .await
+        .unwrap_or_else(|_| FibStatus::default());
+    Ok(render::show_protocols(
+        &daemon,
+        &peers,
+        &fib,
+        options.family,
+        all,
+        which,
+        now,
+    ))
+}
+
+async fn show_route<S: StatusSource>(
+    source: &S,
+    options: &BirdCtlOptions,
+    opts: &RouteOptions,
+    now: Timestamp,
+) -> Result<String, SourceError> {
+    let query = RouteQuery {
+        prefix: opts.prefix,
+    };
+    let routes = ask(options.source_timeout, source.routes(query)).await?;
+    Ok(render::show_route(&routes, options.family, opts, now))
+}
