@@ -20,8 +20,9 @@ pub fn artifacts_root() -> PathBuf {
 
 /// The artifact directory of one scenario run: `target/interop-artifacts/<scenario>-<pid>/`.
 ///
-/// Dropped while the thread is panicking, or after [`Artifacts::mark_failed`], it is kept
-/// and its path printed; otherwise it is deleted.
+/// Dropped while the thread is panicking, or after [`Artifacts::mark_failed`], or when the
+/// environment has `INTEROP_KEEP_ARTIFACTS=1`, it is kept and its path printed; otherwise it
+/// is deleted.
 #[derive(Debug)]
 pub struct Artifacts {
     dir: PathBuf,
@@ -85,6 +86,7 @@ impl Artifacts {
                 "-i",
                 iface,
                 "-U",
+                "--immediate-mode",
                 "-n",
                 "-s",
                 "0",
@@ -105,7 +107,8 @@ impl Artifacts {
 
 impl Drop for Artifacts {
     fn drop(&mut self) {
-        if std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
+        let keep = std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some_and(|v| v == "1");
+        if keep || std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
             eprintln!("interop: artifacts kept in {}", self.dir.display());
         } else if let Err(error) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("interop: removing {}: {error}", self.dir.display());
@@ -124,6 +127,26 @@ impl Capture {
     /// The pcap file being written.
     pub fn path(&self) -> &Path {
         &self.pcap
+    }
+
+    /// How many packets written so far match a tshark display filter (`bgp.type == 3`).
+    /// Reading a file still being written may fail on a cut packet: poll it with
+    /// [`crate::wait::wait_until`].
+    pub fn count(&self, display_filter: &str) -> Result<usize> {
+        let out = crate::netns::run_host(
+            "tshark",
+            [
+                "-r",
+                self.pcap.to_str().context("pcap path")?,
+                "-Y",
+                display_filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ],
+        )?;
+        Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
     }
 
     /// Stops tcpdump (which flushes the file) and returns the pcap path.
