@@ -294,7 +294,7 @@ mod tests {
     fn open_capabilities_and_negotiated_context() {
         // version 4, AS 23456, hold 90, id 10.0.0.1, caps: 4-octet AS, ADD-PATH v4 send+recv,
         // extended message.
-        let caps = [2u8, 16, 65, 4, 0, 0, 0xfd, 0xe9, 69, 4, 0, 1, 1, 3, 6, 0];
+        let caps = [2u8, 14, 65, 4, 0, 0, 0xfd, 0xe9, 69, 4, 0, 1, 1, 3, 6, 0];
         let mut body = vec![4, 0x5b, 0xa0, 0, 90, 10, 0, 0, 1, caps.len() as u8];
         body.extend(caps);
         let a = summarize_open(&message(1, &body)).unwrap();
