@@ -309,6 +309,21 @@ impl Bird {
             .with_context(|| format!("no protocol {name} in: {out}"))
     }
 
+    /// The `Last error:` line of protocol `name` (`Hold timer expired`, ...), if any.
+    pub fn last_error(&self, name: &str) -> Result<Option<String>> {
+        let out = self.birdc(&["show", "protocols", "all", name])?;
+        Ok(out
+            .lines()
+            .find(|l| l.trim_start().starts_with("Last error:"))
+            .map(|l| {
+                l.split_once(':')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            }))
+    }
+
     /// Whether `show route <prefix>` lists the prefix (birdc exits non-zero with
     /// `Network not found` when it does not).
     pub fn has_route(&self, prefix: &str) -> Result<bool> {
