@@ -33,8 +33,10 @@ const GOBGP6: &str = "fd00::2";
 const FRR6: &str = "fd00::3";
 const BIRD_AS: u32 = 65001;
 const GOBGP_AS: u32 = 65002;
-/// FRR's AS; BIRD uses it as its local AS towards FRR, so BIRD <-> FRR is iBGP.
-const FRR_AS: u32 = 65003;
+/// FRR's AS (a 4-octet one); BIRD uses it as its local AS towards FRR, so BIRD <-> FRR is
+/// iBGP. Over the BIRD <-> GoBGP IPv6 session, where BIRD disables 4-octet AS, FRR's routes
+/// travel with AS_TRANS in AS_PATH and the real path in AS4_PATH.
+const FRR_AS: u32 = 4_200_000_003;
 
 const BIRD_SHUTDOWN: &str = "tern capture: BIRD administrative shutdown";
 const FRR_SHUTDOWN: &str = "tern capture: FRR administrative shutdown";
@@ -51,6 +53,7 @@ fn bird_config() -> BirdConfig {
     let v4 = [Family::Ipv4Unicast];
     let v6 = [Family::Ipv6Unicast];
     let ebgp_extras = |mut peer: BirdPeer| {
+        let two_octet = peer.families == [Family::Ipv6Unicast];
         peer.extra = vec![
             "graceful restart on;".into(),
             "long lived graceful restart on;".into(),
@@ -58,6 +61,10 @@ fn bird_config() -> BirdConfig {
             "advertise hostname on;".into(),
             "local role peer;".into(),
         ];
+        if two_octet {
+            // No 4-octet AS on the IPv6 session: 2-octet AS_PATH and AS4_PATH vectors.
+            peer.extra.push("enable as4 off;".into());
+        }
         // ADD-PATH on the IPv4 session only, so that both kinds of UPDATE are captured.
         if peer.families == [Family::Ipv4Unicast] {
             peer.channel_extra = vec!["add paths on;".into()];

@@ -143,7 +143,7 @@ fn family_name(afi: u16, safi: u8) -> String {
 }
 
 /// A file-name-friendly description of a message: `open`, `keepalive`,
-/// `update-ipv4-med-communities`, `update-ipv6-mp-reach-link-local`, `update-ipv6-mp-unreach`,
+/// `update-ipv4-med-communities`, `update-ipv6-two-octet-as-mp-reach-as4-path`, `update-ipv6-mp-reach-link-local`, `update-ipv6-mp-unreach`,
 /// `update-end-of-rib-ipv6`, `notification-cease-admin-shutdown-text`,
 /// `route-refresh-ipv4-borr`... `None` when the message is not a well-formed one of the five
 /// types.
@@ -239,6 +239,9 @@ fn describe_update(body: &[u8], context: &DecodeContext) -> Option<String> {
     }
     let (afi, safi) = family.unwrap_or((1, 1));
     let mut name = format!("update-{}", family_name(afi, safi));
+    if !context.four_octet_as {
+        name.push_str("-two-octet-as");
+    }
     if context.has_add_path(afi) {
         name.push_str("-addpath");
     }
@@ -262,6 +265,11 @@ fn describe_update(body: &[u8], context: &DecodeContext) -> Option<String> {
         (32, "large-communities"),
         (9, "originator-id"),
         (10, "cluster-list"),
+        (6, "atomic-aggregate"),
+        (7, "aggregator"),
+        (17, "as4-path"),
+        (18, "as4-aggregator"),
+        (35, "otc"),
     ] {
         if codes.contains(&code) {
             let _ = write!(name, "-{word}");
