@@ -27,7 +27,13 @@ pub fn artifacts_root() -> PathBuf {
 pub struct Artifacts {
     dir: PathBuf,
     failed: AtomicBool,
+    /// Runtime directories placed outside `dir` because unix socket paths inside it would be
+    /// too long; removed on drop.
+    outside: std::sync::Mutex<Vec<PathBuf>>,
 }
+
+/// Longest unix socket path the harness creates (`sun_path` holds 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 100;
 
 impl Artifacts {
     /// Creates (after emptying any leftover of the same name) the directory for `scenario`.
@@ -41,6 +47,7 @@ impl Artifacts {
         Ok(Artifacts {
             dir,
             failed: AtomicBool::new(false),
+            outside: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -59,6 +66,32 @@ impl Artifacts {
         let path = self.dir.join(name);
         std::fs::create_dir_all(&path)?;
         Ok(path)
+    }
+
+    /// A directory for a daemon's runtime files, unix sockets among them: a subdirectory when
+    /// a socket path inside it (`<dir>/<name>/<up to 20 bytes>`) fits in `sun_path`,
+    /// otherwise `/tmp/tern-<pid>-<counter>-<name>` (removed when the artifacts are dropped,
+    /// unless kept).
+    pub fn runtime_dir(&self, name: &str) -> Result<PathBuf> {
+        let inside = self.dir.join(name);
+        if inside.as_os_str().len() + 20 <= MAX_SOCKET_PATH {
+            std::fs::create_dir_all(&inside)?;
+            return Ok(inside);
+        }
+        let outside = std::env::temp_dir().join(format!(
+            "tern-{}-{}-{name}",
+            std::process::id(),
+            crate::netns::unique_number()
+        ));
+        std::fs::create_dir_all(&outside)?;
+        std::fs::write(
+            self.dir.join(format!("{name}.location")),
+            format!("{}\n", outside.display()),
+        )?;
+        if let Ok(mut list) = self.outside.lock() {
+            list.push(outside.clone());
+        }
+        Ok(outside)
     }
 
     /// Writes `contents` to a file in the directory and returns its path.
@@ -110,8 +143,13 @@ impl Drop for Artifacts {
         let keep = std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some_and(|v| v == "1");
         if keep || std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
             eprintln!("interop: artifacts kept in {}", self.dir.display());
-        } else if let Err(error) = std::fs::remove_dir_all(&self.dir) {
-            eprintln!("interop: removing {}: {error}", self.dir.display());
+        } else {
+            if let Err(error) = std::fs::remove_dir_all(&self.dir) {
+                eprintln!("interop: removing {}: {error}", self.dir.display());
+            }
+            for dir in self.outside.lock().map(|l| l.clone()).unwrap_or_default() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }

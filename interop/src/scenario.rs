@@ -140,4 +140,14 @@ mod tests {
         assert!(failed_dir.exists());
         std::fs::remove_dir_all(failed_dir).unwrap();
     }
+
+    #[test]
+    fn runtime_dirs_stay_short_enough_for_unix_sockets() {
+        let artifacts = Artifacts::new(&"long-scenario-name-".repeat(5)).unwrap();
+        let run = artifacts.runtime_dir("bird").unwrap();
+        assert!(run.as_os_str().len() + 20 <= 100, "{}", run.display());
+        assert!(run.is_dir());
+        drop(artifacts);
+        assert!(!run.exists() || std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some());
+    }
 }

@@ -245,8 +245,9 @@ impl Bird {
         config: &BirdConfig,
     ) -> Result<Bird> {
         let conf = artifacts.write(&format!("{label}-bird.conf"), &config.render())?;
-        let ctl = artifacts.path(&format!("{label}-bird.ctl"));
-        let pid = artifacts.path(&format!("{label}-bird.pid"));
+        let run = artifacts.runtime_dir(&format!("{label}-bird"))?;
+        let ctl = run.join("bird.ctl");
+        let pid = run.join("bird.pid");
         let process = Process::spawn(
             Some(netns),
             &format!("bird {label}"),
