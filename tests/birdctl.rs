@@ -705,6 +705,25 @@ async fn real_birdc_against_the_socket() {
         "abbreviated command gives the same table"
     );
 
+    // calico-node's liveness probe runs exactly this (birdcl is the line-mode client).
+    let v4 = s.v4.clone();
+    let live = tokio::task::spawn_blocking(move || {
+        Process::new("birdcl")
+            .arg("-s")
+            .arg(&v4)
+            .args(["show", "status"])
+            .output()
+    })
+    .await
+    .unwrap();
+    match live {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.starts_with("BIRD"), "{text}");
+        }
+        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+    }
+
     // And birdc on the IPv6 socket.
     let v6 = s.v6.clone();
     let out6 = tokio::task::spawn_blocking(move || birdc(&v6, &["show", "protocols"]))
