@@ -737,3 +737,45 @@ async fn real_birdc_against_the_socket() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_daemon_fails_calicos_liveness_probe() {
+    let mut snap = snapshot();
+    // The supervisor's last heartbeat is ten minutes old.
+    snap.daemon.heartbeat = Timestamp(common::now().0 - 600_000);
+    let s = start(snap);
+    let mut stream = UnixStream::connect(&s.v4).await.unwrap();
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(
+        T,
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut buf),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        n,
+        0,
+        "closed without a greeting: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let v4 = s.v4.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Process::new("birdcl")
+            .arg("-s")
+            .arg(&v4)
+            .args(["show", "status"])
+            .output()
+    })
+    .await
+    .unwrap();
+    match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            // calico-node: `exec ... Output()` fails or the output does not start with "BIRD".
+            assert!(!out.status.success() || !text.starts_with("BIRD"), "{text}");
+        }
+        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+    }
+    s.stop().await;
+}
