@@ -90,9 +90,12 @@ async fn hub_serves_what_tasks_publish() {
     let ready = ask(Request::HealthReady).await;
     assert_eq!(exit_status(&ready), 0);
     assert_eq!(render(&ready, false, now()), "ready\n");
+    // `--json` prints the body: here the list of routes.
     let json = render(&one, true, now());
-    let back: Response = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, one);
+    let back: Vec<tern::status::RouteStatus> = serde_json::from_str(&json).unwrap();
+    assert_eq!(Response::Routes(back), one);
+    let ready_json: serde_json::Value = serde_json::from_str(&render(&ready, true, now())).unwrap();
+    assert_eq!(ready_json, serde_json::json!({"readiness": "ready"}));
 
     // When the RIB task is gone, `show routes` says so instead of hanging.
     rib_task.abort();
@@ -104,6 +107,8 @@ async fn hub_serves_what_tasks_publish() {
     let err = ask(Request::ShowRoutes { prefix: None }).await;
     assert_eq!(exit_status(&err), 2);
     assert!(render(&err, false, now()).starts_with("error: RIB task is not available"));
+    let err_json: serde_json::Value = serde_json::from_str(&render(&err, true, now())).unwrap();
+    assert_eq!(err_json["error"]["kind"], "unavailable");
 
     shutdown.cancel();
     task.await.unwrap();

@@ -12,11 +12,19 @@ use crate::status::{
 
 use super::protocol::Response;
 
-/// What `tern show ...` / `tern health ...` print: the response as pretty JSON with `--json`,
+/// What `tern show ...` / `tern health ...` print: with `--json` the response's body as pretty
+/// JSON (a list of peers, a status object, `{"readiness":"ready"}`..., or `{"error": {...}}`),
 /// else the human form of [`format_response`].
 pub fn render(response: &Response, json: bool, now: Timestamp) -> String {
     if json {
-        let mut s = serde_json::to_string_pretty(response).unwrap_or_default();
+        let value = match response {
+            Response::Error(e) => serde_json::json!({ "error": e }),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|mut v| v.get_mut("body").map(serde_json::Value::take))
+                .unwrap_or(serde_json::Value::Null),
+        };
+        let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
         s.push('\n');
         s
     } else {
