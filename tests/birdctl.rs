@@ -2,7 +2,8 @@
 //! parsers Calico runs on its output (calico-node's health check and status populators,
 //! `calicoctl node status`).
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;

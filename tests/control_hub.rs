@@ -1,6 +1,7 @@
 //! `StatusHub`: tasks publish, sockets read; routes are asked of a (test) RIB task.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! The control socket end to end over a temporary directory: round trips, permissions, bad
 //! input, a hung client, the read-only/admin split.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

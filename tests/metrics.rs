@@ -1,7 +1,8 @@
 //! The metrics endpoint: scrape over HTTP on an ephemeral loopback port, parse the exposition
 //! strictly, check values follow the status and the hot-path counters.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
