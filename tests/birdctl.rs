@@ -2,7 +2,8 @@
 //! parsers Calico runs on its output (calico-node's health check and status populators,
 //! `calicoctl node status`).
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -705,6 +706,25 @@ async fn real_birdc_against_the_socket() {
         "abbreviated command gives the same table"
     );
 
+    // calico-node's liveness probe runs exactly this (birdcl is the line-mode client).
+    let v4 = s.v4.clone();
+    let live = tokio::task::spawn_blocking(move || {
+        Process::new("birdcl")
+            .arg("-s")
+            .arg(&v4)
+            .args(["show", "status"])
+            .output()
+    })
+    .await
+    .unwrap();
+    match live {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.starts_with("BIRD"), "{text}");
+        }
+        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+    }
+
     // And birdc on the IPv6 socket.
     let v6 = s.v6.clone();
     let out6 = tokio::task::spawn_blocking(move || birdc(&v6, &["show", "protocols"]))
@@ -716,5 +736,47 @@ async fn real_birdc_against_the_socket() {
         "{}",
         out6.0
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_daemon_fails_calicos_liveness_probe() {
+    let mut snap = snapshot();
+    // The supervisor's last heartbeat is ten minutes old.
+    snap.daemon.heartbeat = Timestamp(common::now().0 - 600_000);
+    let s = start(snap);
+    let mut stream = UnixStream::connect(&s.v4).await.unwrap();
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(
+        T,
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut buf),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        n,
+        0,
+        "closed without a greeting: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let v4 = s.v4.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Process::new("birdcl")
+            .arg("-s")
+            .arg(&v4)
+            .args(["show", "status"])
+            .output()
+    })
+    .await
+    .unwrap();
+    match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            // calico-node: `exec ... Output()` fails or the output does not start with "BIRD".
+            assert!(!out.status.success() || !text.starts_with("BIRD"), "{text}");
+        }
+        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+    }
     s.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The control socket end to end over a temporary directory: round trips, permissions, bad
 //! input, a hung client, the read-only/admin split.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -483,4 +484,27 @@ fn human_output_shows_why_peers_are_down() {
 
     let status = format_response(&Response::Status(snap.daemon.clone()), now);
     assert!(status.contains("router id:        10.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_group_is_set_when_configured() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tern.ctl");
+    let source = Arc::new(TestSource::new(Snapshot::sample()));
+    // Group 1 exists on Debian ("daemon"); changing a file's group needs root or membership.
+    match ControlServer::read_only(&path, Some(1), source, ServeOptions::default()) {
+        Ok(server) => {
+            let meta = std::fs::metadata(server.path()).unwrap();
+            assert_eq!(meta.gid(), 1);
+            assert_eq!(meta.mode() & 0o777, 0o660);
+        }
+        Err(SocketError::Io {
+            what: "setting group of",
+            ..
+        }) => {
+            eprintln!("SKIPPED: not allowed to change a file's group here");
+        }
+        Err(e) => panic!("{e}"),
+    }
 }

@@ -1,7 +1,8 @@
 //! The metrics endpoint: scrape over HTTP on an ephemeral loopback port, parse the exposition
 //! strictly, check values follow the status and the hot-path counters.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -255,6 +256,28 @@ async fn scrape_reflects_status_and_counters() {
         ),
         Some(2.0)
     );
+
+    // The same through curl, as an operator would scrape it.
+    let url = format!("http://{addr}/metrics");
+    let curl = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "10", &url])
+            .output()
+    })
+    .await
+    .unwrap();
+    match curl {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "curl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let s = parse_exposition(&String::from_utf8(out.stdout).unwrap());
+            assert_eq!(get(&s, "tern_rib_prefixes", &[]), Some(7.0));
+        }
+        Err(e) => eprintln!("SKIPPED: curl is not available ({e})"),
+    }
 
     shutdown.cancel();
     task.await.unwrap();

@@ -1,6 +1,7 @@
 //! Readiness and liveness with virtual time: pure functions of a snapshot and `now`.
 
-mod common;
+mod status_fixture;
+use status_fixture as common;
 
 use std::time::Duration;
 

@@ -18,7 +18,7 @@ use super::render::{self, Reply, SocketFamily};
 use crate::io::control::{
     BoundSocket, RouteQuery, SocketError, SourceError, StatusSource, bind_unix_socket,
 };
-use crate::status::{FibStatus, Timestamp};
+use crate::status::{FibStatus, HealthPolicy, Liveness, Timestamp, liveness};
 
 /// Default path of the IPv4 socket (Calico's `bird.ctl`).
 pub const DEFAULT_V4_SOCKET_PATH: &str = "/var/run/calico/bird.ctl";
@@ -48,6 +48,11 @@ pub struct BirdCtlOptions {
     pub source_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Liveness policy: when the daemon is not live (stale supervisor heartbeat, or no answer),
+    /// a connection is closed before the greeting, as a wedged BIRD would not answer either. So
+    /// calico-node's unchanged liveness probe (`birdcl ... show status`) fails when tern is
+    /// wedged, instead of passing on the greeting alone.
+    pub health: Option<HealthPolicy>,
 }
 
 impl BirdCtlOptions {
@@ -62,6 +67,7 @@ impl BirdCtlOptions {
             write_timeout: Duration::from_secs(10),
             source_timeout: Duration::from_secs(5),
             max_connections: 32,
+            health: Some(HealthPolicy::default()),
         }
     }
 }
@@ -136,6 +142,19 @@ async fn serve_connection<S: StatusSource>(
     options: &BirdCtlOptions,
     shutdown: &CancellationToken,
 ) {
+    if let Some(policy) = &options.health {
+        let now = Timestamp::from_system_time(SystemTime::now());
+        let verdict = match ask(options.source_timeout, source.daemon()).await {
+            Ok(daemon) => liveness(&daemon, now, policy),
+            Err(e) => Liveness::NotLive {
+                reason: e.to_string(),
+            },
+        };
+        if let Liveness::NotLive { reason } = verdict {
+            tracing::warn!(%reason, "BIRD-compatible socket: not live, closing the connection before the greeting");
+            return;
+        }
+    }
     let (reader, mut writer) = stream.into_split();
     if !send(
         &mut writer,

@@ -12,6 +12,36 @@ use crate::status::{
 
 use super::protocol::Response;
 
+/// What `tern show ...` / `tern health ...` print: with `--json` the response's body as pretty
+/// JSON (a list of peers, a status object, `{"readiness":"ready"}`..., or `{"error": {...}}`),
+/// else the human form of [`format_response`].
+pub fn render(response: &Response, json: bool, now: Timestamp) -> String {
+    if json {
+        let value = match response {
+            Response::Error(e) => serde_json::json!({ "error": e }),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|mut v| v.get_mut("body").map(serde_json::Value::take))
+                .unwrap_or(serde_json::Value::Null),
+        };
+        let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        format_response(response, now)
+    }
+}
+
+/// The exit status for a response: 0 success (ready, live, data, done), 1 not ready / not live,
+/// 2 an error response.
+pub fn exit_status(response: &Response) -> u8 {
+    match response {
+        Response::Ready(Readiness::NotReady { .. }) | Response::Live(Liveness::NotLive { .. }) => 1,
+        Response::Error(_) => 2,
+        _ => 0,
+    }
+}
+
 /// Renders any response for a terminal. `Error` responses render as `error: <message>`.
 pub fn format_response(response: &Response, now: Timestamp) -> String {
     match response {

@@ -176,9 +176,10 @@ async fn write_response(
 }
 
 fn encode(response: &Response) -> Vec<u8> {
-    let mut line = serde_json::to_vec(response).unwrap_or_else(|e| {
-        format!("{{\"response\":\"error\",\"body\":{{\"kind\":\"unavailable\",\"message\":\"cannot encode response: {e}\"}}}}")
-            .into_bytes()
+    // These plain types always serialise; the fallback keeps the one-line-per-response contract.
+    let mut line = serde_json::to_vec(response).unwrap_or_else(|_| {
+        br#"{"response":"error","body":{"kind":"unavailable","message":"cannot encode response"}}"#
+            .to_vec()
     });
     line.push(b'\n');
     line
@@ -252,6 +253,9 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                 ErrorKind::Forbidden,
                 "this is the read-only control socket; send mutating requests to the admin socket",
             );
+        }
+        if request.is_mutating() {
+            tracing::info!(?request, "control: admin request");
         }
         let source = &*self.source;
         let result = match request {

@@ -1,0 +1,124 @@
+//! [`StatusHub`]: a ready-made [`StatusSource`] the daemon's tasks publish into.
+//!
+//! The supervisor, peer tasks and kernel task push their small, often-read state here (a short
+//! lock, no awaiting); routes, which are large, are asked of the RIB task on demand over a
+//! channel with a oneshot reply, so nothing copies the RIB unless someone runs `show routes`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::source::{RouteQuery, SourceError, StatusSource};
+use crate::status::{DaemonStatus, FibStatus, PeerStatus, RibSummary, RouteStatus, Timestamp};
+
+/// A request for routes, answered by the RIB task.
+#[derive(Debug)]
+pub struct RouteRequest {
+    /// Which routes.
+    pub query: RouteQuery,
+    /// Where to send them (ordered by prefix).
+    pub reply: oneshot::Sender<Vec<RouteStatus>>,
+}
+
+/// Live status published by the daemon; serves the control and BIRD sockets and metrics.
+#[derive(Debug)]
+pub struct StatusHub {
+    daemon: Mutex<DaemonStatus>,
+    peers: Mutex<BTreeMap<String, PeerStatus>>,
+    rib: Mutex<RibSummary>,
+    fib: Mutex<FibStatus>,
+    routes: mpsc::Sender<RouteRequest>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl StatusHub {
+    /// A hub for a daemon; route questions go to `routes` (the RIB task's receiver).
+    pub fn new(daemon: DaemonStatus, routes: mpsc::Sender<RouteRequest>) -> Self {
+        StatusHub {
+            daemon: Mutex::new(daemon),
+            peers: Mutex::new(BTreeMap::new()),
+            rib: Mutex::new(RibSummary::default()),
+            fib: Mutex::new(FibStatus::default()),
+            routes,
+        }
+    }
+
+    /// Changes the daemon status in place (router id, reconfiguration time, graceful restart).
+    pub fn update_daemon(&self, f: impl FnOnce(&mut DaemonStatus)) {
+        f(&mut lock(&self.daemon));
+    }
+
+    /// Records that the supervisor loop made progress (liveness).
+    pub fn heartbeat(&self, now: Timestamp) {
+        lock(&self.daemon).heartbeat = now;
+    }
+
+    /// Adds or replaces a peer.
+    pub fn upsert_peer(&self, peer: PeerStatus) {
+        lock(&self.peers).insert(peer.name.clone(), peer);
+    }
+
+    /// Changes a peer in place; returns `false` when there is no such peer.
+    pub fn update_peer(&self, name: &str, f: impl FnOnce(&mut PeerStatus)) -> bool {
+        match lock(&self.peers).get_mut(name) {
+            Some(p) => {
+                f(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a peer (it was de-configured).
+    pub fn remove_peer(&self, name: &str) {
+        lock(&self.peers).remove(name);
+    }
+
+    /// Sets the RIB sizes.
+    pub fn set_rib(&self, rib: RibSummary) {
+        *lock(&self.rib) = rib;
+    }
+
+    /// Sets the kernel status.
+    pub fn set_fib(&self, fib: FibStatus) {
+        *lock(&self.fib) = fib;
+    }
+}
+
+impl StatusSource for StatusHub {
+    async fn daemon(&self) -> Result<DaemonStatus, SourceError> {
+        Ok(lock(&self.daemon).clone())
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerStatus>, SourceError> {
+        Ok(lock(&self.peers).values().cloned().collect())
+    }
+
+    async fn routes(&self, query: RouteQuery) -> Result<Vec<RouteStatus>, SourceError> {
+        let unavailable = |reason: &str| SourceError::Unavailable {
+            component: "RIB task".into(),
+            reason: reason.into(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.routes
+            .send(RouteRequest { query, reply })
+            .await
+            .map_err(|_| unavailable("it has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("it dropped the request"))
+    }
+
+    async fn rib(&self) -> Result<RibSummary, SourceError> {
+        Ok(*lock(&self.rib))
+    }
+
+    async fn fib(&self) -> Result<FibStatus, SourceError> {
+        Ok(lock(&self.fib).clone())
+    }
+}
