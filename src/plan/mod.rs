@@ -54,10 +54,9 @@ impl std::str::FromStr for RouterIdSource {
         match s.trim() {
             "" => Ok(Self::NodeIpv4),
             "hash" => Ok(Self::Hash),
-            other => other
-                .parse()
-                .map(Self::Literal)
-                .map_err(|_| format!("invalid router id {other:?} (expected an IPv4 address or \"hash\")")),
+            other => other.parse().map(Self::Literal).map_err(|_| {
+                format!("invalid router id {other:?} (expected an IPv4 address or \"hash\")")
+            }),
         }
     }
 }
@@ -73,7 +72,10 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { router_id: RouterIdSource::NodeIpv4, secret_namespace: "kube-system".into() }
+        Self {
+            router_id: RouterIdSource::NodeIpv4,
+            secret_namespace: "kube-system".into(),
+        }
     }
 }
 
@@ -84,7 +86,9 @@ pub enum PlanError {
     #[error("Node {0:?} not found in the datastore")]
     UnknownNode(String),
     /// No router id can be chosen.
-    #[error("Node {0:?} has no IPv4 address (spec.bgp.ipv4Address); set CALICO_ROUTER_ID to an address or \"hash\"")]
+    #[error(
+        "Node {0:?} has no IPv4 address (spec.bgp.ipv4Address); set CALICO_ROUTER_ID to an address or \"hash\""
+    )]
     NoRouterId(String),
     /// A BGPFilter does not compile.
     #[error(transparent)]
@@ -95,7 +99,11 @@ pub enum PlanError {
 /// lowered by 32 when above 223 (confd `HashToIPv4`).
 pub fn hashed_router_id(node_name: &str) -> Ipv4Addr {
     let digest = Sha256::digest(node_name.as_bytes());
-    let first = if digest[0] > 223 { digest[0] - 32 } else { digest[0] };
+    let first = if digest[0] > 223 {
+        digest[0] - 32
+    } else {
+        digest[0]
+    };
     Ipv4Addr::new(first, digest[1], digest[2], digest[3])
 }
 
@@ -164,7 +172,11 @@ pub struct PeerPassword {
 
 impl std::fmt::Display for PeerPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<secret {}/{}:{}>", self.namespace, self.secret.name, self.secret.key)?;
+        write!(
+            f,
+            "<secret {}/{}:{}>",
+            self.namespace, self.secret.name, self.secret.key
+        )?;
         if let SecretStatus::Unavailable(e) = &self.status {
             write!(f, " UNAVAILABLE: {e}")?;
         }
@@ -237,7 +249,13 @@ pub struct Peering {
 impl Peering {
     /// Whether the session may be started (a referenced password must be available).
     pub fn startable(&self) -> bool {
-        !matches!(&self.password, Some(PeerPassword { status: SecretStatus::Unavailable(_), .. }))
+        !matches!(
+            &self.password,
+            Some(PeerPassword {
+                status: SecretStatus::Unavailable(_),
+                ..
+            })
+        )
     }
 
     /// iBGP when the peer AS equals this session's local AS.
@@ -411,9 +429,15 @@ impl Plan {
 }
 
 /// Computes the plan for `node_name`. Pure: the same inputs always give the same plan.
-pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn compute(
+    cluster: &Cluster,
+    node_name: &str,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let view = peers::ClusterView::new(cluster);
-    let me = view.node(node_name).ok_or_else(|| PlanError::UnknownNode(node_name.to_string()))?;
+    let me = view
+        .node(node_name)
+        .ok_or_else(|| PlanError::UnknownNode(node_name.to_string()))?;
     let router_id = match options.router_id {
         RouterIdSource::Literal(ip) => ip,
         RouterIdSource::Hash => hashed_router_id(node_name),
@@ -428,10 +452,10 @@ pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Res
     let mut filters = BTreeMap::new();
     for p in &peerings {
         for name in p.import_filters.iter().chain(&p.export_filters) {
-            if !filters.contains_key(name) {
-                if let Some(f) = cluster.bgp_filters.get(name) {
-                    filters.insert(name.clone(), filter::compile(f)?);
-                }
+            if !filters.contains_key(name)
+                && let Some(f) = cluster.bgp_filters.get(name)
+            {
+                filters.insert(name.clone(), filter::compile(f)?);
             }
         }
     }
@@ -449,7 +473,11 @@ pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Res
         .unwrap_or(DEFAULT_PORT);
     let bind_node_ip = global.and_then(|c| c.bind_mode) == Some(crate::model::BindMode::NodeIP);
     let addresses = if bind_node_ip {
-        [me.ipv4, me.ipv6].into_iter().flatten().map(|a| a.ip()).collect()
+        [me.ipv4, me.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|a| a.ip())
+            .collect()
     } else {
         Vec::new()
     };
@@ -487,8 +515,14 @@ mod tests {
 
     #[test]
     fn router_id_sources_parse() {
-        assert_eq!("hash".parse::<RouterIdSource>().unwrap(), RouterIdSource::Hash);
-        assert_eq!("".parse::<RouterIdSource>().unwrap(), RouterIdSource::NodeIpv4);
+        assert_eq!(
+            "hash".parse::<RouterIdSource>().unwrap(),
+            RouterIdSource::Hash
+        );
+        assert_eq!(
+            "".parse::<RouterIdSource>().unwrap(),
+            RouterIdSource::NodeIpv4
+        );
         assert_eq!(
             "1.2.3.4".parse::<RouterIdSource>().unwrap(),
             RouterIdSource::Literal(Ipv4Addr::new(1, 2, 3, 4))
