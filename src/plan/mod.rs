@@ -530,3 +530,6 @@ mod tests {
         assert!("fd00::1".parse::<RouterIdSource>().is_err());
     }
 }
+
+#[cfg(test)]
+mod rule_tests;
