@@ -366,6 +366,7 @@ route_protocol = 12
 [control]
 socket = "/tmp/t.ctl"
 [metrics]
+enabled = false
 address = "0.0.0.0:9000"
 "#,
         )
@@ -373,7 +374,8 @@ address = "0.0.0.0:9000"
         assert_eq!(s.node_name.as_deref(), Some("n1"));
         assert_eq!(s.plan_options().router_id, RouterIdSource::Hash);
         assert_eq!(s.datastore.paths.len(), 2);
-        assert_eq!(s.metrics.address.unwrap().port(), 9000);
+        assert_eq!(s.metrics.address.port(), 9000);
+        assert!(!s.metrics.enabled);
     }
 
     #[test]
