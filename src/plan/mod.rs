@@ -426,6 +426,41 @@ impl Plan {
     pub fn peering(&self, name: &str) -> Option<&Peering> {
         self.peerings.iter().find(|p| p.name == name)
     }
+
+    /// The compiled BGPFilters of a peering for one direction, in the peering's order (feed to
+    /// [`filter::evaluate_chain`]). Mesh peerings have none.
+    pub fn filters_for<'a>(
+        &'a self,
+        peering: &'a Peering,
+        direction: filter::Direction,
+    ) -> impl Iterator<Item = &'a CompiledFilter> + 'a {
+        let names = match direction {
+            filter::Direction::Import => &peering.import_filters,
+            filter::Direction::Export => &peering.export_filters,
+        };
+        names.iter().filter_map(|n| self.filters.get(n))
+    }
+}
+
+impl RoutePolicy {
+    /// The normal route priority (kernel metric) for a family; below it a route is elevated.
+    pub fn normal_priority(&self, ipv6: bool) -> u32 {
+        if ipv6 {
+            self.ipv6_normal_route_priority
+        } else {
+            self.ipv4_normal_route_priority
+        }
+    }
+
+    /// The pool containing `prefix`, if any (most specific first).
+    pub fn pool_of(&self, prefix: &IpNet) -> Option<&PoolPolicy> {
+        self.pools
+            .iter()
+            .filter(|p| {
+                p.cidr.contains(&prefix.network()) && p.cidr.prefix_len() <= prefix.prefix_len()
+            })
+            .max_by_key(|p| p.cidr.prefix_len())
+    }
 }
 
 /// Computes the plan for `node_name`. Pure: the same inputs always give the same plan.
