@@ -68,6 +68,10 @@ pub struct PlanOptions {
     pub router_id: RouterIdSource,
     /// Namespace of the Secrets that `secretKeyRef`s point to.
     pub secret_namespace: String,
+    /// Listen port override (tern settings `bgp.listen_port`).
+    pub listen_port: Option<u16>,
+    /// Listen address override (tern settings `bgp.listen_addresses`); empty = from `bindMode`.
+    pub listen_addresses: Vec<IpAddr>,
 }
 
 impl Default for PlanOptions {
@@ -75,6 +79,8 @@ impl Default for PlanOptions {
         Self {
             router_id: RouterIdSource::NodeIpv4,
             secret_namespace: "kube-system".into(),
+            listen_port: None,
+            listen_addresses: Vec::new(),
         }
     }
 }
@@ -501,13 +507,18 @@ pub fn compute(
 
     let global = cluster.global_bgp_configuration();
     let node_cfg = cluster.node_bgp_configuration(node_name);
-    let port = node_cfg
-        .and_then(|c| c.listen_port)
-        .or(global.and_then(|c| c.listen_port))
+    let port = options
+        .listen_port
         .filter(|&p| p != 0)
+        .or(node_cfg
+            .and_then(|c| c.listen_port)
+            .or(global.and_then(|c| c.listen_port))
+            .filter(|&p| p != 0))
         .unwrap_or(DEFAULT_PORT);
     let bind_node_ip = global.and_then(|c| c.bind_mode) == Some(crate::model::BindMode::NodeIP);
-    let addresses = if bind_node_ip {
+    let addresses = if !options.listen_addresses.is_empty() {
+        options.listen_addresses.clone()
+    } else if bind_node_ip {
         [me.ipv4, me.ipv6]
             .into_iter()
             .flatten()

@@ -490,3 +490,25 @@ fn filters_for_and_pool_lookup() {
     );
     assert_eq!(p.policy.normal_priority(true), 512);
 }
+
+#[test]
+fn listen_overrides_from_settings_win() {
+    let text = node("n1", "10.0.0.1/24", "")
+        + "---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {listenPort: 1000, bindMode: NodeIP}\n";
+    let c = cluster(&text);
+    let p = plan(&c, "n1");
+    assert_eq!(
+        (p.listen.port, p.listen.addresses.clone()),
+        (1000, vec!["10.0.0.1".parse().unwrap()])
+    );
+    let opts = PlanOptions {
+        listen_port: Some(2000),
+        listen_addresses: vec!["0.0.0.0".parse().unwrap()],
+        ..PlanOptions::default()
+    };
+    let p = compute(&c, "n1", &opts).unwrap();
+    assert_eq!(
+        (p.listen.port, p.listen.addresses),
+        (2000, vec!["0.0.0.0".parse().unwrap()])
+    );
+}
