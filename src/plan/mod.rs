@@ -510,10 +510,8 @@ pub fn compute(
     let port = options
         .listen_port
         .filter(|&p| p != 0)
-        .or(node_cfg
-            .and_then(|c| c.listen_port)
-            .or(global.and_then(|c| c.listen_port))
-            .filter(|&p| p != 0))
+        .or(node_cfg.and_then(|c| c.listen_port).filter(|&p| p != 0))
+        .or(global.and_then(|c| c.listen_port).filter(|&p| p != 0))
         .unwrap_or(DEFAULT_PORT);
     let bind_node_ip = global.and_then(|c| c.bind_mode) == Some(crate::model::BindMode::NodeIP);
     let addresses = if !options.listen_addresses.is_empty() {
