@@ -28,7 +28,10 @@ fn check_cluster(name: &str) {
         let expected = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
         if expected != json {
-            failures.push(format!("{}:\n--- expected\n{expected}\n+++ actual\n{json}", path.display()));
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}\n+++ actual\n{json}",
+                path.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -69,7 +72,11 @@ fn passwords_never_appear_in_plans() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path).unwrap();
-            assert!(!text.contains("mesh-password") && !text.contains("tor-password"), "{}", path.display());
+            assert!(
+                !text.contains("mesh-password") && !text.contains("tor-password"),
+                "{}",
+                path.display()
+            );
         }
     }
 }

@@ -26,14 +26,21 @@ pub struct PlanArgs {
 /// Runs `tern plan`.
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
     let mut settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    settings.apply_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    settings
+        .apply_env(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())?;
     let node = args
         .node
         .clone()
         .or(settings.node_name.clone())
         .ok_or("no node name: pass --node, set node_name in the settings or NODENAME")?;
-    let paths = if args.datastore.is_empty() { settings.datastore.paths.clone() } else { args.datastore.clone() };
-    let cluster = load_paths(&paths, &settings.datastore.secret_namespace).map_err(|e| e.to_string())?;
+    let paths = if args.datastore.is_empty() {
+        settings.datastore.paths.clone()
+    } else {
+        args.datastore.clone()
+    };
+    let cluster =
+        load_paths(&paths, &settings.datastore.secret_namespace).map_err(|e| e.to_string())?;
     for note in &cluster.notes {
         eprintln!("note: {note}");
     }

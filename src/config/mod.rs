@@ -156,7 +156,9 @@ pub struct ControlSettings {
 
 impl Default for ControlSettings {
     fn default() -> Self {
-        Self { socket: PathBuf::from("/var/run/tern/tern.ctl") }
+        Self {
+            socket: PathBuf::from("/var/run/tern/tern.ctl"),
+        }
     }
 }
 
@@ -164,13 +166,18 @@ impl Default for ControlSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// Prometheus endpoint; none disables it.
-    pub address: Option<SocketAddr>,
+    /// Serve metrics at all.
+    pub enabled: bool,
+    /// Prometheus endpoint (read-only).
+    pub address: SocketAddr,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        Self { address: Some(SocketAddr::from(([127, 0, 0, 1], 9179))) }
+        Self {
+            enabled: true,
+            address: SocketAddr::from(([127, 0, 0, 1], 9179)),
+        }
     }
 }
 
@@ -201,7 +208,12 @@ impl Settings {
             path: path.to_path_buf(),
             message: e.message().to_string() + &location(text, e.span()),
         })?;
-        settings.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        settings
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -213,8 +225,13 @@ impl Settings {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => Settings::from_toml(&path, &text),
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(ConfigError::Io { path, message: e.to_string() }),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Settings::default())
+            }
+            Err(e) => Err(ConfigError::Io {
+                path,
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -226,34 +243,61 @@ impl Settings {
             self.node_name = Some(v);
         }
         if let Some(v) = env("CALICO_ROUTER_ID") {
-            v.parse::<RouterIdSource>().map_err(|message| ConfigError::Env { name: "CALICO_ROUTER_ID", message })?;
+            v.parse::<RouterIdSource>()
+                .map_err(|message| ConfigError::Env {
+                    name: "CALICO_ROUTER_ID",
+                    message,
+                })?;
             self.bgp.router_id = v;
         }
         if let Some(v) = env("CALICO_API_GROUP").filter(|v| !v.is_empty()) {
             self.datastore.api_group = v;
         }
         if let Some(v) = env("DATASTORE_TYPE").filter(|v| !v.is_empty()) {
-            self.datastore.kind = if v == "kubernetes" { DatastoreType::Kubernetes } else { DatastoreType::File };
+            self.datastore.kind = if v == "kubernetes" {
+                DatastoreType::Kubernetes
+            } else {
+                DatastoreType::File
+            };
         }
         if let Some(v) = env("TERN_DATASTORE_PATHS").filter(|v| !v.is_empty()) {
-            self.datastore.paths = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+            self.datastore.paths = v
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
         }
-        self.validate().map_err(|message| ConfigError::Env { name: "(combined settings)", message })
+        self.validate().map_err(|message| ConfigError::Env {
+            name: "(combined settings)",
+            message,
+        })
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.bgp.router_id.parse::<RouterIdSource>().map_err(|e| format!("bgp.router_id: {e}"))?;
+        self.bgp
+            .router_id
+            .parse::<RouterIdSource>()
+            .map_err(|e| format!("bgp.router_id: {e}"))?;
         let b = &self.bgp;
         if b.hold_time != 0 && b.hold_time < 3 {
-            return Err(format!("bgp.hold_time: {} must be 0 or at least 3 (RFC 4271 §4.2)", b.hold_time));
+            return Err(format!(
+                "bgp.hold_time: {} must be 0 or at least 3 (RFC 4271 §4.2)",
+                b.hold_time
+            ));
         }
         if b.hold_time != 0 && b.keepalive_time >= b.hold_time {
-            return Err(format!("bgp.keepalive_time: {} must be below bgp.hold_time {}", b.keepalive_time, b.hold_time));
+            return Err(format!(
+                "bgp.keepalive_time: {} must be below bgp.hold_time {}",
+                b.keepalive_time, b.hold_time
+            ));
         }
         if b.connect_retry_time == 0 {
             return Err("bgp.connect_retry_time: must be at least 1".into());
         }
-        if !matches!(self.datastore.api_group.as_str(), "auto" | "crd.projectcalico.org/v1" | "projectcalico.org/v3") {
+        if !matches!(
+            self.datastore.api_group.as_str(),
+            "auto" | "crd.projectcalico.org/v1" | "projectcalico.org/v3"
+        ) {
             return Err(format!(
                 "datastore.api_group: {:?} must be auto, crd.projectcalico.org/v1 or projectcalico.org/v3",
                 self.datastore.api_group
@@ -271,6 +315,8 @@ impl Settings {
             // Validated in `validate`.
             router_id: self.bgp.router_id.parse().unwrap_or_default(),
             secret_namespace: self.datastore.secret_namespace.clone(),
+            listen_port: self.bgp.listen_port,
+            listen_addresses: self.bgp.listen_addresses.clone(),
         }
     }
 }
@@ -325,6 +371,7 @@ route_protocol = 12
 [control]
 socket = "/tmp/t.ctl"
 [metrics]
+enabled = false
 address = "0.0.0.0:9000"
 "#,
         )
@@ -332,7 +379,8 @@ address = "0.0.0.0:9000"
         assert_eq!(s.node_name.as_deref(), Some("n1"));
         assert_eq!(s.plan_options().router_id, RouterIdSource::Hash);
         assert_eq!(s.datastore.paths.len(), 2);
-        assert_eq!(s.metrics.address.unwrap().port(), 9000);
+        assert_eq!(s.metrics.address.port(), 9000);
+        assert!(!s.metrics.enabled);
     }
 
     #[test]
@@ -345,9 +393,24 @@ address = "0.0.0.0:9000"
 
     #[test]
     fn bad_values_are_rejected() {
-        assert!(parse("[bgp]\nhold_time = 2\n").unwrap_err().to_string().contains("bgp.hold_time"));
-        assert!(parse("[bgp]\nhold_time = 9\nkeepalive_time = 9\n").unwrap_err().to_string().contains("keepalive"));
-        assert!(parse("[bgp]\nrouter_id = 'x'\n").unwrap_err().to_string().contains("router_id"));
+        assert!(
+            parse("[bgp]\nhold_time = 2\n")
+                .unwrap_err()
+                .to_string()
+                .contains("bgp.hold_time")
+        );
+        assert!(
+            parse("[bgp]\nhold_time = 9\nkeepalive_time = 9\n")
+                .unwrap_err()
+                .to_string()
+                .contains("keepalive")
+        );
+        assert!(
+            parse("[bgp]\nrouter_id = 'x'\n")
+                .unwrap_err()
+                .to_string()
+                .contains("router_id")
+        );
         assert!(parse("log_format = 'xml'\n").is_err());
         assert!(parse("[datastore]\napi_group = 'x'\n").is_err());
     }
@@ -364,10 +427,17 @@ address = "0.0.0.0:9000"
         };
         s.apply_env(env).unwrap();
         assert_eq!(s.node_name.as_deref(), Some("node-7"));
-        assert_eq!(s.plan_options().router_id, RouterIdSource::Literal("10.9.9.9".parse().unwrap()));
+        assert_eq!(
+            s.plan_options().router_id,
+            RouterIdSource::Literal("10.9.9.9".parse().unwrap())
+        );
         assert_eq!(s.datastore.api_group, "projectcalico.org/v3");
-        assert_eq!(s.datastore.paths, vec![PathBuf::from("/x"), PathBuf::from("/y")]);
-        let e = Settings::default().apply_env(|k| (k == "CALICO_ROUTER_ID").then(|| "nope".to_string()));
+        assert_eq!(
+            s.datastore.paths,
+            vec![PathBuf::from("/x"), PathBuf::from("/y")]
+        );
+        let e = Settings::default()
+            .apply_env(|k| (k == "CALICO_ROUTER_ID").then(|| "nope".to_string()));
         assert!(e.unwrap_err().to_string().contains("CALICO_ROUTER_ID"));
     }
 

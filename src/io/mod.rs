@@ -2,5 +2,6 @@
 
 pub mod birdctl;
 pub mod control;
+pub mod datastore;
 pub mod kernel;
 pub mod metrics;

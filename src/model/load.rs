@@ -56,8 +56,10 @@ pub enum LoadError {
 pub fn load_paths(paths: &[PathBuf], secret_namespace: &str) -> Result<Cluster, LoadError> {
     let mut cluster = Cluster::default();
     for file in manifest_files(paths)? {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| LoadError::Io { path: file.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Io {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
         load_documents(&mut cluster, &file, &text, secret_namespace)?;
     }
     Ok(cluster)
@@ -67,11 +69,16 @@ pub fn load_paths(paths: &[PathBuf], secret_namespace: &str) -> Result<Cluster, 
 pub(crate) fn manifest_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| LoadError::Io { path: path.clone(), message: e.to_string() })?;
+        let meta = std::fs::metadata(path).map_err(|e| LoadError::Io {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if meta.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| LoadError::Io { path: path.clone(), message: e.to_string() })?
+                .map_err(|e| LoadError::Io {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.is_file()
@@ -98,8 +105,10 @@ pub fn load_documents(
     secret_namespace: &str,
 ) -> Result<(), LoadError> {
     for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = Value::deserialize(document)
-            .map_err(|e| LoadError::Yaml { path: path.to_path_buf(), message: e.to_string() })?;
+        let value = Value::deserialize(document).map_err(|e| LoadError::Yaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         load_value(cluster, path, value, secret_namespace)?;
     }
     Ok(())
@@ -126,57 +135,118 @@ fn load_value(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let ctx = Ctx { path, kind: &kind, name: &name };
+    let ctx = Ctx {
+        path,
+        kind: &kind,
+        name: &name,
+    };
 
-    if kind.ends_with("List") {
-        if let Some(Value::Sequence(items)) = value.get("items") {
-            for item in items.clone() {
-                load_value(cluster, path, item, secret_namespace)?;
-            }
-            return Ok(());
+    if kind.ends_with("List")
+        && let Some(Value::Sequence(items)) = value.get("items")
+    {
+        for item in items.clone() {
+            load_value(cluster, path, item, secret_namespace)?;
         }
+        return Ok(());
     }
     let calico = api_version == GROUP_V3 || api_version == GROUP_V1;
     let v1_storage = api_version == GROUP_V1;
     match (calico, api_version.as_str(), kind.as_str()) {
         (true, _, "BGPConfiguration") => {
-            let r = ctx.resource::<BgpConfigurationSpec>(value, v1_storage, true, &mut cluster.notes, Some(Default::default()))?;
+            if name != "default" && !name.starts_with("node.") {
+                cluster.notes.push(format!(
+                    "{}: BGPConfiguration {name:?} ignored: only \"default\" and \"node.<name>\" have an effect",
+                    path.display()
+                ));
+            }
+            let r = ctx.resource::<BgpConfigurationSpec>(
+                value,
+                v1_storage,
+                true,
+                &mut cluster.notes,
+                Some(Default::default()),
+            )?;
             insert(&mut cluster.bgp_configurations, r, &ctx, &mut cluster.notes);
         }
         (true, _, "BGPPeer") => {
-            let r = ctx.resource::<BgpPeerSpec>(value, v1_storage, true, &mut cluster.notes, Some(Default::default()))?;
-            if r.spec.peer_ip.is_none() && r.spec.peer_selector.is_none() && r.spec.local_workload_selector.is_none() {
+            let r = ctx.resource::<BgpPeerSpec>(
+                value,
+                v1_storage,
+                true,
+                &mut cluster.notes,
+                Some(Default::default()),
+            )?;
+            if r.spec.peer_ip.is_none()
+                && r.spec.peer_selector.is_none()
+                && r.spec.local_workload_selector.is_none()
+            {
                 return Err(ctx.field("spec", "one of peerIP or peerSelector is required"));
             }
             if r.spec.peer_ip.is_some() && r.spec.as_number.0 == 0 {
                 return Err(ctx.field("spec.asNumber", "required with peerIP"));
             }
             if r.spec.peer_ip.is_some() && r.spec.peer_selector.is_some() {
-                return Err(ctx.field("spec.peerSelector", "peerIP and peerSelector cannot both be set"));
+                return Err(ctx.field(
+                    "spec.peerSelector",
+                    "peerIP and peerSelector cannot both be set",
+                ));
             }
             if !r.spec.node.is_empty() && r.spec.node_selector.is_some() {
-                return Err(ctx.field("spec.nodeSelector", "node and nodeSelector cannot both be set"));
+                return Err(ctx.field(
+                    "spec.nodeSelector",
+                    "node and nodeSelector cannot both be set",
+                ));
             }
             insert(&mut cluster.bgp_peers, r, &ctx, &mut cluster.notes);
         }
         (true, _, "BGPFilter") => {
-            let r = ctx.resource::<BgpFilterSpec>(value, v1_storage, true, &mut cluster.notes, Some(Default::default()))?;
+            let r = ctx.resource::<BgpFilterSpec>(
+                value,
+                v1_storage,
+                true,
+                &mut cluster.notes,
+                Some(Default::default()),
+            )?;
             insert(&mut cluster.bgp_filters, r, &ctx, &mut cluster.notes);
         }
         (true, _, "IPPool") => {
-            let r = ctx.resource::<IpPoolSpec>(value, v1_storage, true, &mut cluster.notes, None)?;
+            let r =
+                ctx.resource::<IpPoolSpec>(value, v1_storage, true, &mut cluster.notes, None)?;
             insert(&mut cluster.ip_pools, r, &ctx, &mut cluster.notes);
         }
         (true, _, "BlockAffinity") => {
-            let r = ctx.resource::<BlockAffinitySpec>(value, v1_storage, true, &mut cluster.notes, None)?;
+            let r = ctx.resource::<BlockAffinitySpec>(
+                value,
+                v1_storage,
+                true,
+                &mut cluster.notes,
+                None,
+            )?;
             insert(&mut cluster.block_affinities, r, &ctx, &mut cluster.notes);
         }
         (true, _, "FelixConfiguration") => {
-            let r = ctx.resource::<FelixConfigurationSpec>(value, v1_storage, false, &mut cluster.notes, Some(Default::default()))?;
-            insert(&mut cluster.felix_configurations, r, &ctx, &mut cluster.notes);
+            let r = ctx.resource::<FelixConfigurationSpec>(
+                value,
+                v1_storage,
+                false,
+                &mut cluster.notes,
+                Some(Default::default()),
+            )?;
+            insert(
+                &mut cluster.felix_configurations,
+                r,
+                &ctx,
+                &mut cluster.notes,
+            );
         }
         (true, _, "Node") => {
-            let r = ctx.resource::<NodeSpec>(value, v1_storage, false, &mut cluster.notes, Some(Default::default()))?;
+            let r = ctx.resource::<NodeSpec>(
+                value,
+                v1_storage,
+                false,
+                &mut cluster.notes,
+                Some(Default::default()),
+            )?;
             insert(&mut cluster.nodes, r, &ctx, &mut cluster.notes);
         }
         (false, "v1", "Node") => {
@@ -187,13 +257,20 @@ fn load_value(
             let secret = ctx.secret(value, secret_namespace)?;
             let key = (secret.namespace.clone(), secret.name.clone());
             if cluster.secrets.insert(key, secret).is_some() {
-                cluster.notes.push(format!("{}: Secret {name:?} defined again; the later one wins", path.display()));
+                cluster.notes.push(format!(
+                    "{}: Secret {name:?} defined again; the later one wins",
+                    path.display()
+                ));
             }
         }
         _ => cluster.notes.push(format!(
             "{}: skipped {} {name:?} (apiVersion {api_version:?}): not a kind tern reads",
             path.display(),
-            if kind.is_empty() { "a document without kind" } else { kind.as_str() },
+            if kind.is_empty() {
+                "a document without kind"
+            } else {
+                kind.as_str()
+            },
         )),
     }
     Ok(())
@@ -205,7 +282,10 @@ fn insert<S>(
     ctx: &Ctx<'_>,
     notes: &mut Vec<String>,
 ) {
-    if map.insert(resource.metadata.name.clone(), resource).is_some() {
+    if map
+        .insert(resource.metadata.name.clone(), resource)
+        .is_some()
+    {
         notes.push(format!(
             "{}: {} {:?} defined again; the later one wins",
             ctx.path.display(),
@@ -259,11 +339,19 @@ impl Ctx<'_> {
         let result = serde_path_to_error::deserialize::<_, T>(de);
         let typed = result.map_err(|e| {
             let field = e.path().to_string();
-            let field = if field == "." { "(top level)".to_string() } else { field };
+            let field = if field == "." {
+                "(top level)".to_string()
+            } else {
+                field
+            };
             self.field(field, e.into_inner().to_string())
         })?;
         if note_ignored {
-            for p in ignored.into_iter().map(|p| p.replace(".?", "")).filter(|p| p.starts_with("spec.")) {
+            for p in ignored
+                .into_iter()
+                .map(|p| p.replace(".?", ""))
+                .filter(|p| p.starts_with("spec."))
+            {
                 notes.push(format!(
                     "{}: {} {:?}: unknown field {p} ignored",
                     self.path.display(),
@@ -288,14 +376,15 @@ impl Ctx<'_> {
         }
         let raw: Raw<S> = self.typed(value, note_ignored, notes)?;
         let mut metadata = raw.metadata;
-        if v1_storage {
-            if let Some(json) = metadata.annotations.remove(V1_METADATA_ANNOTATION) {
-                let inner: V1Metadata = serde_json::from_str(&json).map_err(|e| {
-                    self.field(format!("metadata.annotations.{V1_METADATA_ANNOTATION}"), e.to_string())
-                })?;
-                metadata.labels = inner.labels;
-                metadata.annotations = inner.annotations;
-            }
+        if v1_storage && let Some(json) = metadata.annotations.remove(V1_METADATA_ANNOTATION) {
+            let inner: V1Metadata = serde_json::from_str(&json).map_err(|e| {
+                self.field(
+                    format!("metadata.annotations.{V1_METADATA_ANNOTATION}"),
+                    e.to_string(),
+                )
+            })?;
+            metadata.labels = inner.labels;
+            metadata.annotations = inner.annotations;
         }
         let spec = match (raw.spec, default_spec) {
             (Some(spec), _) => spec,
@@ -317,27 +406,56 @@ impl Ctx<'_> {
         let node: K8sNode = self.typed(value, false, &mut Vec::new())?;
         let annotations = &node.metadata.annotations;
         let field = |key: &str| format!("metadata.annotations.projectcalico.org/{key}");
-        let get = |key: &str| annotations.get(&format!("projectcalico.org/{key}")).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let get = |key: &str| {
+            annotations
+                .get(&format!("projectcalico.org/{key}"))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let addr = |key: &str| -> Result<Option<NodeAddress>, LoadError> {
-            get(key).map(|s| s.parse().map_err(|e: String| self.field(field(key), e))).transpose()
+            get(key)
+                .map(|s| s.parse().map_err(|e: String| self.field(field(key), e)))
+                .transpose()
         };
         let bgp = NodeBgpSpec {
             ipv4_address: addr("IPv4Address")?,
             ipv6_address: addr("IPv6Address")?,
             as_number: get("ASNumber")
-                .map(|s| s.parse::<AsNumber>().map_err(|e| self.field(field("ASNumber"), e)))
+                .map(|s| {
+                    s.parse::<AsNumber>()
+                        .map_err(|e| self.field(field("ASNumber"), e))
+                })
                 .transpose()?,
             route_reflector_cluster_id: get("RouteReflectorClusterID")
-                .map(|s| s.parse().map_err(|_| self.field(field("RouteReflectorClusterID"), format!("invalid IPv4 cluster id {s:?}"))))
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        self.field(
+                            field("RouteReflectorClusterID"),
+                            format!("invalid IPv4 cluster id {s:?}"),
+                        )
+                    })
+                })
                 .transpose()?,
             ipv4_ipip_tunnel_addr: get("IPv4IPIPTunnelAddr")
-                .map(|s| s.parse().map_err(|_| self.field(field("IPv4IPIPTunnelAddr"), format!("invalid address {s:?}"))))
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        self.field(
+                            field("IPv4IPIPTunnelAddr"),
+                            format!("invalid address {s:?}"),
+                        )
+                    })
+                })
                 .transpose()?,
         };
         let has_bgp = bgp != NodeBgpSpec::default();
         Ok(Resource {
-            metadata: ObjectMeta { annotations: BTreeMap::new(), ..node.metadata },
-            spec: NodeSpec { bgp: has_bgp.then_some(bgp) },
+            metadata: ObjectMeta {
+                annotations: BTreeMap::new(),
+                ..node.metadata
+            },
+            spec: NodeSpec {
+                bgp: has_bgp.then_some(bgp),
+            },
         })
     }
 
@@ -364,7 +482,10 @@ impl Ctx<'_> {
             values.insert(key, plain.into_bytes());
         }
         Ok(Secret {
-            namespace: raw.metadata.namespace.unwrap_or_else(|| default_namespace.to_string()),
+            namespace: raw
+                .metadata
+                .namespace
+                .unwrap_or_else(|| default_namespace.to_string()),
             name: raw.metadata.name,
             values,
         })
@@ -473,7 +594,10 @@ items:
         )
         .unwrap();
         let bgp = c.nodes["k1"].spec.bgp.as_ref().unwrap();
-        assert_eq!(bgp.ipv4_address.unwrap().subnet().to_string(), "192.168.1.0/24");
+        assert_eq!(
+            bgp.ipv4_address.unwrap().subnet().to_string(),
+            "192.168.1.0/24"
+        );
         assert_eq!(bgp.as_number, Some(AsNumber(65001)));
         let s = &c.secrets[&("kube-system".to_string(), "bgp".to_string())];
         assert_eq!(s.values["a"], b"hunter2");
@@ -488,11 +612,21 @@ items:
         )
         .unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("test.yaml: BGPPeer \"bad\": field spec.peerIP: invalid peer address"), "{text}");
+        assert!(
+            text.starts_with("test.yaml: BGPPeer \"bad\": field spec.peerIP: invalid peer address"),
+            "{text}"
+        );
         let e = load("apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: f}\nspec:\n  exportV4:\n  - {action: Maybe}\n").unwrap_err();
-        assert!(e.to_string().contains("field spec.exportV4[0].action"), "{e}");
+        assert!(
+            e.to_string().contains("field spec.exportV4[0].action"),
+            "{e}"
+        );
         let e = load("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {nodeSelector: \"rack ==\", peerIP: 10.0.0.1}\n").unwrap_err();
-        assert!(e.to_string().contains("field spec.nodeSelector: invalid selector"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("field spec.nodeSelector: invalid selector"),
+            "{e}"
+        );
         let e = load("apiVersion: v1\nkind: Node\nmetadata: {name: k, annotations: {projectcalico.org/ASNumber: x}}\n").unwrap_err();
         assert!(e.to_string().contains("projectcalico.org/ASNumber"), "{e}");
         let e = load("a: [").unwrap_err();

@@ -52,6 +52,8 @@ impl Cluster {
 
     /// The per-node BGPConfiguration (`node.<name>`), if present.
     pub fn node_bgp_configuration(&self, node: &str) -> Option<&BgpConfigurationSpec> {
-        self.bgp_configurations.get(&format!("node.{node}")).map(|c| &c.spec)
+        self.bgp_configurations
+            .get(&format!("node.{node}"))
+            .map(|c| &c.spec)
     }
 }

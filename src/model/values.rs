@@ -19,11 +19,17 @@ impl FromStr for AsNumber {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if let Some((high, low)) = s.split_once('.') {
-            let high: u16 = high.parse().map_err(|_| format!("invalid AS number {s:?}"))?;
-            let low: u16 = low.parse().map_err(|_| format!("invalid AS number {s:?}"))?;
+            let high: u16 = high
+                .parse()
+                .map_err(|_| format!("invalid AS number {s:?}"))?;
+            let low: u16 = low
+                .parse()
+                .map_err(|_| format!("invalid AS number {s:?}"))?;
             Ok(AsNumber((u32::from(high) << 16) | u32::from(low)))
         } else {
-            s.parse().map(AsNumber).map_err(|_| format!("invalid AS number {s:?}"))
+            s.parse()
+                .map(AsNumber)
+                .map_err(|_| format!("invalid AS number {s:?}"))
         }
     }
 }
@@ -49,14 +55,20 @@ impl<'de> Deserialize<'de> for AsNumber {
                 f.write_str("an AS number (0..4294967295 or dotted a.b)")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<AsNumber, E> {
-                u32::try_from(v).map(AsNumber).map_err(|_| E::custom(format!("AS number {v} out of range")))
+                u32::try_from(v)
+                    .map(AsNumber)
+                    .map_err(|_| E::custom(format!("AS number {v} out of range")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<AsNumber, E> {
-                u32::try_from(v).map(AsNumber).map_err(|_| E::custom(format!("AS number {v} out of range")))
+                u32::try_from(v)
+                    .map(AsNumber)
+                    .map_err(|_| E::custom(format!("AS number {v} out of range")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<AsNumber, E> {
                 // YAML reads `1.10` as a float; dotted notation must be quoted to keep `.10`.
-                Err(E::custom(format!("AS number {v} looks like dotted notation: quote it, e.g. \"{v}\"")))
+                Err(E::custom(format!(
+                    "AS number {v} looks like dotted notation: quote it, e.g. \"{v}\""
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AsNumber, E> {
                 v.parse().map_err(E::custom)
@@ -85,13 +97,17 @@ impl FromStr for DurationSecs {
         let mut rest = text;
         let mut total = 0f64;
         while !rest.is_empty() {
-            let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+            let num_len = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(bad)?;
             if num_len == 0 {
                 return Err(bad());
             }
             let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
             rest = &rest[num_len..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
             let scale = match &rest[..unit_len] {
                 "ns" => 1e-9,
                 "us" | "µs" | "μs" => 1e-6,
@@ -120,7 +136,9 @@ impl Serialize for DurationSecs {
 
 impl<'de> Deserialize<'de> for DurationSecs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -141,13 +159,19 @@ impl FromStr for PeerAddress {
             return Ok(PeerAddress { ip, port: None });
         }
         let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         let ip: IpAddr = host.parse().map_err(|_| bad())?;
         if ip.is_ipv6() && !s.starts_with('[') {
             return Err(bad());
         }
         let port: u16 = port.parse().map_err(|_| bad())?;
-        Ok(PeerAddress { ip, port: Some(port) })
+        Ok(PeerAddress {
+            ip,
+            port: Some(port),
+        })
     }
 }
 
@@ -163,7 +187,9 @@ impl fmt::Display for PeerAddress {
 
 impl<'de> Deserialize<'de> for PeerAddress {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -204,7 +230,9 @@ impl FromStr for NodeAddress {
 
 impl<'de> Deserialize<'de> for NodeAddress {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -229,7 +257,10 @@ impl FromStr for Community {
         let bad = || format!("invalid community {s:?} (expected a:b or a:b:c)");
         let parts: Vec<&str> = s.trim().split(':').collect();
         match parts.as_slice() {
-            [a, b] => Ok(Community::Standard(a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)),
+            [a, b] => Ok(Community::Standard(
+                a.parse().map_err(|_| bad())?,
+                b.parse().map_err(|_| bad())?,
+            )),
             [a, b, c] => Ok(Community::Large(
                 a.parse().map_err(|_| bad())?,
                 b.parse().map_err(|_| bad())?,
@@ -251,7 +282,9 @@ impl fmt::Display for Community {
 
 impl<'de> Deserialize<'de> for Community {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -280,7 +313,9 @@ impl<'de> Deserialize<'de> for LooseBool {
                 match v.to_ascii_lowercase().as_str() {
                     "true" => Ok(LooseBool(true)),
                     "false" | "" => Ok(LooseBool(false)),
-                    _ => Err(E::custom(format!("expected \"true\" or \"false\", found {v:?}"))),
+                    _ => Err(E::custom(format!(
+                        "expected \"true\" or \"false\", found {v:?}"
+                    ))),
                 }
             }
             fn visit_unit<E: de::Error>(self) -> Result<LooseBool, E> {
@@ -299,13 +334,22 @@ mod tests {
     fn as_numbers_plain_and_dotted() {
         assert_eq!("64512".parse::<AsNumber>().unwrap(), AsNumber(64512));
         assert_eq!("1.10".parse::<AsNumber>().unwrap(), AsNumber(65546));
-        assert_eq!("65535.65535".parse::<AsNumber>().unwrap(), AsNumber(u32::MAX));
+        assert_eq!(
+            "65535.65535".parse::<AsNumber>().unwrap(),
+            AsNumber(u32::MAX)
+        );
         assert!("65536.1".parse::<AsNumber>().is_err());
         assert!("x".parse::<AsNumber>().is_err());
-        assert_eq!(serde_json::from_str::<AsNumber>("4200000000").unwrap(), AsNumber(4_200_000_000));
+        assert_eq!(
+            serde_json::from_str::<AsNumber>("4200000000").unwrap(),
+            AsNumber(4_200_000_000)
+        );
         assert!(serde_json::from_str::<AsNumber>("4294967296").is_err());
         assert!(serde_json::from_str::<AsNumber>("-1").is_err());
-        assert_eq!(serde_json::from_str::<AsNumber>("\"2.1\"").unwrap(), AsNumber(131073));
+        assert_eq!(
+            serde_json::from_str::<AsNumber>("\"2.1\"").unwrap(),
+            AsNumber(131073)
+        );
     }
 
     #[test]
@@ -335,7 +379,10 @@ mod tests {
         assert!("10.0.0.1:70000".parse::<PeerAddress>().is_err());
         assert!("host:179".parse::<PeerAddress>().is_err());
         assert_eq!(p.to_string(), "fd00::1");
-        assert_eq!("[fd00::1]:179".parse::<PeerAddress>().unwrap().to_string(), "[fd00::1]:179");
+        assert_eq!(
+            "[fd00::1]:179".parse::<PeerAddress>().unwrap().to_string(),
+            "[fd00::1]:179"
+        );
     }
 
     #[test]
@@ -350,8 +397,14 @@ mod tests {
 
     #[test]
     fn communities() {
-        assert_eq!("65000:100".parse::<Community>().unwrap(), Community::Standard(65000, 100));
-        assert_eq!("4200000000:1:2".parse::<Community>().unwrap(), Community::Large(4_200_000_000, 1, 2));
+        assert_eq!(
+            "65000:100".parse::<Community>().unwrap(),
+            Community::Standard(65000, 100)
+        );
+        assert_eq!(
+            "4200000000:1:2".parse::<Community>().unwrap(),
+            Community::Large(4_200_000_000, 1, 2)
+        );
         assert!("70000:1".parse::<Community>().is_err());
         assert!("1".parse::<Community>().is_err());
         assert_eq!(Community::Large(1, 2, 3).to_string(), "1:2:3");

@@ -37,7 +37,8 @@ pub struct PlanDiff {
     /// Peerings whose session parameters changed: reset them.
     pub peers_reset: Vec<PeerChange>,
     /// Peerings changed only in ways that need no reset (filters, next-hop mode, allow-local-as,
-    /// reachableBy, provenance): re-evaluate routes only.
+    /// reachableBy, provenance): re-run export towards the peer; for import-side changes
+    /// (import filters, allow-local-as) ask the peer for its routes again (ROUTE-REFRESH).
     pub peers_updated: Vec<PeerChange>,
     /// Originated routes to add.
     pub routes_added: Vec<OriginatedRoute>,
@@ -54,8 +55,10 @@ pub struct PlanDiff {
 impl PlanDiff {
     /// Compares `old` with `new`.
     pub fn between(old: &Plan, new: &Plan) -> PlanDiff {
-        let old_peers: BTreeMap<&str, &Peering> = old.peerings.iter().map(|p| (p.name.as_str(), p)).collect();
-        let new_peers: BTreeMap<&str, &Peering> = new.peerings.iter().map(|p| (p.name.as_str(), p)).collect();
+        let old_peers: BTreeMap<&str, &Peering> =
+            old.peerings.iter().map(|p| (p.name.as_str(), p)).collect();
+        let new_peers: BTreeMap<&str, &Peering> =
+            new.peerings.iter().map(|p| (p.name.as_str(), p)).collect();
         let mut diff = PlanDiff {
             router_id: (old.router_id != new.router_id).then_some((old.router_id, new.router_id)),
             local_as: (old.local_as != new.local_as).then_some((old.local_as, new.local_as)),
@@ -68,10 +71,14 @@ impl PlanDiff {
         for (name, p) in &new_peers {
             match old_peers.get(name) {
                 None => diff.peers_added.push((*p).clone()),
-                Some(o) if !o.session_parameters_equal(p) => {
-                    diff.peers_reset.push(PeerChange { old: (*o).clone(), new: (*p).clone() })
-                }
-                Some(o) if o != p => diff.peers_updated.push(PeerChange { old: (*o).clone(), new: (*p).clone() }),
+                Some(o) if !o.session_parameters_equal(p) => diff.peers_reset.push(PeerChange {
+                    old: (*o).clone(),
+                    new: (*p).clone(),
+                }),
+                Some(o) if o != p => diff.peers_updated.push(PeerChange {
+                    old: (*o).clone(),
+                    new: (*p).clone(),
+                }),
                 Some(_) => {}
             }
         }

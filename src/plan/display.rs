@@ -23,13 +23,27 @@ impl Display for Plan {
         let bind = if self.listen.addresses.is_empty() {
             "all addresses".to_string()
         } else {
-            self.listen.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+            self.listen
+                .addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         writeln!(f, "listen      port {} on {bind}", self.listen.port)?;
 
         writeln!(f, "\npeerings ({}):", self.peerings.len())?;
         for p in &self.peerings {
-            write!(f, "  {:<32} {:>6} {} port {} AS {} (local AS {})", p.name, format!("{:?}", p.kind).to_lowercase(), p.address, p.port, p.peer_as, p.local_as)?;
+            write!(
+                f,
+                "  {:<32} {:>6} {} port {} AS {} (local AS {})",
+                p.name,
+                format!("{:?}", p.kind).to_lowercase(),
+                p.address,
+                p.port,
+                p.peer_as,
+                p.local_as
+            )?;
             write!(f, " {}", if p.passive { "passive" } else { "active" })?;
             if let Some(s) = p.source_address {
                 write!(f, " source {s}")?;
@@ -39,7 +53,11 @@ impl Display for Plan {
                 TtlMode::Multihop { ttl } => write!(f, " multihop {ttl}")?,
             }
             if p.route_reflector_client {
-                write!(f, " rr-client cluster {}", p.cluster_id.map(|c| c.to_string()).unwrap_or_default())?;
+                write!(
+                    f,
+                    " rr-client cluster {}",
+                    p.cluster_id.map(|c| c.to_string()).unwrap_or_default()
+                )?;
             }
             match p.next_hop {
                 NextHopMode::SelfMode => write!(f, " next-hop self")?,
@@ -72,7 +90,11 @@ impl Display for Plan {
 
         writeln!(f, "\noriginated routes ({}):", self.originated.len())?;
         for r in &self.originated {
-            let how = if r.blackhole { "blackhole + advertise" } else { "advertise only" };
+            let how = if r.blackhole {
+                "blackhole + advertise"
+            } else {
+                "advertise only"
+            };
             writeln!(f, "  {:<24} {:?} ({how})", r.prefix.to_string(), r.kind)?;
         }
         if !self.static_routes.is_empty() {
@@ -83,19 +105,67 @@ impl Display for Plan {
         }
         writeln!(f, "\npool kernel rules ({}):", self.pool_kernel_rules.len())?;
         for r in &self.pool_kernel_rules {
-            let owner = if r.programmed_by_tern { "tern" } else { "Felix" };
-            writeln!(f, "  {:<24} {:?} programmed by {owner}", r.cidr.to_string(), r.encapsulation)?;
+            let owner = if r.programmed_by_tern {
+                "tern"
+            } else {
+                "Felix"
+            };
+            writeln!(
+                f,
+                "  {:<24} {:?} programmed by {owner}",
+                r.cidr.to_string(),
+                r.encapsulation
+            )?;
         }
         let pol = &self.policy;
         writeln!(f, "\npolicy:")?;
-        let list = |v: &[ipnet::IpNet]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
-        writeln!(f, "  disableBGPExport pools  {}", list(&pol.pools.iter().filter(|p| p.disable_bgp_export).map(|p| p.cidr).collect::<Vec<_>>()))?;
-        writeln!(f, "  service cluster IPs     {}", list(&pol.service_cluster_ips))?;
-        writeln!(f, "  service external IPs    {}", list(&pol.service_external_ips))?;
-        writeln!(f, "  service LB IPs          {}", list(&pol.service_load_balancer_ips))?;
-        writeln!(f, "  normal priority         v4 {} v6 {}", pol.ipv4_normal_route_priority, pol.ipv6_normal_route_priority)?;
-        writeln!(f, "  ignored interfaces      {}", pol.ignored_interfaces.join(", "))?;
-        writeln!(f, "  iBGP reject interfaces  {}", pol.ibgp_reject_interfaces.join(", "))?;
+        let list = |v: &[ipnet::IpNet]| {
+            v.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            f,
+            "  disableBGPExport pools  {}",
+            list(
+                &pol.pools
+                    .iter()
+                    .filter(|p| p.disable_bgp_export)
+                    .map(|p| p.cidr)
+                    .collect::<Vec<_>>()
+            )
+        )?;
+        writeln!(
+            f,
+            "  service cluster IPs     {}",
+            list(&pol.service_cluster_ips)
+        )?;
+        writeln!(
+            f,
+            "  service external IPs    {}",
+            list(&pol.service_external_ips)
+        )?;
+        writeln!(
+            f,
+            "  service LB IPs          {}",
+            list(&pol.service_load_balancer_ips)
+        )?;
+        writeln!(
+            f,
+            "  normal priority         v4 {} v6 {}",
+            pol.ipv4_normal_route_priority, pol.ipv6_normal_route_priority
+        )?;
+        writeln!(
+            f,
+            "  ignored interfaces      {}",
+            pol.ignored_interfaces.join(", ")
+        )?;
+        writeln!(
+            f,
+            "  iBGP reject interfaces  {}",
+            pol.ibgp_reject_interfaces.join(", ")
+        )?;
         writeln!(f, "  own subnets             {}", list(&pol.own_subnets))?;
         for pc in &pol.prefix_advertisements {
             let c: Vec<String> = pc.communities.iter().map(|c| c.to_string()).collect();

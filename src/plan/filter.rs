@@ -35,11 +35,12 @@ pub enum Direction {
 
 /// Whether a session is iBGP or eBGP (peer AS against the effective local AS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub enum PeerType {
     /// Same AS.
+    #[serde(rename = "iBGP")]
     Ibgp,
     /// Different AS.
+    #[serde(rename = "eBGP")]
     Ebgp,
 }
 
@@ -252,16 +253,19 @@ impl RuleMatch {
                 _ => return false,
             }
         }
-        if self.community.is_some_and(|c| !route.communities.contains(&c)) {
+        if self
+            .community
+            .is_some_and(|c| !route.communities.contains(&c))
+        {
             return false;
         }
         if !route.as_path.starts_with(&self.as_path_prefix) {
             return false;
         }
-        if let Some(p) = self.priority {
-            if route.local_pref != Some(priority_to_local_pref(p)) {
-                return false;
-            }
+        if let Some(p) = self.priority
+            && route.local_pref != Some(priority_to_local_pref(p))
+        {
+            return false;
         }
         true
     }
@@ -269,10 +273,17 @@ impl RuleMatch {
 
 /// Runs one rule list: the first matching rule's verdict, or `None` to fall through.
 pub fn evaluate(rules: &[CompiledRule], route: &RouteView, peer_type: PeerType) -> Option<Verdict> {
-    rules.iter().find(|r| r.matches.matches(route, peer_type)).map(|r| Verdict {
-        action: r.action,
-        operations: if r.action == FilterAction::Accept { r.operations.clone() } else { Vec::new() },
-    })
+    rules
+        .iter()
+        .find(|r| r.matches.matches(route, peer_type))
+        .map(|r| Verdict {
+            action: r.action,
+            operations: if r.action == FilterAction::Accept {
+                r.operations.clone()
+            } else {
+                Vec::new()
+            },
+        })
 }
 
 /// Runs a peer's filters in order (the first verdict wins), for one direction.
@@ -283,7 +294,9 @@ pub fn evaluate_chain<'a>(
     peer_type: PeerType,
 ) -> Option<Verdict> {
     let ipv6 = matches!(route.prefix, Some(IpNet::V6(_)));
-    filters.into_iter().find_map(|f| evaluate(f.rules(direction, ipv6), route, peer_type))
+    filters
+        .into_iter()
+        .find_map(|f| evaluate(f.rules(direction, ipv6), route, peer_type))
 }
 
 /// A BGPFilter field that cannot be compiled.
@@ -302,18 +315,19 @@ pub struct FilterError {
 pub fn compile(filter: &BgpFilter) -> Result<CompiledFilter, FilterError> {
     let name = filter.metadata.name.clone();
     let spec = &filter.spec;
-    let list = |rules: &[FilterRule], field: &str, v6: bool| -> Result<Vec<CompiledRule>, FilterError> {
-        rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| compile_rule(r, v6).map_err(|(_, f, m)| (i, f, m)))
-            .collect::<Result<Vec<_>, (usize, String, String)>>()
-            .map_err(|(i, f, message)| FilterError {
-                filter: name.clone(),
-                field: format!("spec.{field}[{i}]{f}"),
-                message,
-            })
-    };
+    let list =
+        |rules: &[FilterRule], field: &str, v6: bool| -> Result<Vec<CompiledRule>, FilterError> {
+            rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| compile_rule(r, v6).map_err(|(_, f, m)| (i, f, m)))
+                .collect::<Result<Vec<_>, (usize, String, String)>>()
+                .map_err(|(i, f, message)| FilterError {
+                    filter: name.clone(),
+                    field: format!("spec.{field}[{i}]{f}"),
+                    message,
+                })
+        };
     Ok(CompiledFilter {
         name: name.clone(),
         import_v4: list(&spec.import_v4, "importV4", false)?,
@@ -333,11 +347,17 @@ fn compile_rule(rule: &FilterRule, v6: bool) -> Result<CompiledRule, (usize, Str
     let prefix = match (rule.cidr, rule.match_operator) {
         (Some(cidr), Some(operator)) => {
             if cidr.addr().is_ipv6() != v6 {
-                return Err(err(".cidr", format!("{cidr} is not an IPv{} prefix", if v6 { 6 } else { 4 })));
+                return Err(err(
+                    ".cidr",
+                    format!("{cidr} is not an IPv{} prefix", if v6 { 6 } else { 4 }),
+                ));
             }
             let length = match rule.prefix_length {
                 Some(range) => {
-                    for (f, v) in [(".prefixLength.min", range.min), (".prefixLength.max", range.max)] {
+                    for (f, v) in [
+                        (".prefixLength.min", range.min),
+                        (".prefixLength.max", range.max),
+                    ] {
                         if v.is_some_and(|v| v > family_max) {
                             return Err(err(f, format!("must be at most {family_max}")));
                         }
@@ -348,7 +368,11 @@ fn compile_rule(rule: &FilterRule, v6: bool) -> Result<CompiledRule, (usize, Str
                 }
                 None => None,
             };
-            Some(PrefixMatch { cidr: cidr.trunc(), operator, length })
+            Some(PrefixMatch {
+                cidr: cidr.trunc(),
+                operator,
+                length,
+            })
         }
         (Some(_), None) => return Err(err(".matchOperator", "required with cidr".into())),
         (None, _) => None,
@@ -356,7 +380,12 @@ fn compile_rule(rule: &FilterRule, v6: bool) -> Result<CompiledRule, (usize, Str
     let community = match &rule.communities {
         None => None,
         Some(m) if m.values.len() == 1 => Some(m.values[0]),
-        Some(_) => return Err(err(".communities.values", "exactly one value is supported".into())),
+        Some(_) => {
+            return Err(err(
+                ".communities.values",
+                "exactly one value is supported".into(),
+            ));
+        }
     };
     if rule.interface.as_deref() == Some("") {
         return Err(err(".interface", "must not be empty".into()));
@@ -366,19 +395,30 @@ fn compile_rule(rule: &FilterRule, v6: bool) -> Result<CompiledRule, (usize, Str
     }
     let mut operations = Vec::new();
     for (i, op) in rule.operations.iter().enumerate() {
-        let set = [op.add_community.is_some(), op.prepend_as_path.is_some(), op.set_priority.is_some()];
+        let set = [
+            op.add_community.is_some(),
+            op.prepend_as_path.is_some(),
+            op.set_priority.is_some(),
+        ];
         if set.iter().filter(|&&b| b).count() != 1 {
-            return Err(err(&format!(".operations[{i}]"), "exactly one of addCommunity, prependASPath, setPriority must be set".into()));
+            return Err(err(
+                &format!(".operations[{i}]"),
+                "exactly one of addCommunity, prependASPath, setPriority must be set".into(),
+            ));
         }
         if let Some(a) = &op.add_community {
             operations.push(Operation::AddCommunity(a.value));
         } else if let Some(p) = &op.prepend_as_path {
             if p.prefix.is_empty() {
-                return Err(err(&format!(".operations[{i}].prependASPath.prefix"), "must not be empty".into()));
+                return Err(err(
+                    &format!(".operations[{i}].prependASPath.prefix"),
+                    "must not be empty".into(),
+                ));
             }
             operations.push(Operation::PrependAsPath(as_list(&p.prefix)));
         } else if let Some(s) = &op.set_priority {
-            check_priority(s.value).map_err(|m| err(&format!(".operations[{i}].setPriority.value"), m))?;
+            check_priority(s.value)
+                .map_err(|m| err(&format!(".operations[{i}].setPriority.value"), m))?;
             operations.push(Operation::SetPriority(s.value));
         }
     }
@@ -415,18 +455,27 @@ mod tests {
 
     fn filter(yaml_spec: &str) -> Result<CompiledFilter, FilterError> {
         let mut c = Cluster::default();
-        let text = format!("apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {{name: f}}\nspec:\n{yaml_spec}");
+        let text = format!(
+            "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {{name: f}}\nspec:\n{yaml_spec}"
+        );
         load_documents(&mut c, std::path::Path::new("t.yaml"), &text, "kube-system").unwrap();
         compile(&c.bgp_filters["f"])
     }
 
     fn route(prefix: &str) -> RouteView {
-        RouteView { prefix: Some(prefix.parse().unwrap()), ..Default::default() }
+        RouteView {
+            prefix: Some(prefix.parse().unwrap()),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn prefix_operators_and_length_ranges() {
-        let pm = |op, len| PrefixMatch { cidr: "10.0.0.0/16".parse().unwrap(), operator: op, length: len };
+        let pm = |op, len| PrefixMatch {
+            cidr: "10.0.0.0/16".parse().unwrap(),
+            operator: op,
+            length: len,
+        };
         let p = |s: &str| s.parse::<IpNet>().unwrap();
         assert!(pm(MatchOperator::Equal, None).matches(&p("10.0.0.0/16")));
         assert!(!pm(MatchOperator::Equal, None).matches(&p("10.0.1.0/24")));
@@ -453,14 +502,29 @@ mod tests {
 
     #[test]
     fn compile_clamps_lengths_and_rejects_bad_fields() {
-        let f = filter("  exportV4:\n  - {cidr: 10.0.0.0/16, matchOperator: In, prefixLength: {min: 8, max: 40}, action: Accept}\n");
-        assert!(f.unwrap_err().field.ends_with("exportV4[0].prefixLength.max"));
+        let f = filter(
+            "  exportV4:\n  - {cidr: 10.0.0.0/16, matchOperator: In, prefixLength: {min: 8, max: 40}, action: Accept}\n",
+        );
+        assert!(
+            f.unwrap_err()
+                .field
+                .ends_with("exportV4[0].prefixLength.max")
+        );
         let f = filter("  exportV4:\n  - {cidr: 10.0.0.0/16, matchOperator: In, prefixLength: {min: 8}, action: Accept}\n").unwrap();
-        assert_eq!(f.export_v4[0].matches.prefix.unwrap().length, Some((16, 32)));
-        let e = filter("  importV6:\n  - {cidr: 10.0.0.0/16, matchOperator: In, action: Accept}\n").unwrap_err();
+        assert_eq!(
+            f.export_v4[0].matches.prefix.unwrap().length,
+            Some((16, 32))
+        );
+        let e = filter("  importV6:\n  - {cidr: 10.0.0.0/16, matchOperator: In, action: Accept}\n")
+            .unwrap_err();
         assert_eq!(e.field, "spec.importV6[0].cidr");
-        let e = filter("  importV4:\n  - {action: Accept}\n  - {cidr: 10.0.0.0/16, action: Accept}\n").unwrap_err();
-        assert_eq!(e.to_string(), "BGPFilter \"f\": field spec.importV4[1].matchOperator: required with cidr");
+        let e =
+            filter("  importV4:\n  - {action: Accept}\n  - {cidr: 10.0.0.0/16, action: Accept}\n")
+                .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "BGPFilter \"f\": field spec.importV4[1].matchOperator: required with cidr"
+        );
         let e = filter("  importV4:\n  - {action: Accept, operations: [{}]}\n").unwrap_err();
         assert_eq!(e.field, "spec.importV4[0].operations[0]");
         let e = filter("  importV4:\n  - {action: Accept, priority: 0}\n").unwrap_err();
@@ -487,7 +551,10 @@ mod tests {
         r.communities = vec!["65000:1".parse().unwrap()];
         r.as_path = vec![65001, 65002, 7];
         r.local_pref = Some(priority_to_local_pref(512));
-        assert_eq!(evaluate(rules, &r, PeerType::Ibgp).unwrap().action, FilterAction::Reject);
+        assert_eq!(
+            evaluate(rules, &r, PeerType::Ibgp).unwrap().action,
+            FilterAction::Reject
+        );
         let v = evaluate(rules, &r, PeerType::Ebgp).unwrap();
         assert_eq!(v.action, FilterAction::Accept);
         assert_eq!(v.operations.len(), 3);
@@ -497,14 +564,14 @@ mod tests {
         assert_eq!(applied.local_pref, Some(2_147_483_547));
         assert!(applied.communities.contains(&"65000:2".parse().unwrap()));
         // Each condition, when violated, drops to the catch-all reject.
-        let variants: Vec<Box<dyn Fn(&mut RouteView)>> = vec![
-            Box::new(|r| r.prefix = Some("10.1.2.0/27".parse().unwrap())),
-            Box::new(|r| r.from_bgp = false),
-            Box::new(|r| r.interface = Some("tunl0".into())),
-            Box::new(|r| r.interface = None),
-            Box::new(|r| r.communities.clear()),
-            Box::new(|r| r.as_path = vec![65002, 65001]),
-            Box::new(|r| r.local_pref = None),
+        let variants: Vec<fn(&mut RouteView)> = vec![
+            |r| r.prefix = Some("10.1.2.0/27".parse().unwrap()),
+            |r| r.from_bgp = false,
+            |r| r.interface = Some("tunl0".into()),
+            |r| r.interface = None,
+            |r| r.communities.clear(),
+            |r| r.as_path = vec![65002, 65001],
+            |r| r.local_pref = None,
         ];
         for change in variants {
             let mut x = r.clone();
@@ -514,8 +581,14 @@ mod tests {
             assert!(v.operations.is_empty());
         }
         // Outside every rule: fall through.
-        assert_eq!(evaluate(rules, &route("192.168.0.0/24"), PeerType::Ebgp), None);
-        assert_eq!(evaluate_chain([&f, &f], Direction::Import, &r, PeerType::Ebgp), None);
+        assert_eq!(
+            evaluate(rules, &route("192.168.0.0/24"), PeerType::Ebgp),
+            None
+        );
+        assert_eq!(
+            evaluate_chain([&f, &f], Direction::Import, &r, PeerType::Ebgp),
+            None
+        );
         assert!(evaluate_chain([&f], Direction::Export, &r, PeerType::Ebgp).is_some());
     }
 }

@@ -54,10 +54,9 @@ impl std::str::FromStr for RouterIdSource {
         match s.trim() {
             "" => Ok(Self::NodeIpv4),
             "hash" => Ok(Self::Hash),
-            other => other
-                .parse()
-                .map(Self::Literal)
-                .map_err(|_| format!("invalid router id {other:?} (expected an IPv4 address or \"hash\")")),
+            other => other.parse().map(Self::Literal).map_err(|_| {
+                format!("invalid router id {other:?} (expected an IPv4 address or \"hash\")")
+            }),
         }
     }
 }
@@ -69,11 +68,20 @@ pub struct PlanOptions {
     pub router_id: RouterIdSource,
     /// Namespace of the Secrets that `secretKeyRef`s point to.
     pub secret_namespace: String,
+    /// Listen port override (tern settings `bgp.listen_port`).
+    pub listen_port: Option<u16>,
+    /// Listen address override (tern settings `bgp.listen_addresses`); empty = from `bindMode`.
+    pub listen_addresses: Vec<IpAddr>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        Self { router_id: RouterIdSource::NodeIpv4, secret_namespace: "kube-system".into() }
+        Self {
+            router_id: RouterIdSource::NodeIpv4,
+            secret_namespace: "kube-system".into(),
+            listen_port: None,
+            listen_addresses: Vec::new(),
+        }
     }
 }
 
@@ -84,7 +92,9 @@ pub enum PlanError {
     #[error("Node {0:?} not found in the datastore")]
     UnknownNode(String),
     /// No router id can be chosen.
-    #[error("Node {0:?} has no IPv4 address (spec.bgp.ipv4Address); set CALICO_ROUTER_ID to an address or \"hash\"")]
+    #[error(
+        "Node {0:?} has no IPv4 address (spec.bgp.ipv4Address); set CALICO_ROUTER_ID to an address or \"hash\""
+    )]
     NoRouterId(String),
     /// A BGPFilter does not compile.
     #[error(transparent)]
@@ -95,7 +105,11 @@ pub enum PlanError {
 /// lowered by 32 when above 223 (confd `HashToIPv4`).
 pub fn hashed_router_id(node_name: &str) -> Ipv4Addr {
     let digest = Sha256::digest(node_name.as_bytes());
-    let first = if digest[0] > 223 { digest[0] - 32 } else { digest[0] };
+    let first = if digest[0] > 223 {
+        digest[0] - 32
+    } else {
+        digest[0]
+    };
     Ipv4Addr::new(first, digest[1], digest[2], digest[3])
 }
 
@@ -164,7 +178,11 @@ pub struct PeerPassword {
 
 impl std::fmt::Display for PeerPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<secret {}/{}:{}>", self.namespace, self.secret.name, self.secret.key)?;
+        write!(
+            f,
+            "<secret {}/{}:{}>",
+            self.namespace, self.secret.name, self.secret.key
+        )?;
         if let SecretStatus::Unavailable(e) = &self.status {
             write!(f, " UNAVAILABLE: {e}")?;
         }
@@ -237,7 +255,13 @@ pub struct Peering {
 impl Peering {
     /// Whether the session may be started (a referenced password must be available).
     pub fn startable(&self) -> bool {
-        !matches!(&self.password, Some(PeerPassword { status: SecretStatus::Unavailable(_), .. }))
+        !matches!(
+            &self.password,
+            Some(PeerPassword {
+                status: SecretStatus::Unavailable(_),
+                ..
+            })
+        )
     }
 
     /// iBGP when the peer AS equals this session's local AS.
@@ -408,12 +432,53 @@ impl Plan {
     pub fn peering(&self, name: &str) -> Option<&Peering> {
         self.peerings.iter().find(|p| p.name == name)
     }
+
+    /// The compiled BGPFilters of a peering for one direction, in the peering's order (feed to
+    /// [`filter::evaluate_chain`]). Mesh peerings have none.
+    pub fn filters_for<'a>(
+        &'a self,
+        peering: &'a Peering,
+        direction: filter::Direction,
+    ) -> impl Iterator<Item = &'a CompiledFilter> + 'a {
+        let names = match direction {
+            filter::Direction::Import => &peering.import_filters,
+            filter::Direction::Export => &peering.export_filters,
+        };
+        names.iter().filter_map(|n| self.filters.get(n))
+    }
+}
+
+impl RoutePolicy {
+    /// The normal route priority (kernel metric) for a family; below it a route is elevated.
+    pub fn normal_priority(&self, ipv6: bool) -> u32 {
+        if ipv6 {
+            self.ipv6_normal_route_priority
+        } else {
+            self.ipv4_normal_route_priority
+        }
+    }
+
+    /// The pool containing `prefix`, if any (most specific first).
+    pub fn pool_of(&self, prefix: &IpNet) -> Option<&PoolPolicy> {
+        self.pools
+            .iter()
+            .filter(|p| {
+                p.cidr.contains(&prefix.network()) && p.cidr.prefix_len() <= prefix.prefix_len()
+            })
+            .max_by_key(|p| p.cidr.prefix_len())
+    }
 }
 
 /// Computes the plan for `node_name`. Pure: the same inputs always give the same plan.
-pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Result<Plan, PlanError> {
+pub fn compute(
+    cluster: &Cluster,
+    node_name: &str,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
     let view = peers::ClusterView::new(cluster);
-    let me = view.node(node_name).ok_or_else(|| PlanError::UnknownNode(node_name.to_string()))?;
+    let me = view
+        .node(node_name)
+        .ok_or_else(|| PlanError::UnknownNode(node_name.to_string()))?;
     let router_id = match options.router_id {
         RouterIdSource::Literal(ip) => ip,
         RouterIdSource::Hash => hashed_router_id(node_name),
@@ -428,10 +493,10 @@ pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Res
     let mut filters = BTreeMap::new();
     for p in &peerings {
         for name in p.import_filters.iter().chain(&p.export_filters) {
-            if !filters.contains_key(name) {
-                if let Some(f) = cluster.bgp_filters.get(name) {
-                    filters.insert(name.clone(), filter::compile(f)?);
-                }
+            if !filters.contains_key(name)
+                && let Some(f) = cluster.bgp_filters.get(name)
+            {
+                filters.insert(name.clone(), filter::compile(f)?);
             }
         }
     }
@@ -442,14 +507,21 @@ pub fn compute(cluster: &Cluster, node_name: &str, options: &PlanOptions) -> Res
 
     let global = cluster.global_bgp_configuration();
     let node_cfg = cluster.node_bgp_configuration(node_name);
-    let port = node_cfg
-        .and_then(|c| c.listen_port)
-        .or(global.and_then(|c| c.listen_port))
+    let port = options
+        .listen_port
         .filter(|&p| p != 0)
+        .or(node_cfg.and_then(|c| c.listen_port).filter(|&p| p != 0))
+        .or(global.and_then(|c| c.listen_port).filter(|&p| p != 0))
         .unwrap_or(DEFAULT_PORT);
     let bind_node_ip = global.and_then(|c| c.bind_mode) == Some(crate::model::BindMode::NodeIP);
-    let addresses = if bind_node_ip {
-        [me.ipv4, me.ipv6].into_iter().flatten().map(|a| a.ip()).collect()
+    let addresses = if !options.listen_addresses.is_empty() {
+        options.listen_addresses.clone()
+    } else if bind_node_ip {
+        [me.ipv4, me.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|a| a.ip())
+            .collect()
     } else {
         Vec::new()
     };
@@ -487,8 +559,14 @@ mod tests {
 
     #[test]
     fn router_id_sources_parse() {
-        assert_eq!("hash".parse::<RouterIdSource>().unwrap(), RouterIdSource::Hash);
-        assert_eq!("".parse::<RouterIdSource>().unwrap(), RouterIdSource::NodeIpv4);
+        assert_eq!(
+            "hash".parse::<RouterIdSource>().unwrap(),
+            RouterIdSource::Hash
+        );
+        assert_eq!(
+            "".parse::<RouterIdSource>().unwrap(),
+            RouterIdSource::NodeIpv4
+        );
         assert_eq!(
             "1.2.3.4".parse::<RouterIdSource>().unwrap(),
             RouterIdSource::Literal(Ipv4Addr::new(1, 2, 3, 4))
@@ -496,3 +574,6 @@ mod tests {
         assert!("fd00::1".parse::<RouterIdSource>().is_err());
     }
 }
+
+#[cfg(test)]
+mod rule_tests;

@@ -67,10 +67,18 @@ impl ClusterView {
             .iter()
             .filter_map(|(name, c)| {
                 let node = name.strip_prefix("node.")?;
-                c.spec.listen_port.filter(|&p| p != 0).map(|p| (node.to_string(), p))
+                c.spec
+                    .listen_port
+                    .filter(|&p| p != 0)
+                    .map(|p| (node.to_string(), p))
             })
             .collect();
-        let node_ips = nodes.iter().flat_map(|n| [n.ipv4, n.ipv6]).flatten().map(|a| a.ip()).collect();
+        let node_ips = nodes
+            .iter()
+            .flat_map(|n| [n.ipv4, n.ipv6])
+            .flatten()
+            .map(|a| a.ip())
+            .collect();
         ClusterView {
             nodes,
             global_as,
@@ -85,17 +93,26 @@ impl ClusterView {
     }
 
     fn matching<'a>(&'a self, selector: &'a Selector) -> impl Iterator<Item = &'a NodeInfo> + 'a {
-        self.nodes.iter().filter(move |n| selector.matches(&n.labels))
+        self.nodes
+            .iter()
+            .filter(move |n| selector.matches(&n.labels))
     }
 
     /// The port confd would use towards a Calico node: its own listen port, else the global one.
     fn node_port(&self, name: &str) -> Option<u16> {
-        self.node_listen_ports.get(name).copied().or(self.global_listen_port)
+        self.node_listen_ports
+            .get(name)
+            .copied()
+            .or(self.global_listen_port)
     }
 
     /// confd `nodesWithIPPortAndAS`, including its port check.
     fn nodes_with_ip_port_as(&self, ip: IpAddr, as_number: u32, port: u16) -> Vec<&NodeInfo> {
-        let wanted_as = if as_number == 0 { self.global_as } else { as_number };
+        let wanted_as = if as_number == 0 {
+            self.global_as
+        } else {
+            as_number
+        };
         self.nodes
             .iter()
             .filter(|n| n.address(false) == Some(ip) || n.address(true) == Some(ip))
@@ -106,7 +123,7 @@ impl ClusterView {
                 }
                 match self.node_listen_ports.get(&n.name) {
                     Some(&node_port) if node_port != port => false,
-                    _ => !self.global_listen_port.is_some_and(|g| g != port),
+                    _ => self.global_listen_port.is_none_or(|g| g == port),
                 }
             })
             .collect()
@@ -141,7 +158,13 @@ fn secret_ref(p: &Option<BgpPassword>) -> Option<SecretKeyRef> {
 }
 
 /// confd `nodeAsBGPPeers` + `setPeerConfigFieldsFromV3Resource`.
-fn node_as_peers(view: &ClusterView, node: &NodeInfo, v4: bool, v6: bool, peer: &BgpPeer) -> Vec<Candidate> {
+fn node_as_peers(
+    view: &ClusterView,
+    node: &NodeInfo,
+    v4: bool,
+    v6: bool,
+    peer: &BgpPeer,
+) -> Vec<Candidate> {
     let spec = &peer.spec;
     [(v4, node.ipv4), (v6, node.ipv6)]
         .into_iter()
@@ -170,24 +193,28 @@ fn node_as_peers(view: &ClusterView, node: &NodeInfo, v4: bool, v6: bool, peer: 
 }
 
 /// The `peerIP` branch of confd `updatePeersV1`.
-fn peer_ip_candidate(view: &ClusterView, peer: &BgpPeer, warnings: &mut Vec<String>) -> Option<Candidate> {
+fn peer_ip_candidate(
+    view: &ClusterView,
+    peer: &BgpPeer,
+    warnings: &mut Vec<String>,
+) -> Option<Candidate> {
     let spec = &peer.spec;
     let addr = spec.peer_ip?;
     let mut port = addr.port.unwrap_or(0);
     let calico_nodes = view.nodes_with_ip_port_as(addr.ip, spec.as_number.0, 0);
-    if port == 0 {
-        if let Some(first) = calico_nodes.first() {
-            port = view.node_port(&first.name).unwrap_or(0);
-        }
+    if port == 0
+        && let Some(first) = calico_nodes.first()
+    {
+        port = view.node_port(&first.name).unwrap_or(0);
     }
-    if let Some(gw) = spec.reachable_by {
-        if gw.is_ipv6() != addr.ip.is_ipv6() {
-            warnings.push(format!(
-                "BGPPeer {:?} skipped: reachableBy {gw} and peerIP {} are different address families",
-                peer.metadata.name, addr.ip
-            ));
-            return None;
-        }
+    if let Some(gw) = spec.reachable_by
+        && gw.is_ipv6() != addr.ip.is_ipv6()
+    {
+        warnings.push(format!(
+            "BGPPeer {:?} skipped: reachableBy {gw} and peerIP {} are different address families",
+            peer.metadata.name, addr.ip
+        ));
+        return None;
     }
     Some(Candidate {
         ip: addr.ip,
@@ -227,7 +254,12 @@ fn is_global(peer: &BgpPeer) -> bool {
 }
 
 /// The emitted peerings for the local node, in confd's first-wins order.
-fn emitted(view: &ClusterView, me: &NodeInfo, cluster: &Cluster, warnings: &mut Vec<String>) -> Vec<(PeeringKind, Candidate)> {
+fn emitted(
+    view: &ClusterView,
+    me: &NodeInfo,
+    cluster: &Cluster,
+    warnings: &mut Vec<String>,
+) -> Vec<(PeeringKind, Candidate)> {
     let mut out: Vec<(PeeringKind, Candidate)> = Vec::new();
     let mut global_keys: HashSet<(IpAddr, u16)> = HashSet::new();
     let mut node_keys: HashSet<(IpAddr, u16)> = HashSet::new();
@@ -263,10 +295,19 @@ fn emitted(view: &ClusterView, me: &NodeInfo, cluster: &Cluster, warnings: &mut 
                 continue;
             }
             let candidates = match &peer.spec.peer_selector {
-                Some(sel) => view.matching(sel).flat_map(|n| node_as_peers(view, n, true, true, peer)).collect(),
-                None => peer_ip_candidate(view, peer, warnings).into_iter().collect::<Vec<_>>(),
+                Some(sel) => view
+                    .matching(sel)
+                    .flat_map(|n| node_as_peers(view, n, true, true, peer))
+                    .collect(),
+                None => peer_ip_candidate(view, peer, warnings)
+                    .into_iter()
+                    .collect::<Vec<_>>(),
             };
-            let kind = if global_pass { PeeringKind::Global } else { PeeringKind::Node };
+            let kind = if global_pass {
+                PeeringKind::Global
+            } else {
+                PeeringKind::Node
+            };
             for c in candidates {
                 emit(kind, c, &mut out);
             }
@@ -276,14 +317,21 @@ fn emitted(view: &ClusterView, me: &NodeInfo, cluster: &Cluster, warnings: &mut 
     // Automatic reverse peerings where the local node is the "remote" end of a BGPPeer.
     for peer in cluster.bgp_peers.values() {
         let spec = &peer.spec;
-        if spec.reverse_peering == Some(ReversePeering::Manual) || spec.local_workload_selector.is_some() {
+        if spec.reverse_peering == Some(ReversePeering::Manual)
+            || spec.local_workload_selector.is_some()
+        {
             continue;
         }
         let (selected, v4, v6) = match (&spec.peer_selector, spec.peer_ip) {
             (Some(sel), _) => (sel.matches(&me.labels), true, true),
             (None, Some(addr)) => {
-                let nodes = view.nodes_with_ip_port_as(addr.ip, spec.as_number.0, addr.port.unwrap_or(0));
-                (nodes.iter().any(|n| n.name == me.name), addr.ip.is_ipv4(), addr.ip.is_ipv6())
+                let nodes =
+                    view.nodes_with_ip_port_as(addr.ip, spec.as_number.0, addr.port.unwrap_or(0));
+                (
+                    nodes.iter().any(|n| n.name == me.name),
+                    addr.ip.is_ipv4(),
+                    addr.ip.is_ipv6(),
+                )
             }
             (None, None) => (false, false, false),
         };
@@ -309,23 +357,42 @@ fn ip_name(ip: IpAddr) -> String {
 }
 
 /// Resolves a `secretKeyRef`; a missing or unusable secret fails closed.
-fn resolve_password(cluster: &Cluster, options: &PlanOptions, secret: &SecretKeyRef) -> PeerPassword {
+fn resolve_password(
+    cluster: &Cluster,
+    options: &PlanOptions,
+    secret: &SecretKeyRef,
+) -> PeerPassword {
     let ns = options.secret_namespace.clone();
     let lookup = cluster.secrets.get(&(ns.clone(), secret.name.clone()));
     let (status, value) = match lookup.map(|s| s.values.get(&secret.key)) {
-        None => (SecretStatus::Unavailable(format!("Secret {ns}/{} not found", secret.name)), None),
-        Some(None) => (
-            SecretStatus::Unavailable(format!("Secret {ns}/{} has no key {:?}", secret.name, secret.key)),
+        None => (
+            SecretStatus::Unavailable(format!("Secret {ns}/{} not found", secret.name)),
             None,
         ),
-        Some(Some(v)) if v.is_empty() => (SecretStatus::Unavailable("password is empty".into()), None),
+        Some(None) => (
+            SecretStatus::Unavailable(format!(
+                "Secret {ns}/{} has no key {:?}",
+                secret.name, secret.key
+            )),
+            None,
+        ),
+        Some(Some(v)) if v.is_empty() => {
+            (SecretStatus::Unavailable("password is empty".into()), None)
+        }
         Some(Some(v)) if v.len() > MAX_MD5_KEY_LEN => (
-            SecretStatus::Unavailable(format!("password longer than {MAX_MD5_KEY_LEN} bytes (TCP-MD5 limit)")),
+            SecretStatus::Unavailable(format!(
+                "password longer than {MAX_MD5_KEY_LEN} bytes (TCP-MD5 limit)"
+            )),
             None,
         ),
         Some(Some(v)) => (SecretStatus::Resolved, Some(SecretValue(v.clone()))),
     };
-    PeerPassword { namespace: ns, secret: secret.clone(), status, value }
+    PeerPassword {
+        namespace: ns,
+        secret: secret.clone(),
+        status,
+        value,
+    }
 }
 
 fn mesh_peerings(
@@ -342,11 +409,17 @@ fn mesh_peerings(
     let password = global
         .and_then(|c| secret_ref(&c.node_mesh_password))
         .map(|s| resolve_password(cluster, options, &s));
-    let restart = global.and_then(|c| c.node_mesh_max_restart_time).map(|d| d.0);
+    let restart = global
+        .and_then(|c| c.node_mesh_max_restart_time)
+        .map(|d| d.0);
     for v6 in [false, true] {
-        let Some(my_ip) = me.address(v6) else { continue };
+        let Some(my_ip) = me.address(v6) else {
+            continue;
+        };
         for other in &view.nodes {
-            let Some(ip) = other.address(v6) else { continue };
+            let Some(ip) = other.address(v6) else {
+                continue;
+            };
             if ip == my_ip || other.cluster_id.is_some() {
                 continue;
             }
@@ -401,7 +474,11 @@ fn explicit_peering(
     if c.ip == my_ip {
         return None;
     }
-    let prefix = if kind == PeeringKind::Global { "Global" } else { "Node" };
+    let prefix = if kind == PeeringKind::Global {
+        "Global"
+    } else {
+        "Node"
+    };
     let mut name = format!("{prefix}_{}", ip_name(c.ip));
     if c.port > 0 {
         name.push_str(&format!("_port_{}", c.port));
@@ -418,7 +495,8 @@ fn explicit_peering(
         next_hop = NextHopMode::Keep;
     }
     let rr_client = ibgp && me.cluster_id.is_some() && c.rr_cluster_id != me.cluster_id;
-    let passive = kind == PeeringKind::Global && c.calico_node && c.ip.to_string() > my_ip.to_string();
+    let passive =
+        kind == PeeringKind::Global && c.calico_node && c.ip.to_string() > my_ip.to_string();
     let (mut import_filters, mut export_filters) = (Vec::new(), Vec::new());
     for f in &c.filters {
         match cluster.bgp_filters.get(f) {
@@ -435,7 +513,10 @@ fn explicit_peering(
                     export_filters.push(f.clone());
                 }
             }
-            None => warnings.push(format!("BGPPeer {:?} references BGPFilter {f:?}, which does not exist", c.resource)),
+            None => warnings.push(format!(
+                "BGPPeer {:?} references BGPFilter {f:?}, which does not exist",
+                c.resource
+            )),
         }
     }
     Some(Peering {
@@ -447,9 +528,14 @@ fn explicit_peering(
         local_as,
         passive,
         source_address: (c.source_address == SourceAddress::UseNodeIP).then_some(my_ip),
-        password: c.password.as_ref().map(|s| resolve_password(cluster, options, s)),
+        password: c
+            .password
+            .as_ref()
+            .map(|s| resolve_password(cluster, options, s)),
         ttl: if c.ttl_security > 0 {
-            TtlMode::Security { hops: c.ttl_security }
+            TtlMode::Security {
+                hops: c.ttl_security,
+            }
         } else {
             TtlMode::Multihop { ttl: MULTIHOP_TTL }
         },
@@ -494,8 +580,15 @@ pub(super) fn peerings(
         dup
     });
     for p in &out {
-        if let Some(PeerPassword { status: SecretStatus::Unavailable(e), .. }) = &p.password {
-            warnings.push(format!("peering {} will not start: password unavailable: {e}", p.name));
+        if let Some(PeerPassword {
+            status: SecretStatus::Unavailable(e),
+            ..
+        }) = &p.password
+        {
+            warnings.push(format!(
+                "peering {} will not start: password unavailable: {e}",
+                p.name
+            ));
         }
     }
     out

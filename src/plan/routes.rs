@@ -18,9 +18,11 @@ use crate::model::{
 
 /// tern's default for `BGPConfiguration.programClusterRoutes`: Calico's v3.33+ default, which
 /// pairs with Felix's default `EnabledIPIPOnly`.
-pub const DEFAULT_BGP_PROGRAM_CLUSTER_ROUTES: ProgramClusterRoutes = ProgramClusterRoutes::EnabledNoEncapOnly;
+pub const DEFAULT_BGP_PROGRAM_CLUSTER_ROUTES: ProgramClusterRoutes =
+    ProgramClusterRoutes::EnabledNoEncapOnly;
 /// Felix's default for `FelixConfiguration.programClusterRoutes`.
-pub const DEFAULT_FELIX_PROGRAM_CLUSTER_ROUTES: ProgramClusterRoutes = ProgramClusterRoutes::EnabledIPIPOnly;
+pub const DEFAULT_FELIX_PROGRAM_CLUSTER_ROUTES: ProgramClusterRoutes =
+    ProgramClusterRoutes::EnabledIPIPOnly;
 
 pub(super) struct Routes {
     pub originated: Vec<OriginatedRoute>,
@@ -53,11 +55,19 @@ fn is_single_address(net: &IpNet) -> bool {
 }
 
 fn cidrs(blocks: &[CidrBlock]) -> Vec<IpNet> {
-    let set: BTreeSet<IpNet> = blocks.iter().filter_map(|b| b.cidr).map(|c| c.trunc()).collect();
+    let set: BTreeSet<IpNet> = blocks
+        .iter()
+        .filter_map(|b| b.cidr)
+        .map(|c| c.trunc())
+        .collect();
     set.into_iter().collect()
 }
 
-fn prefix_communities(cfg: &BgpConfigurationSpec, owner: &str, warnings: &mut Vec<String>) -> Vec<PrefixCommunities> {
+fn prefix_communities(
+    cfg: &BgpConfigurationSpec,
+    owner: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<PrefixCommunities> {
     let mut out = Vec::new();
     for adv in &cfg.prefix_advertisements {
         let mut set = BTreeSet::new();
@@ -74,13 +84,21 @@ fn prefix_communities(cfg: &BgpConfigurationSpec, owner: &str, warnings: &mut Ve
             }
         }
         if !set.is_empty() {
-            out.push(PrefixCommunities { cidr: adv.cidr.trunc(), communities: set.into_iter().collect() });
+            out.push(PrefixCommunities {
+                cidr: adv.cidr.trunc(),
+                communities: set.into_iter().collect(),
+            });
         }
     }
     out
 }
 
-pub(super) fn routes(cluster: &Cluster, me: &NodeInfo, peerings: &[Peering], warnings: &mut Vec<String>) -> Routes {
+pub(super) fn routes(
+    cluster: &Cluster,
+    me: &NodeInfo,
+    peerings: &[Peering],
+    warnings: &mut Vec<String>,
+) -> Routes {
     let default_cfg = BgpConfigurationSpec::default();
     let global = cluster.global_bgp_configuration().unwrap_or(&default_cfg);
     let node_cfg = cluster.node_bgp_configuration(&me.name);
@@ -91,26 +109,47 @@ pub(super) fn routes(cluster: &Cluster, me: &NodeInfo, peerings: &[Peering], war
         .values()
         .map(|a| &a.spec)
         .filter(|a| a.node == me.name && a.state == AffinityState::Confirmed && !a.deleted.0)
-        .filter(|a| a.affinity_type.as_deref().is_none_or(|t| t.is_empty() || t == "host"))
+        .filter(|a| {
+            a.affinity_type
+                .as_deref()
+                .is_none_or(|t| t.is_empty() || t == "host")
+        })
         .map(|a| a.cidr.trunc())
         .filter(|c| !is_single_address(c))
         .collect();
     let mut originated: BTreeMap<IpNet, OriginatedRoute> = own_blocks
         .iter()
-        .map(|&prefix| (prefix, OriginatedRoute { prefix, kind: OriginKind::Block, blackhole: true }))
+        .map(|&prefix| {
+            (
+                prefix,
+                OriginatedRoute {
+                    prefix,
+                    kind: OriginKind::Block,
+                    blackhole: true,
+                },
+            )
+        })
         .collect();
 
     let cluster_ips = cidrs(&global.service_cluster_ips);
     let external_ips = cidrs(&global.service_external_ips);
     let lb_ips = cidrs(&global.service_load_balancer_ips);
-    let excluded = me.labels.get(EXCLUDE_FROM_LB_LABEL).is_some_and(|v| v == "true");
+    let excluded = me
+        .labels
+        .get(EXCLUDE_FROM_LB_LABEL)
+        .is_some_and(|v| v == "true");
     if !excluded {
         let aggregate_lb = global.service_load_balancer_aggregation.unwrap_or_default()
             == ServiceLoadBalancerAggregation::Enabled;
         let services = cluster_ips
             .iter()
             .map(|c| (*c, OriginKind::ServiceClusterIp))
-            .chain(external_ips.iter().filter(|c| !is_single_address(c)).map(|c| (*c, OriginKind::ServiceExternalIp)))
+            .chain(
+                external_ips
+                    .iter()
+                    .filter(|c| !is_single_address(c))
+                    .map(|c| (*c, OriginKind::ServiceExternalIp)),
+            )
             .chain(
                 lb_ips
                     .iter()
@@ -118,23 +157,40 @@ pub(super) fn routes(cluster: &Cluster, me: &NodeInfo, peerings: &[Peering], war
                     .map(|c| (*c, OriginKind::ServiceLoadBalancerIp)),
             );
         for (prefix, kind) in services {
-            originated.entry(prefix).or_insert(OriginatedRoute { prefix, kind, blackhole: false });
+            originated.entry(prefix).or_insert(OriginatedRoute {
+                prefix,
+                kind,
+                blackhole: false,
+            });
         }
     }
 
     let static_routes: BTreeSet<StaticRoute> = peerings
         .iter()
-        .filter_map(|p| p.reachable_by.map(|via| StaticRoute { prefix: IpNet::from(p.address), via }))
+        .filter_map(|p| {
+            p.reachable_by.map(|via| StaticRoute {
+                prefix: IpNet::from(p.address),
+                via,
+            })
+        })
         .collect();
 
     // Pools.
-    let bgp_policy = global.program_cluster_routes.unwrap_or(DEFAULT_BGP_PROGRAM_CLUSTER_ROUTES);
-    let felix_policy = cluster
-        .felix_configurations
-        .get("default")
-        .and_then(|f| f.spec.program_cluster_routes)
+    let bgp_policy = global
+        .program_cluster_routes
+        .unwrap_or(DEFAULT_BGP_PROGRAM_CLUSTER_ROUTES);
+    // Felix reads `node.<name>` over `default`.
+    let felix_policy = [format!("node.{}", me.name), "default".to_string()]
+        .iter()
+        .find_map(|n| {
+            cluster
+                .felix_configurations
+                .get(n)
+                .and_then(|f| f.spec.program_cluster_routes)
+        })
         .unwrap_or(DEFAULT_FELIX_PROGRAM_CLUSTER_ROUTES);
-    let mut pools: Vec<(&String, &IpPoolSpec)> = cluster.ip_pools.iter().map(|(n, p)| (n, &p.spec)).collect();
+    let mut pools: Vec<(&String, &IpPoolSpec)> =
+        cluster.ip_pools.iter().map(|(n, p)| (n, &p.spec)).collect();
     pools.sort_by_key(|(name, p)| (p.cidr.trunc(), (*name).clone()));
     let mut pool_kernel_rules = Vec::new();
     let mut pool_policies = Vec::new();
@@ -152,11 +208,25 @@ pub(super) fn routes(cluster: &Cluster, me: &NodeInfo, peerings: &[Peering], war
                 "IPPool {name:?} ({cidr}, {encap:?}): neither Felix (programClusterRoutes {felix_policy:?}) nor tern ({bgp_policy:?}) programs its routes"
             ));
         }
-        if tern && encap == Encapsulation::IpIpCrossSubnet && cidr.addr().is_ipv4() && me.ipv4.is_none() {
-            warnings.push(format!("IPPool {name:?}: CrossSubnet needs the node's IPv4 subnet, which is unknown"));
+        if tern
+            && encap == Encapsulation::IpIpCrossSubnet
+            && cidr.addr().is_ipv4()
+            && me.ipv4.is_none()
+        {
+            warnings.push(format!(
+                "IPPool {name:?}: CrossSubnet needs the node's IPv4 subnet, which is unknown"
+            ));
         }
-        pool_kernel_rules.push(PoolKernelRule { cidr, encapsulation: encap, programmed_by_tern: tern });
-        pool_policies.push(PoolPolicy { cidr, disable_bgp_export: pool.disable_bgp_export, encapsulation: encap });
+        pool_kernel_rules.push(PoolKernelRule {
+            cidr,
+            encapsulation: encap,
+            programmed_by_tern: tern,
+        });
+        pool_policies.push(PoolPolicy {
+            cidr,
+            disable_bgp_export: pool.disable_bgp_export,
+            encapsulation: encap,
+        });
     }
 
     let mut ibgp_reject_interfaces = vec!["*.cali".to_string(), "*.calico".to_string()];
@@ -182,12 +252,20 @@ pub(super) fn routes(cluster: &Cluster, me: &NodeInfo, peerings: &[Peering], war
         service_load_balancer_ips: lb_ips,
         route_reflector: me.cluster_id.is_some(),
         prefix_advertisements,
-        ipv4_normal_route_priority: global.ipv4_normal_route_priority.unwrap_or(DEFAULT_NORMAL_PRIORITY),
-        ipv6_normal_route_priority: global.ipv6_normal_route_priority.unwrap_or(DEFAULT_NORMAL_PRIORITY),
+        ipv4_normal_route_priority: global
+            .ipv4_normal_route_priority
+            .unwrap_or(DEFAULT_NORMAL_PRIORITY),
+        ipv6_normal_route_priority: global
+            .ipv6_normal_route_priority
+            .unwrap_or(DEFAULT_NORMAL_PRIORITY),
         ignored_interfaces,
         ibgp_reject_interfaces,
         reject_interfaces: vec!["bpf*.cali".into()],
-        own_subnets: [me.ipv4, me.ipv6].into_iter().flatten().map(|a| a.subnet()).collect(),
+        own_subnets: [me.ipv4, me.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|a| a.subnet())
+            .collect(),
     };
     Routes {
         originated: originated.into_values().collect(),

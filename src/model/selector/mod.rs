@@ -136,7 +136,11 @@ impl fmt::Display for Selector {
             }
             Selector::Not(inner) => write!(f, "!({inner})"),
             Selector::And(items) | Selector::Or(items) => {
-                let sep = if matches!(self, Selector::And(_)) { " && " } else { " || " };
+                let sep = if matches!(self, Selector::And(_)) {
+                    " && "
+                } else {
+                    " || "
+                };
                 for (i, s) in items.iter().enumerate() {
                     if i > 0 {
                         f.write_str(sep)?;
@@ -175,7 +179,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn m(sel: &str, pairs: &[(&str, &str)]) -> bool {
@@ -207,7 +214,10 @@ mod tests {
         assert!(!m("rack in {'a','b'}", &[("rack", "c")]));
         assert!(!m("rack in {}", &[("rack", "c")]));
         assert!(!m("rack in {'a'}", &[]));
-        assert!(m("rack not in {'a'}", &[]), "not in matches an absent label");
+        assert!(
+            m("rack not in {'a'}", &[]),
+            "not in matches an absent label"
+        );
         assert!(m("rack not   in {'a'}", &[("rack", "c")]));
         assert!(!m("rack not in {'a'}", &[("rack", "a")]));
     }
@@ -235,7 +245,10 @@ mod tests {
         assert!(m("!(has(a) && has(b))", &[("a", "1")]));
         assert!(m(
             "kubernetes.io/hostname == 'n-1' && example.com/rack in {'r1'}",
-            &[("kubernetes.io/hostname", "n-1"), ("example.com/rack", "r1")]
+            &[
+                ("kubernetes.io/hostname", "n-1"),
+                ("example.com/rack", "r1")
+            ]
         ));
     }
 
@@ -278,7 +291,10 @@ mod tests {
     fn serde_round_trip() {
         let sel: Selector = serde_json::from_str("\"rack == 'a'\"").unwrap();
         assert_eq!(sel, Selector::Eq("rack".into(), "a".into()));
-        assert_eq!(serde_json::to_string(&sel).unwrap(), "\"rack == \\\"a\\\"\"");
+        assert_eq!(
+            serde_json::to_string(&sel).unwrap(),
+            "\"rack == \\\"a\\\"\""
+        );
         assert!(serde_json::from_str::<Selector>("\"rack ==\"").is_err());
     }
 
@@ -299,9 +315,15 @@ mod tests {
             (arb_label(), arb_value()).prop_map(|(k, v)| Selector::Contains(k, v)),
             (arb_label(), arb_value()).prop_map(|(k, v)| Selector::StartsWith(k, v)),
             (arb_label(), arb_value()).prop_map(|(k, v)| Selector::EndsWith(k, v)),
-            (arb_label(), proptest::collection::btree_set(arb_value(), 0..3))
+            (
+                arb_label(),
+                proptest::collection::btree_set(arb_value(), 0..3)
+            )
                 .prop_map(|(k, s)| Selector::In(k, s)),
-            (arb_label(), proptest::collection::btree_set(arb_value(), 0..3))
+            (
+                arb_label(),
+                proptest::collection::btree_set(arb_value(), 0..3)
+            )
                 .prop_map(|(k, s)| Selector::NotIn(k, s)),
         ];
         leaf.prop_recursive(3, 16, 3, |inner| {

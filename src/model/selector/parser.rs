@@ -83,7 +83,11 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn err(&self, position: usize, message: impl Into<String>) -> SelectorError {
-        SelectorError { input: self.input.to_string(), position, message: message.into() }
+        SelectorError {
+            input: self.input.to_string(),
+            position,
+            message: message.into(),
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -130,7 +134,12 @@ impl<'a> Lexer<'a> {
                 return false;
             }
         }
-        if self.input.as_bytes().get(self.pos).is_some_and(|&c| is_ident_char(c)) {
+        if self
+            .input
+            .as_bytes()
+            .get(self.pos)
+            .is_some_and(|&c| is_ident_char(c))
+        {
             self.pos = save;
             return false;
         }
@@ -241,7 +250,11 @@ impl<'a> Lexer<'a> {
                         Tok::Has(label)
                     } else if self.rest().starts_with("all(") || self.rest().starts_with("global(")
                     {
-                        self.pos += if self.rest().starts_with("all(") { 4 } else { 7 };
+                        self.pos += if self.rest().starts_with("all(") {
+                            4
+                        } else {
+                            7
+                        };
                         self.skip_ws();
                         if !self.rest().starts_with(')') {
                             return Err(self.err(self.pos, "expected ')' after all( or global("));
@@ -300,7 +313,11 @@ impl Parser {
             self.bump();
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Selector::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Selector::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Selector, SelectorError> {
@@ -309,7 +326,11 @@ impl Parser {
             self.bump();
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Selector::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Selector::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Selector, SelectorError> {
@@ -412,7 +433,12 @@ impl Parser {
 /// Parses a selector string.
 pub(super) fn parse(input: &str) -> Result<Selector, SelectorError> {
     let tokens = Lexer { input, pos: 0 }.tokens()?;
-    let mut parser = Parser { input: input.to_string(), tokens, at: 0, depth: 0 };
+    let mut parser = Parser {
+        input: input.to_string(),
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     if *parser.peek() == Tok::Eof {
         return Ok(Selector::All);
     }
