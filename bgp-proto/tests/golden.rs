@@ -555,13 +555,10 @@ fn hand_made() -> Vec<(&'static str, Context, Message)> {
                             link_local: Some(ip6("fe80::1")),
                         },
                         reserved: 0,
-                        nlri: vec![v4("0.0.0.0/0"); 0]
-                            .into_iter()
-                            .chain([
-                                Nlri::new("2001:db8:1::/48".parse().unwrap()),
-                                Nlri::new("fd00:10:244::/64".parse().unwrap()),
-                            ])
-                            .collect(),
+                        nlri: vec![
+                            Nlri::new("2001:db8:1::/48".parse().unwrap()),
+                            Nlri::new("fd00:10:244::/64".parse().unwrap()),
+                        ],
                     })),
                     attr(AttributeValue::Origin(Origin::Igp)),
                     attr(AttributeValue::AsPath(AsPath {

@@ -58,7 +58,7 @@ pub fn parse_vector(text: &str) -> Result<Vector, String> {
         }
     }
     let digits: String = hex_digits.split_whitespace().collect();
-    if digits.len() % 2 != 0 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !digits.len().is_multiple_of(2) || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err("hex lines must hold an even number of hex digits".into());
     }
     Ok(Vector {
