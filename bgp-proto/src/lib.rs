@@ -43,6 +43,8 @@ pub mod attr;
 pub mod capability;
 pub mod context;
 pub mod error;
+#[cfg(feature = "codec")]
+pub mod framing;
 pub mod iana;
 pub mod message;
 pub mod nlri;
