@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod builder;
 pub mod capability;
 pub mod context;
 pub mod error;
