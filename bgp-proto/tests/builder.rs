@@ -29,7 +29,9 @@ fn v6_48s(n: u32) -> Vec<Nlri> {
 }
 
 /// Encodes and decodes every update, checks it fits, and collects (family, prefix) pairs.
-fn round_trip(ctx: &Context, updates: &[Update]) -> (Vec<(Family, Nlri)>, Vec<(Family, Nlri)>) {
+type Routes = Vec<(Family, Nlri)>;
+
+fn round_trip(ctx: &Context, updates: &[Update]) -> (Routes, Routes) {
     let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
     for u in updates {
         let bytes = Message::Update(u.clone()).to_bytes(ctx).unwrap();
