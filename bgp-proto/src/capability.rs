@@ -194,13 +194,17 @@ impl Capability {
                     ),
                 });
             };
-            caps.push(Self::decode_value(code, value)?);
+            caps.push(Self::decode_value(code, value, offset)?);
         }
         Ok(caps)
     }
 
-    fn decode_value(code: u8, mut r: Reader<'_>) -> Result<Capability, CapabilityError> {
-        let offset = r.offset();
+    /// Decodes one capability value; `offset` is where the capability starts (for errors).
+    fn decode_value(
+        code: u8,
+        mut r: Reader<'_>,
+        offset: usize,
+    ) -> Result<Capability, CapabilityError> {
         let raw = r.peek_rest();
         let len = raw.len();
         let malformed = |what: &str| CapabilityError {
