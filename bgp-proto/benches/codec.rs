@@ -12,7 +12,82 @@ use bgp_proto::iana::{AddPathMode, BgpRole};
 use bgp_proto::{
     AttributeValue, Capability, Context, Family, Message, Nlri, Open, Origin, PathAttribute,
 };
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// Thread CPU time (CLOCK_THREAD_CPUTIME_ID) instead of wall time, so that other processes on a
+/// shared 2-core machine do not inflate the numbers. `BENCH_WALL=1` switches back to wall time.
+struct ThreadCpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NanosFormatter
+    }
+}
+
+struct NanosFormatter;
+
+impl ValueFormatter for NanosFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical < 1e3 {
+            (1.0, "ns (cpu)")
+        } else if typical < 1e6 {
+            (1e-3, "µs (cpu)")
+        } else {
+            (1e-6, "ms (cpu)")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per_elem = match throughput {
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => *n as f64,
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
+            _ => 1.0,
+        };
+        let _ = typical;
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_elem * 1e9 / *v / 1e6);
+        "Melem/s (cpu)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 fn attrs() -> Vec<PathAttribute> {
     vec![
@@ -102,7 +177,7 @@ fn full_open() -> Vec<u8> {
         .to_vec()
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement + 'static>(c: &mut Criterion<M>) {
     let ctx = Context::default();
 
     let one = one_prefix_update(&ctx);
@@ -157,5 +232,26 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn cpu_time() -> Criterion<ThreadCpuTime> {
+    Criterion::default().with_measurement(ThreadCpuTime)
+}
+
+fn wall_time_requested() -> bool {
+    std::env::var_os("BENCH_WALL").is_some_and(|v| v == "1")
+}
+
+fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    if !wall_time_requested() {
+        bench(c);
+    }
+}
+
+fn bench_wall(c: &mut Criterion) {
+    if wall_time_requested() {
+        bench(c);
+    }
+}
+
+criterion_group!(name = cpu; config = cpu_time(); targets = bench_cpu);
+criterion_group!(wall, bench_wall);
+criterion_main!(cpu, wall);

@@ -231,35 +231,28 @@ impl Update {
             .map_err(|e| network_error("UPDATE NLRI", e))?;
 
         let decoded = attr::decode_list(&mut attrs_field, ctx)?;
-        let seen = |t| decoded.saw(t);
-        let seen: Vec<AttributeType> = [
-            AttributeType::Origin,
-            AttributeType::AsPath,
-            AttributeType::NextHop,
-        ]
-        .into_iter()
-        .filter(|t| seen(*t))
-        .collect();
+        // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
+        // ORIGIN and AS_PATH are required with any reachable NLRI (RFC 4271 §5, RFC 4760 §3),
+        // NEXT_HOP only with NLRI in the NLRI field (RFC 4760 §3).
+        let mandatory = [
+            (AttributeType::Origin, decoded.saw(AttributeType::Origin)),
+            (AttributeType::AsPath, decoded.saw(AttributeType::AsPath)),
+            (AttributeType::NextHop, decoded.saw(AttributeType::NextHop)),
+        ];
         let mut update = Update {
             withdrawn,
             attributes: decoded.attributes,
             nlri,
             issues: decoded.issues,
         };
-
-        // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
-        // ORIGIN and AS_PATH are required with any reachable NLRI (RFC 4271 §5, RFC 4760 §3),
-        // NEXT_HOP only with NLRI in the NLRI field (RFC 4760 §3).
         let has_mp_reach = update.mp_reach().is_some();
-        let mut required = Vec::new();
-        if !update.nlri.is_empty() || has_mp_reach {
-            required.extend([AttributeType::Origin, AttributeType::AsPath]);
-        }
-        if !update.nlri.is_empty() {
-            required.push(AttributeType::NextHop);
-        }
-        for t in required {
-            if !seen.contains(&t) {
+        let announcing = !update.nlri.is_empty() || has_mp_reach;
+        for (t, seen) in mandatory {
+            let required = match t {
+                AttributeType::NextHop => !update.nlri.is_empty(),
+                _ => announcing,
+            };
+            if required && !seen {
                 update.issues.push(UpdateIssue {
                     action: Rfc7606Action::TreatAsWithdraw,
                     attribute: Some(t),
