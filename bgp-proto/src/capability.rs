@@ -10,8 +10,8 @@
 //! +------------------------------+
 //! ```
 //!
-//! A capability whose value is malformed is an OPEN error 2/0 (the caller builds it from
-//! [`CapabilityError`]). A capability this crate does not know is kept as
+//! A capability whose value is malformed makes the OPEN an error 2/0 (see the robustness spec and
+//! `docs/rfc-compliance.md`). A capability this crate does not know is kept as
 //! [`Capability::Unknown`] (RFC 5492 §5: unknown capabilities are ignored, not refused). A known
 //! capability whose reserved octets are not zero is also kept as `Unknown`, so that it re-encodes
 //! byte for byte.

@@ -153,12 +153,7 @@ impl Update {
         }
     }
 
-    pub(crate) fn decode_body(
-        r: &mut Reader<'_>,
-        ctx: &Context,
-        message: &[u8],
-    ) -> Result<Self, DecodeError> {
-        let _ = message;
+    pub(crate) fn decode_body(r: &mut Reader<'_>, ctx: &Context) -> Result<Self, DecodeError> {
         // RFC 4271 §6.3: lengths that do not fit the message are Malformed Attribute List.
         let list_error = |field, offset, reason: String| {
             DecodeError::new(
