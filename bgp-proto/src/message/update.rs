@@ -16,7 +16,11 @@
 
 use bytes::BufMut;
 
-use crate::attr::{self, AsPath, AttributeValue, MpReach, MpUnreach, PathAttribute};
+use std::net::Ipv4Addr;
+
+use crate::attr::{
+    self, AsPath, AttributeValue, Community, MpReach, MpUnreach, Origin, PathAttribute,
+};
 use crate::context::Context;
 use crate::error::{DecodeError, EncodeError, Rfc7606Action, UpdateIssue};
 use crate::iana::{Afi, AttributeType, Family, UpdateErrorSubcode};
@@ -150,6 +154,50 @@ impl Update {
         match self.attribute(AttributeType::AsPath).map(|a| &a.value) {
             Some(AttributeValue::AsPath(p)) => Some(p),
             _ => None,
+        }
+    }
+
+    /// The ORIGIN attribute's value.
+    pub fn origin(&self) -> Option<Origin> {
+        match self.attribute(AttributeType::Origin).map(|a| &a.value) {
+            Some(AttributeValue::Origin(o)) => Some(*o),
+            _ => None,
+        }
+    }
+
+    /// The NEXT_HOP attribute's value (IPv4 NLRI field routes; MP families carry theirs in
+    /// [`MpReach::next_hop`]).
+    pub fn next_hop(&self) -> Option<Ipv4Addr> {
+        match self.attribute(AttributeType::NextHop).map(|a| &a.value) {
+            Some(AttributeValue::NextHop(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// The MULTI_EXIT_DISC attribute's value.
+    pub fn med(&self) -> Option<u32> {
+        match self
+            .attribute(AttributeType::MultiExitDisc)
+            .map(|a| &a.value)
+        {
+            Some(AttributeValue::MultiExitDisc(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The LOCAL_PREF attribute's value.
+    pub fn local_pref(&self) -> Option<u32> {
+        match self.attribute(AttributeType::LocalPref).map(|a| &a.value) {
+            Some(AttributeValue::LocalPref(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The COMMUNITIES attribute's values (empty if absent).
+    pub fn communities(&self) -> &[Community] {
+        match self.attribute(AttributeType::Communities).map(|a| &a.value) {
+            Some(AttributeValue::Communities(c)) => c,
+            _ => &[],
         }
     }
 
