@@ -26,8 +26,8 @@ use super::{
     Command, KernelConfig, KernelError, KernelStatus, LearnedRoute, LearnedRouteEvent, RouteCounts,
 };
 use crate::fib::{
-    CurrentRoutes, DesiredRoutes, FibChange, KernelRoute, KernelRouteKind, NextHop, RouteKey,
-    StaleRoutes, diff, diff_prefixes,
+    CurrentRoutes, DesiredRoutes, FibChange, Formed, KernelRoute, KernelRouteKind, NextHop,
+    RouteKey, StaleRoutes, diff_formed, diff_prefixes_formed,
 };
 
 type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -88,6 +88,68 @@ fn force_receive_buffer(fd: i32, bytes: usize) {
     }
 }
 
+/// Attaches a classic BPF filter to the event socket that drops `RTM_NEWROUTE` notifications of
+/// tern's own protocol in the kernel: each of tern's writes would otherwise come back as a
+/// notification to copy, wake up for and parse (it halves the install rate of large tables).
+/// Deletions of tern's routes and every route of other protocols still arrive. The cost: a route
+/// of tern's protocol written by another process is only seen at the next resynchronisation.
+fn drop_own_route_notifications(fd: i32, protocol: u8) -> std::io::Result<()> {
+    const RTM_NEWROUTE: u32 = 24;
+    // nlmsghdr.nlmsg_type is a host-order u16 at offset 4; rtmsg.rtm_protocol is at 16 + 5.
+    let (type_low, type_high) = if cfg!(target_endian = "little") {
+        (4, 5)
+    } else {
+        (5, 4)
+    };
+    let load_byte = |offset: u32| libc::sock_filter {
+        code: 0x30,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }; // ld b [k]
+    let jump_unless = |value: u32, skip: u8| libc::sock_filter {
+        code: 0x15,
+        jt: 0,
+        jf: skip,
+        k: value,
+    }; // jeq
+    let ret = |value: u32| libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: value,
+    };
+    let mut program = [
+        load_byte(type_low),
+        jump_unless(RTM_NEWROUTE, 5),
+        load_byte(type_high),
+        jump_unless(0, 3),
+        load_byte(16 + 5),
+        jump_unless(u32::from(protocol), 1),
+        ret(0),
+        ret(u32::MAX),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: a valid fd and a filter program that outlives the call (the kernel copies it).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 impl KernelTask {
     pub async fn start(
         config: KernelConfig,
@@ -108,6 +170,11 @@ impl KernelTask {
             monitor_conn.socket_mut().as_raw_fd(),
             config.event_buffer_bytes,
         );
+        if let Err(error) =
+            drop_own_route_notifications(monitor_conn.socket_mut().as_raw_fd(), config.protocol)
+        {
+            tracing::warn!(%error, "cannot filter tern's own route notifications; continuing without");
+        }
         tokio::spawn(monitor_conn);
         let (mut writer_conn, writer_handle, unsolicited) =
             rtnetlink::proto::new_connection::<RouteNetlinkMessage>(NETLINK_ROUTE)?;
@@ -304,14 +371,22 @@ impl KernelTask {
             metric: parsed.metric,
         };
         if parsed.protocol == self.config.protocol {
-            if added {
-                if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
-                    self.insert_current(route);
+            // Our own writes come back as notifications that change nothing; only a change made
+            // by someone else makes the prefix dirty.
+            let changed = if added {
+                match parsed.to_kernel_route(self.tunnel_ifindex) {
+                    Some(route) if self.current.get(&key) != Some(&route) => {
+                        self.insert_current(route);
+                        true
+                    }
+                    _ => false,
                 }
             } else {
-                self.remove_current(&key);
+                self.remove_current(&key)
+            };
+            if changed {
+                self.dirty.insert(parsed.prefix);
             }
-            self.dirty.insert(parsed.prefix);
             return;
         }
         if added && replaced && self.current.contains_key(&key) {
@@ -443,9 +518,13 @@ impl KernelTask {
         }
     }
 
-    fn remove_current(&mut self, key: &RouteKey) {
-        if let Some(old) = self.current.remove(key) {
-            Self::count(&mut self.counts, &old, -1);
+    fn remove_current(&mut self, key: &RouteKey) -> bool {
+        match self.current.remove(key) {
+            Some(old) => {
+                Self::count(&mut self.counts, &old, -1);
+                true
+            }
+            None => false,
         }
     }
 
@@ -595,65 +674,41 @@ impl KernelTask {
         Ok(())
     }
 
-    /// The route as it must be written now: plain gateways the kernel does not reach directly are
-    /// replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
-    fn kernel_form(&self, route: &KernelRoute) -> Result<KernelRoute, String> {
+    /// The form a route must be written in now: plain gateways the kernel does not reach directly
+    /// are replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
+    fn form(&self, route: &KernelRoute) -> Formed {
         let KernelRouteKind::Unicast(hops) = &route.kind else {
-            return Ok(route.clone());
+            return Formed::AsDesired;
         };
-        let mut formed = Vec::with_capacity(hops.len());
-        for hop in hops {
+        if self.tunnel_ifindex.is_none() && hops.iter().any(|hop| hop.via_tunnel) {
+            return Formed::Unavailable;
+        }
+        let resolved = |hop: &NextHop| {
             if hop.via_tunnel {
-                if self.tunnel_ifindex.is_none() {
-                    return Err(format!(
-                        "tunnel device {} is missing (the node agent creates it); waiting for it",
-                        self.config.tunnel_device
-                    ));
-                }
-                formed.push(*hop);
+                None
             } else {
-                let gateway = self
-                    .recursive
-                    .get(&hop.gateway)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(hop.gateway);
-                formed.push(NextHop {
-                    gateway,
-                    via_tunnel: false,
-                });
+                self.recursive.get(&hop.gateway).copied().flatten()
             }
+        };
+        if self.recursive.is_empty() || !hops.iter().any(|hop| resolved(hop).is_some()) {
+            return Formed::AsDesired;
         }
-        Ok(KernelRoute {
+        let hops = hops
+            .iter()
+            .map(|hop| NextHop {
+                gateway: resolved(hop).unwrap_or(hop.gateway),
+                via_tunnel: hop.via_tunnel,
+            })
+            .collect();
+        Formed::Rewritten(KernelRoute {
             prefix: route.prefix,
-            kind: KernelRouteKind::Unicast(formed),
+            kind: KernelRouteKind::Unicast(hops),
             metric: route.metric,
-        }
-        .normalized())
+        })
     }
 
     async fn reconcile(&mut self, scope: Option<&[IpNet]>) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
-            let mut forms = Vec::new();
-            let mut waiting: HashSet<IpNet> = HashSet::new();
-            let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
-                None => Box::new(self.desired.iter()),
-                Some(prefixes) => Box::new(
-                    prefixes
-                        .iter()
-                        .filter_map(|prefix| self.desired.get(prefix)),
-                ),
-            };
-            let mut failed_now = Vec::new();
-            for route in in_scope {
-                match self.kernel_form(route) {
-                    Ok(form) => forms.push(form),
-                    Err(reason) => {
-                        waiting.insert(route.prefix);
-                        failed_now.push((route.prefix, reason));
-                    }
-                }
-            }
             match scope {
                 None => self.failed.clear(),
                 Some(prefixes) => {
@@ -662,23 +717,43 @@ impl KernelTask {
                     }
                 }
             }
-            let tunnel_waiting = failed_now.len();
-            self.failed.extend(failed_now);
-            if tunnel_waiting > 0 && !self.tunnel_missing_logged {
-                self.tunnel_missing_logged = true;
-                tracing::error!(
-                    device = %self.config.tunnel_device,
-                    routes = tunnel_waiting,
-                    "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
+            if self.tunnel_ifindex.is_none() {
+                let reason = format!(
+                    "tunnel device {} is missing (the node agent creates it); waiting for it",
                     self.config.tunnel_device
                 );
+                let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
+                    None => Box::new(self.desired.iter()),
+                    Some(prefixes) => Box::new(
+                        prefixes
+                            .iter()
+                            .filter_map(|prefix| self.desired.get(prefix)),
+                    ),
+                };
+                let waiting: Vec<IpNet> = in_scope
+                    .filter(|route| self.form(route) == Formed::Unavailable)
+                    .map(|route| route.prefix)
+                    .collect();
+                if !waiting.is_empty() && !self.tunnel_missing_logged {
+                    self.tunnel_missing_logged = true;
+                    tracing::error!(
+                        device = %self.config.tunnel_device,
+                        routes = waiting.len(),
+                        "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
+                        self.config.tunnel_device
+                    );
+                }
+                self.failed
+                    .extend(waiting.into_iter().map(|prefix| (prefix, reason.clone())));
             }
-            let forms = DesiredRoutes::new(forms);
             let stale = &self.stale;
-            let keep = |route: &KernelRoute| stale.keeps(route) || waiting.contains(&route.prefix);
+            let keep = |route: &KernelRoute| stale.keeps(route);
+            let form = |route: &KernelRoute| self.form(route);
             let changes = match scope {
-                None => diff(&forms, &self.current, keep),
-                Some(prefixes) => diff_prefixes(&forms, &self.current, prefixes, keep),
+                None => diff_formed(&self.desired, &self.current, form, keep),
+                Some(prefixes) => {
+                    diff_prefixes_formed(&self.desired, &self.current, prefixes, form, keep)
+                }
             };
             if changes.is_empty() {
                 return Ok(());
@@ -705,7 +780,7 @@ impl KernelTask {
                 let errno = failed_index.remove(&index);
                 match (change, errno) {
                     (FibChange::Delete(route), None | Some(ESRCH)) => {
-                        self.remove_current(&route.key())
+                        self.remove_current(&route.key());
                     }
                     (FibChange::Add(route) | FibChange::Replace(route), None) => {
                         self.insert_current(route)
