@@ -17,8 +17,8 @@ use crate::fib::{FibChange, RouteKey};
 
 /// Requests per datagram, and a byte budget that keeps a datagram well under the default
 /// socket send buffer.
-const MAX_BATCH_MESSAGES: usize = 512;
-const MAX_BATCH_BYTES: usize = 96 * 1024;
+const MAX_BATCH_MESSAGES: usize = 1024;
+const MAX_BATCH_BYTES: usize = 128 * 1024;
 /// Datagrams handed to the connection before the first acknowledgement is awaited.
 const BATCHES_IN_FLIGHT: usize = 8;
 
