@@ -726,7 +726,7 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
     first.expect_line("converged");
     // Record every route change from here on.
     let log = std::env::temp_dir().join(format!("{}.monitor", ns.name));
-    let mut monitor = ChildGuard(
+    let monitor = ChildGuard(
         Command::new("ip")
             .args(["-n", &ns.name, "monitor", "route"])
             .stdout(std::fs::File::create(&log).unwrap())
