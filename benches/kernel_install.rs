@@ -7,11 +7,12 @@
 //! are printed as a Markdown table.
 //!
 //! ```text
-//! cargo bench -p tern --bench kernel_install -- [--sizes 100000,500000] [--reps 5] [--only tern,ip,bird,raw,rtnetlink]
+//! cargo bench -p tern --bench kernel_install -- [--sizes 100000,500000] [--reps 5] [--only tern,tern-mt,ip,bird,raw,rtnetlink]
 //! ```
 //!
 //! When each contender is done:
-//! - tern: the kernel task reports the desired set applied (every write acknowledged);
+//! - tern: the kernel task reports the desired set applied (every write acknowledged); `tern`
+//!   runs it on a current-thread tokio runtime, `tern-mt` on a 2-worker runtime;
 //! - ip -batch: the process exits;
 //! - bird: a netlink listener in the namespace has seen N `RTM_NEWROUTE` of protocol 12
 //!   (the clock starts at `birdc enable` of the static protocol holding the routes);
@@ -117,7 +118,13 @@ impl Drop for Netns {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+fn runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+    if !multi_thread {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -125,7 +132,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn tern_run(ns: &Netns, n: u32) -> Duration {
+fn tern_run(ns: &Netns, n: u32, multi_thread: bool) -> Duration {
     let routes: Vec<KernelRoute> = (0..n)
         .map(|i| KernelRoute {
             prefix: IpNet::V4(prefix(i)),
@@ -137,7 +144,7 @@ fn tern_run(ns: &Netns, n: u32) -> Duration {
         })
         .collect();
     ns.enter(move || {
-        runtime().block_on(async move {
+        runtime(multi_thread).block_on(async move {
             let (handle, _learned) = KernelHandle::start(KernelConfig::default()).await.unwrap();
             let mut status = handle.watch_status();
             let start = Instant::now();
@@ -184,7 +191,7 @@ fn ip_batch_run(ns: &Netns, n: u32) -> Duration {
 
 fn rtnetlink_run(ns: &Netns, n: u32) -> Duration {
     ns.enter(move || {
-        runtime().block_on(async move {
+        runtime(false).block_on(async move {
             let (connection, handle, _) = rtnetlink::new_connection().unwrap();
             tokio::spawn(connection);
             let start = Instant::now();
@@ -433,7 +440,7 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     let reps: usize = value("--reps").map_or(5, |s| s.parse().unwrap());
-    let only = value("--only").unwrap_or_else(|| "tern,ip,bird,raw,rtnetlink".into());
+    let only = value("--only").unwrap_or_else(|| "tern,tern-mt,ip,bird,raw,rtnetlink".into());
     let contenders: Vec<&str> = only.split(',').collect();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -447,7 +454,8 @@ fn main() {
     let measure = |name: &str, n: u32| -> Duration {
         let ns = Netns::new();
         let elapsed = match name {
-            "tern" => tern_run(&ns, n),
+            "tern" => tern_run(&ns, n, false),
+            "tern-mt" => tern_run(&ns, n, true),
             "ip" => ip_batch_run(&ns, n),
             "bird" => bird_run(&ns, n),
             "rtnetlink" => rtnetlink_run(&ns, n),

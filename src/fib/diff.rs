@@ -48,17 +48,18 @@ impl DesiredRoutes {
     /// Builds the set from routes in any order. Routes are normalized; when a prefix appears twice
     /// the one with the lower metric wins (of equal metrics, the first).
     pub fn new(routes: impl IntoIterator<Item = KernelRoute>) -> Self {
-        let mut map: BTreeMap<IpNet, KernelRoute> = BTreeMap::new();
-        for route in routes {
-            let route = route.normalized();
-            match map.get(&route.prefix) {
-                Some(existing) if existing.metric <= route.metric => {}
-                _ => {
-                    map.insert(route.prefix, route);
-                }
-            }
+        let mut routes: Vec<KernelRoute> =
+            routes.into_iter().map(KernelRoute::normalized).collect();
+        // Stable sort by (prefix, metric), then keep the first of each prefix; the map is then
+        // bulk-built from sorted input.
+        routes.sort_by_key(|route| (route.prefix, route.metric));
+        routes.dedup_by_key(|route| route.prefix);
+        Self {
+            routes: routes
+                .into_iter()
+                .map(|route| (route.prefix, route))
+                .collect(),
         }
-        Self { routes: map }
     }
 
     /// The desired route for `prefix`.
