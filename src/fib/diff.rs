@@ -6,6 +6,9 @@ use ipnet::IpNet;
 
 use super::{KernelRoute, KernelRouteKind, MAX_ECMP_PATHS};
 
+/// The metric the kernel gives an IPv6 route added with metric 0.
+const IPV6_DEFAULT_METRIC: u32 = 1024;
+
 /// The kernel identifies a route of the main table by prefix and metric (and TOS, always 0 here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteKey {
@@ -25,10 +28,13 @@ impl KernelRoute {
     }
 
     /// The same route in canonical form: next hops sorted, deduplicated by gateway, at most
-    /// [`MAX_ECMP_PATHS`]; the prefix with its host bits cleared. Kernel dumps and desired routes
-    /// are compared in this form.
+    /// [`MAX_ECMP_PATHS`]; the prefix with its host bits cleared; an IPv6 metric of 0 as the 1024
+    /// the kernel stores instead. Kernel dumps and desired routes are compared in this form.
     pub fn normalized(mut self) -> Self {
         self.prefix = self.prefix.trunc();
+        if matches!(self.prefix, IpNet::V6(_)) && self.metric == 0 {
+            self.metric = IPV6_DEFAULT_METRIC;
+        }
         if let KernelRouteKind::Unicast(hops) = &mut self.kind {
             hops.sort();
             hops.dedup_by_key(|hop| hop.gateway);
@@ -298,6 +304,18 @@ mod tests {
         let desired = DesiredRoutes::new([multipath.clone()]);
         let kernel = current(&[multipath.normalized()]);
         assert!(diff(&desired, &kernel, |_| false).is_empty());
+    }
+
+    #[test]
+    fn ipv6_metric_zero_is_the_kernels_1024() {
+        let route = KernelRoute {
+            prefix: "fd00::1/64".parse().unwrap(),
+            kind: KernelRouteKind::Blackhole,
+            metric: 0,
+        };
+        let normalized = route.normalized();
+        assert_eq!(normalized.metric, 1024);
+        assert_eq!(normalized.prefix, "fd00::/64".parse::<IpNet>().unwrap());
     }
 
     #[test]

@@ -354,9 +354,15 @@ impl KernelTask {
                 self.need_full |= !self.failed.is_empty();
                 self.need_reresolve |= !self.recursive.is_empty();
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(_)) => {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(address)) => {
                 // The kernel drops IPv4 routes through a removed address without notifying.
-                self.need_resync = true;
+                let ignored = self
+                    .links
+                    .get(&address.header.index)
+                    .is_some_and(|link| self.ignored_interface(&link.name));
+                if !ignored {
+                    self.need_resync = true;
+                }
             }
             _ => {}
         }
@@ -421,8 +427,11 @@ impl KernelTask {
         }
         if exists {
             let changed_state = before.as_ref().is_none_or(|before| before.up != link.up);
+            // Workload interfaces (`cali*`, ...) come and go with pods; tern's routes never use
+            // them, so their changes need no resynchronisation.
+            let relevant = !self.ignored_interface(&link.name);
             self.links.insert(link.index, link);
-            if changed_state && before.is_some() {
+            if changed_state && before.is_some() && relevant {
                 // The kernel drops (or revives) routes over a link without notifying.
                 self.need_resync = true;
             } else if changed_state {
@@ -430,7 +439,9 @@ impl KernelTask {
             }
         } else {
             self.links.remove(&link.index);
-            self.need_resync = true;
+            if !self.ignored_interface(&link.name) {
+                self.need_resync = true;
+            }
         }
     }
 
