@@ -796,3 +796,56 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
         .count();
     assert_eq!(ours, 49, "routes after the restarts: {routes:#?}");
 }
+
+#[test]
+fn ns_refused_writes_are_reported_per_route_and_retried_when_reachable() {
+    let Some(ns) = Netns::new(true) else { return };
+    ns.enter(|| async {
+        let (handle, _learned) = KernelHandle::start(KernelConfig::default()).await.unwrap();
+        // 3,000 routes via a gateway nothing reaches: every request of every batch fails, and
+        // each failure must be matched to its route from the kernel's error.
+        let mut routes: Vec<KernelRoute> = (0..3000u32)
+            .map(|i| {
+                unicast(
+                    &format!("10.{}.{}.0/24", 120 + i / 256, i % 256),
+                    &[("10.77.0.1", false)],
+                )
+            })
+            .collect();
+        routes.push(blackhole("10.1.7.0/26"));
+        let generation = handle.set_desired(routes);
+        let status = applied(&handle, generation).await;
+        assert_eq!(
+            status.failed.len(),
+            3000,
+            "{:?}",
+            status.failed.iter().next()
+        );
+        assert!(
+            status
+                .failed
+                .values()
+                .all(|reason| reason.contains("unreachable")),
+            "{:?}",
+            status.failed.values().next()
+        );
+        assert_eq!(status.installed.blackhole, 1);
+        // A route to the gateway appears: the routes follow through it.
+        ns.ip(&[
+            "route",
+            "add",
+            "10.77.0.0/24",
+            "via",
+            "192.168.1.2",
+            "proto",
+            "static",
+        ]);
+        wait_status(&handle, "routes installed via the resolved next hop", |s| {
+            s.failed.is_empty() && s.installed.plain == 3000
+        })
+        .await;
+        let route = ns.route("10.121.5.0/24").expect("installed");
+        assert_eq!(route["gateway"], "192.168.1.2");
+        handle.shutdown().await;
+    });
+}

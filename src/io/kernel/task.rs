@@ -69,8 +69,11 @@ pub(super) struct KernelTask {
     dirty: HashSet<IpNet>,
 }
 
-fn force_receive_buffer(fd: i32, bytes: usize) {
+/// Sets the socket's receive buffer (`SO_RCVBUFFORCE` when permitted, else `SO_RCVBUF`, which
+/// the kernel caps at `net.core.rmem_max`) and returns the size the kernel reports.
+fn force_receive_buffer(fd: i32, bytes: usize) -> usize {
     let value = i32::try_from(bytes).unwrap_or(i32::MAX);
+    let size = std::mem::size_of::<i32>() as libc::socklen_t;
     for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
         // SAFETY: setsockopt with a valid fd, a pointer to an i32 and its size.
         let rc = unsafe {
@@ -79,12 +82,29 @@ fn force_receive_buffer(fd: i32, bytes: usize) {
                 libc::SOL_SOCKET,
                 option,
                 (&value as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
+                size,
             )
         };
         if rc == 0 {
-            return;
+            break;
         }
+    }
+    let mut actual: i32 = 0;
+    let mut len = size;
+    // SAFETY: getsockopt with a valid fd, a pointer to an i32 and its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut actual as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        usize::try_from(actual).unwrap_or(0)
+    } else {
+        0
     }
 }
 
@@ -178,9 +198,9 @@ impl KernelTask {
         tokio::spawn(monitor_conn);
         let (mut writer_conn, writer_handle, unsolicited) =
             rtnetlink::proto::new_connection::<RouteNetlinkMessage>(NETLINK_ROUTE)?;
-        force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
+        let writer_buffer = force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
         tokio::spawn(writer_conn);
-        let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol);
+        let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol, writer_buffer);
         let mut task = KernelTask {
             stale: StaleRoutes::none(Instant::now()),
             config,
@@ -301,9 +321,9 @@ impl KernelTask {
             .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
             .await
         {
-            Ok(failures) => tracing::info!(
+            Ok(outcome) => tracing::info!(
                 routes = changes.len(),
-                failed = failures.len(),
+                failed = outcome.failures.len(),
                 "flush on exit: deleted tern's routes"
             ),
             Err(error) => tracing::error!(%error, "flush on exit failed"),
@@ -778,11 +798,13 @@ impl KernelTask {
                 }
             }
             self.status.writes += changes.len() as u64;
-            let failures = self
+            let outcome = self
                 .writer
                 .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
                 .await?;
-            let mut failed_index = failures
+            self.need_resync |= outcome.incomplete;
+            let mut failed_index = outcome
+                .failures
                 .iter()
                 .map(|failure| (failure.index, failure.errno))
                 .collect::<HashMap<_, _>>();
