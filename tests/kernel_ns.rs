@@ -846,6 +846,15 @@ fn ns_refused_writes_are_reported_per_route_and_retried_when_reachable() {
         .await;
         let route = ns.route("10.121.5.0/24").expect("installed");
         assert_eq!(route["gateway"], "192.168.1.2");
+        // The route to the gateway goes: the routes must not keep forwarding to the old next hop.
+        ns.ip(&["route", "del", "10.77.0.0/24", "proto", "static"]);
+        wait_status(&handle, "routes withdrawn as unreachable", |s| {
+            s.failed.len() == 3000 && s.installed.plain == 0
+        })
+        .await;
+        ns.wait_routes("unreachable routes gone", |routes| {
+            !routes.iter().any(|r| r["dst"] == "10.121.5.0/24")
+        });
         handle.shutdown().await;
     });
 }

@@ -421,6 +421,14 @@ impl KernelTask {
             self.dirty.insert(parsed.prefix);
         }
         self.learn(&parsed, added);
+        // Workload routes (`cali*`, ...) come and go with pods and never carry tern's next hops.
+        let workload = parsed
+            .first_oif()
+            .and_then(|index| self.links.get(&index))
+            .is_some_and(|link| self.ignored_interface(&link.name));
+        if workload {
+            return;
+        }
         if !self.recursive.is_empty() {
             self.need_reresolve = true;
         }
@@ -809,6 +817,7 @@ impl KernelTask {
                 .map(|failure| (failure.index, failure.errno))
                 .collect::<HashMap<_, _>>();
             let mut new_gateways = Vec::new();
+            let mut unreachable_replaced = Vec::new();
             for (index, change) in changes.into_iter().enumerate() {
                 let errno = failed_index.remove(&index);
                 match (change, errno) {
@@ -821,9 +830,11 @@ impl KernelTask {
                     (change, Some(errno)) => {
                         let route = change.route();
                         let error = std::io::Error::from_raw_os_error(errno);
-                        if matches!(errno, ENETUNREACH | EHOSTUNREACH | ENETDOWN)
-                            && let KernelRouteKind::Unicast(hops) = &route.kind
-                        {
+                        let unreachable = matches!(errno, ENETUNREACH | EHOSTUNREACH | ENETDOWN);
+                        if unreachable && matches!(change, FibChange::Replace(_)) {
+                            unreachable_replaced.push(route.key());
+                        }
+                        if unreachable && let KernelRouteKind::Unicast(hops) = &route.kind {
                             for hop in hops.iter().filter(|hop| !hop.via_tunnel) {
                                 if !self.recursive.contains_key(&hop.gateway) {
                                     new_gateways.push(hop.gateway);
@@ -837,8 +848,44 @@ impl KernelTask {
             }
             new_gateways.sort();
             new_gateways.dedup();
-            if attempt > 0 || new_gateways.is_empty() || !self.resolve(&new_gateways).await? {
+            let retry =
+                attempt == 0 && !new_gateways.is_empty() && self.resolve(&new_gateways).await?;
+            if !retry {
+                // A route whose next hop became unreachable must not keep forwarding to the old
+                // one: the kernel's copy goes until the next hop is reachable again.
+                self.withdraw(&unreachable_replaced).await?;
                 return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn withdraw(&mut self, keys: &[RouteKey]) -> Result<(), WriterClosed> {
+        let deletes: Vec<FibChange> = keys
+            .iter()
+            .filter_map(|key| self.current.get(key))
+            .map(|route| FibChange::Delete(route.clone()))
+            .collect();
+        if deletes.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            routes = deletes.len(),
+            "withdrawing routes whose next hop became unreachable"
+        );
+        let outcome = self
+            .writer
+            .apply(&deletes, self.tunnel_ifindex.unwrap_or(0))
+            .await?;
+        self.need_resync |= outcome.incomplete;
+        let failed: HashMap<usize, i32> = outcome
+            .failures
+            .iter()
+            .map(|failure| (failure.index, failure.errno))
+            .collect();
+        for (index, change) in deletes.iter().enumerate() {
+            if matches!(failed.get(&index), None | Some(&ESRCH)) {
+                self.remove_current(&change.route().key());
             }
         }
         Ok(())
