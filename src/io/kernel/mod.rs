@@ -108,7 +108,8 @@ pub struct RouteCounts {
 /// A snapshot of the kernel task, for metrics and `tern show fib`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KernelStatus {
-    /// Generation of the last desired set the task has applied (see [`KernelHandle::set_desired`]).
+    /// Generation of the last desired set the task has fully reconciled (see
+    /// [`KernelHandle::set_desired`]); routes that failed are listed in `failed`.
     pub applied_generation: u64,
     /// Number of desired routes.
     pub desired: usize,
@@ -205,7 +206,8 @@ impl KernelHandle {
     }
 
     /// The convergence signal (End-of-RIB from all peers): stale adopted routes not desired again
-    /// are removed now rather than when the hold timer runs out.
+    /// are removed now rather than when the hold timer runs out. Call it once the desired set
+    /// passed to [`KernelHandle::set_desired`] reflects the re-converged RIB.
     pub fn converged(&self) {
         let _ = self.commands.send(Command::Converged);
     }

@@ -55,6 +55,8 @@ pub(super) struct KernelTask {
     learned: HashMap<RouteKey, LearnedRoute>,
     desired: DesiredRoutes,
     generation: u64,
+    /// The generation whose full reconciliation last completed.
+    applied_generation: u64,
     /// Gateways the kernel did not accept directly, and the kernel's next hop for each (None:
     /// unreachable or directly connected after all).
     recursive: HashMap<IpAddr, Option<IpAddr>>,
@@ -218,6 +220,7 @@ impl KernelTask {
             learned: HashMap::new(),
             desired: DesiredRoutes::default(),
             generation: 0,
+            applied_generation: 0,
             recursive: HashMap::new(),
             failed: BTreeMap::new(),
             status: KernelStatus::default(),
@@ -568,7 +571,7 @@ impl KernelTask {
     }
 
     fn publish(&mut self) {
-        self.status.applied_generation = self.generation;
+        self.status.applied_generation = self.applied_generation;
         self.status.desired = self.desired.len();
         self.status.installed = self.counts.clone();
         self.status.stale = self.stale.stale_count();
@@ -705,7 +708,9 @@ impl KernelTask {
         if self.need_full {
             self.need_full = false;
             self.dirty.clear();
+            let generation = self.generation;
             self.reconcile(None).await?;
+            self.applied_generation = generation;
         } else if !self.dirty.is_empty() {
             let dirty: Vec<IpNet> = self.dirty.drain().collect();
             self.reconcile(Some(&dirty)).await?;
