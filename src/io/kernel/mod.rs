@@ -13,7 +13,12 @@
 //! someone else is restored from its notification; link and address changes (after which the
 //! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
 //! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
-//! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change.
+//! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change;
+//! when a gateway becomes unreachable its routes are withdrawn (listed as failed) until it is
+//! reachable again. tern's own `RTM_NEWROUTE` notifications are dropped in the kernel by a BPF
+//! filter on the event socket (they would halve the install rate); the cost is that a route of
+//! tern's protocol written by another process is only noticed at the next resynchronisation.
+//! Changes on workload interfaces (`cali*`, `kube-ipvs*`, the ignored ones) never trigger one.
 //! Routes found at start are adopted (never flushed) and the stale ones are swept after
 //! [`KernelHandle::converged`] or the hold timer. On stop routes stay unless `flush_on_exit`.
 //!
