@@ -1,0 +1,101 @@
+//! Running a scenario: requirements (root, binaries) with a clear SKIP notice, an artifact
+//! directory, and failure reporting that keeps the artifacts.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::artifacts::Artifacts;
+
+/// Something a scenario needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Running as root (namespaces, veth, nft).
+    Root,
+    /// An executable, found on `PATH` or given as an absolute path.
+    Binary(&'static str),
+}
+
+/// Binaries every namespace scenario uses.
+pub const BASE: &[Requirement] = &[
+    Requirement::Root,
+    Requirement::Binary("ip"),
+    Requirement::Binary("tcpdump"),
+];
+/// BIRD 2 and its CLI.
+pub const BIRD: &[Requirement] = &[Requirement::Binary("bird"), Requirement::Binary("birdc")];
+/// GoBGP daemon and CLI.
+pub const GOBGP: &[Requirement] = &[Requirement::Binary("gobgpd"), Requirement::Binary("gobgp")];
+/// FRR's bgpd, zebra and vtysh.
+pub const FRR: &[Requirement] = &[
+    Requirement::Binary("/usr/lib/frr/bgpd"),
+    Requirement::Binary("/usr/lib/frr/zebra"),
+    Requirement::Binary("vtysh"),
+];
+/// ExaBGP.
+pub const EXABGP: &[Requirement] = &[Requirement::Binary("exabgp")];
+/// tshark (to split captures into BGP messages).
+pub const TSHARK: &[Requirement] = &[Requirement::Binary("tshark")];
+
+/// Whether `program` is an executable on `PATH` (or an existing absolute path).
+pub fn binary_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// The first unmet requirement, described.
+pub fn unmet(requirements: &[Requirement]) -> Option<String> {
+    for requirement in requirements {
+        match requirement {
+            Requirement::Root => {
+                if !nix::unistd::Uid::effective().is_root() {
+                    return Some("needs root (network namespaces)".to_owned());
+                }
+            }
+            Requirement::Binary(program) => {
+                if !binary_exists(program) {
+                    return Some(format!(
+                        "`{program}` is not installed (scripts/setup.sh installs it)"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Runs one scenario.
+///
+/// Prints `SKIP: <scenario>: <why>` and returns when a requirement is missing. Otherwise
+/// creates the artifact directory and runs `body`; everything `body` creates (namespaces,
+/// processes, captures) is dropped when it returns. An `Err` from `body`, or a panic, fails
+/// the test and keeps the artifacts (logs, configs, pcap) for inspection.
+pub fn run_scenario<F>(scenario: &str, requirements: &[&[Requirement]], body: F)
+where
+    F: FnOnce(&Artifacts) -> Result<()>,
+{
+    let all: Vec<Requirement> = requirements
+        .iter()
+        .flat_map(|r| r.iter().copied())
+        .collect();
+    if let Some(why) = unmet(&all) {
+        println!("SKIP: {scenario}: {why}");
+        eprintln!("SKIP: {scenario}: {why}");
+        return;
+    }
+    let artifacts = match Artifacts::new(scenario) {
+        Ok(artifacts) => artifacts,
+        Err(error) => panic!("{scenario}: creating artifacts: {error:#}"),
+    };
+    if let Err(error) = body(&artifacts) {
+        artifacts.mark_failed();
+        panic!(
+            "scenario {scenario} failed: {error:#}\nartifacts kept in {}",
+            artifacts.dir().display()
+        );
+    }
+}
