@@ -22,7 +22,13 @@ impl ErrorWait {
     /// A backoff from `min` to `max`, forgotten after `forget` of stable Established time.
     pub fn new(min: Duration, max: Duration, forget: Duration) -> Self {
         let max = max.max(min);
-        ErrorWait { min, max, forget, next: min, established_at: None }
+        ErrorWait {
+            min,
+            max,
+            forget,
+            next: min,
+            established_at: None,
+        }
     }
 
     /// Records that the session reached Established at `now`.

@@ -79,7 +79,11 @@ impl Collision {
                 }
             }
         };
-        if keep == self.existing { Survivor::Existing } else { Survivor::New }
+        if keep == self.existing {
+            Survivor::Existing
+        } else {
+            Survivor::New
+        }
     }
 }
 
@@ -92,7 +96,13 @@ mod tests {
     const LOW: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const HIGH: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-    fn case(existing: Direction, state: ExistingState, new: Direction, local: Ipv4Addr, remote: Ipv4Addr) -> Survivor {
+    fn case(
+        existing: Direction,
+        state: ExistingState,
+        new: Direction,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+    ) -> Survivor {
         Collision {
             existing,
             existing_state: state,

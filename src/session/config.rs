@@ -180,7 +180,11 @@ impl PeerConfig {
     /// [`DEFAULT_HOLD_TIME`]): route refresh, ADD-PATH both ways, graceful restart 120 s,
     /// multihop TTL 64, port 179, IPv4 unicast (or IPv6 unicast for an IPv6 peer).
     pub fn new(peer_address: IpAddr, remote_as: u32, local_as: u32, router_id: Ipv4Addr) -> Self {
-        let family = if peer_address.is_ipv4() { Family::IPV4_UNICAST } else { Family::IPV6_UNICAST };
+        let family = if peer_address.is_ipv4() {
+            Family::IPV4_UNICAST
+        } else {
+            Family::IPV6_UNICAST
+        };
         PeerConfig {
             peer_address,
             peer_port: 179,
@@ -238,7 +242,12 @@ mod tests {
     use super::*;
 
     fn cfg() -> PeerConfig {
-        PeerConfig::new("192.0.2.2".parse().unwrap(), 65001, 65000, Ipv4Addr::new(192, 0, 2, 1))
+        PeerConfig::new(
+            "192.0.2.2".parse().unwrap(),
+            65001,
+            65000,
+            Ipv4Addr::new(192, 0, 2, 1),
+        )
     }
 
     #[test]

@@ -130,7 +130,10 @@ pub enum StopReason {
 impl StopReason {
     /// Whether the session restarts by itself afterwards.
     pub fn restarts(&self) -> bool {
-        matches!(self, StopReason::ConfigChange | StopReason::Reset { .. } | StopReason::MaxPrefix { .. })
+        matches!(
+            self,
+            StopReason::ConfigChange | StopReason::Reset { .. } | StopReason::MaxPrefix { .. }
+        )
     }
 }
 
@@ -206,10 +209,14 @@ impl std::fmt::Display for DownReason {
             DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
             DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
             DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
-            DownReason::SendHoldTimerExpired => f.write_str("send hold timer expired (peer not reading)"),
+            DownReason::SendHoldTimerExpired => {
+                f.write_str("send hold timer expired (peer not reading)")
+            }
             DownReason::TransportClosed => f.write_str("connection closed"),
             DownReason::PlannedRestart => f.write_str("planned restart"),
-            DownReason::PeerRestarted => f.write_str("peer restarted (new OPEN on a new connection)"),
+            DownReason::PeerRestarted => {
+                f.write_str("peer restarted (new OPEN on a new connection)")
+            }
         }
     }
 }

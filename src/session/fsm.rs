@@ -38,7 +38,13 @@ struct Conn {
 
 impl Conn {
     fn new(id: ConnId, direction: Direction) -> Self {
-        Conn { id, direction, buf: BytesMut::new(), info: None, write_stalled: false }
+        Conn {
+            id,
+            direction,
+            buf: BytesMut::new(),
+            info: None,
+            write_stalled: false,
+        }
     }
 }
 
@@ -79,7 +85,11 @@ impl Session {
     /// A session in Idle; nothing happens before [`Input::Start`].
     pub fn new(config: PeerConfig) -> Self {
         let local_open = negotiate::local_open(&config);
-        let backoff = ErrorWait::new(config.error_wait.0, config.error_wait.1, config.error_forget);
+        let backoff = ErrorWait::new(
+            config.error_wait.0,
+            config.error_wait.1,
+            config.error_forget,
+        );
         Session {
             config,
             local_open,
@@ -110,7 +120,11 @@ impl Session {
     /// effect at the next attempt.
     pub fn update_pacing(&mut self, config: PeerConfig) {
         debug_assert!(!self.config.requires_reset(&config));
-        self.backoff = ErrorWait::new(config.error_wait.0, config.error_wait.1, config.error_forget);
+        self.backoff = ErrorWait::new(
+            config.error_wait.0,
+            config.error_wait.1,
+            config.error_forget,
+        );
         self.config = config;
     }
 
@@ -153,7 +167,10 @@ impl Session {
 
     fn set_state(&mut self, to: State) {
         if self.state != to {
-            self.actions.push(Action::StateChanged { from: self.state, to });
+            self.actions.push(Action::StateChanged {
+                from: self.state,
+                to,
+            });
             self.state = to;
         }
     }
@@ -189,22 +206,34 @@ impl Session {
     }
 
     fn negotiated_hold(&self) -> Duration {
-        self.primary.as_ref().and_then(|c| c.info.as_ref()).map_or(Duration::ZERO, |i| i.hold_time)
+        self.primary
+            .as_ref()
+            .and_then(|c| c.info.as_ref())
+            .map_or(Duration::ZERO, |i| i.hold_time)
     }
 
     fn negotiated_keepalive(&self) -> Duration {
-        self.primary.as_ref().and_then(|c| c.info.as_ref()).map_or(Duration::ZERO, |i| i.keepalive_time)
+        self.primary
+            .as_ref()
+            .and_then(|c| c.info.as_ref())
+            .map_or(Duration::ZERO, |i| i.keepalive_time)
     }
 
     /// How long to wait for the peer's OPEN: the configured hold time, or 4 minutes when it is
     /// zero (RFC 4271 §8.2.2 suggests "a large value" such as 4 minutes).
     fn open_wait(&self) -> Duration {
-        if self.config.hold_time.is_zero() { OPEN_WAIT_HOLD_TIME } else { self.config.hold_time }
+        if self.config.hold_time.is_zero() {
+            OPEN_WAIT_HOLD_TIME
+        } else {
+            self.config.hold_time
+        }
     }
 
     fn send_hold_time(&self) -> Duration {
         // RFC 9687 §3: at least 8 minutes or twice the hold time, whichever is larger.
-        self.config.send_hold_time.unwrap_or_else(|| super::config::MIN_SEND_HOLD_TIME.max(self.negotiated_hold() * 2))
+        self.config
+            .send_hold_time
+            .unwrap_or_else(|| super::config::MIN_SEND_HOLD_TIME.max(self.negotiated_hold() * 2))
     }
 
     /// Sends our OPEN on a fresh connection.
@@ -255,8 +284,16 @@ impl Session {
         }
         if let Some(primary) = self.primary.take() {
             let was_established = self.state == State::Established;
-            let gr = primary.info.as_ref().map(|i| i.graceful_restart_negotiated()).unwrap_or(false);
-            let hard = was_established && primary.info.as_ref().is_some_and(|i| i.notification_negotiated());
+            let gr = primary
+                .info
+                .as_ref()
+                .map(|i| i.graceful_restart_negotiated())
+                .unwrap_or(false);
+            let hard = was_established
+                && primary
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| i.notification_negotiated());
             let notification = match reason {
                 // RFC 4724 §4 / RFC 8538: on a planned restart a graceful-restart peer must not
                 // get a NOTIFICATION (without N it would flush our routes); just close.
@@ -275,7 +312,10 @@ impl Session {
                     Some(n) => DownReason::NotificationSent(n),
                     None => DownReason::PlannedRestart,
                 };
-                let retain = primary.info.as_ref().and_then(|i| i.retain_routes_for(&down_reason));
+                let retain = primary
+                    .info
+                    .as_ref()
+                    .and_then(|i| i.retain_routes_for(&down_reason));
                 self.actions.push(Action::Down(Down {
                     reason: down_reason,
                     was_established,
@@ -314,7 +354,9 @@ impl Session {
             // A second connection while one is in use: track it for collision resolution
             // (RFC 4271 §8.2.2 OpenSent/OpenConfirm/Established, events 14-17).
             // We never connect while a connection is in use: an outgoing one now is stale.
-            (State::OpenSent | State::OpenConfirm | State::Established, Direction::Outbound) if !self.connecting => {
+            (State::OpenSent | State::OpenConfirm | State::Established, Direction::Outbound)
+                if !self.connecting =>
+            {
                 self.close(conn)
             }
             (State::OpenSent | State::OpenConfirm | State::Established, _) => {
@@ -370,8 +412,12 @@ impl Session {
     }
 
     fn on_write_stalled(&mut self, conn: ConnId, stalled: bool, now: Instant) {
-        let Some(Slot::Primary) = self.slot_of(conn) else { return };
-        let Some(primary) = self.primary.as_mut() else { return };
+        let Some(Slot::Primary) = self.slot_of(conn) else {
+            return;
+        };
+        let Some(primary) = self.primary.as_mut() else {
+            return;
+        };
         if primary.write_stalled == stalled {
             return;
         }
@@ -428,7 +474,9 @@ impl Session {
                 self.primary_failed(now, DownReason::HoldTimerExpired, Some(n));
             }
             Timer::Keepalive => {
-                let Some(conn) = self.primary.as_ref().map(|c| c.id) else { return };
+                let Some(conn) = self.primary.as_ref().map(|c| c.id) else {
+                    return;
+                };
                 if !matches!(self.state, State::OpenConfirm | State::Established) {
                     return;
                 }
@@ -463,8 +511,15 @@ impl Session {
 
     /// The primary connection failed: NOTIFICATION (if any), close, report, then either promote
     /// the second connection or go Idle and restart after the error wait.
-    fn primary_failed(&mut self, now: Instant, reason: DownReason, notification: Option<Notification>) {
-        let Some(primary) = self.primary.take() else { return };
+    fn primary_failed(
+        &mut self,
+        now: Instant,
+        reason: DownReason,
+        notification: Option<Notification>,
+    ) {
+        let Some(primary) = self.primary.take() else {
+            return;
+        };
         if let Some(n) = &notification {
             self.send_notification(primary.id, n);
         }
@@ -478,11 +533,18 @@ impl Session {
             None => reason,
         };
         let retain_routes_for = if was_established {
-            primary.info.as_ref().and_then(|i| i.retain_routes_for(&reason))
+            primary
+                .info
+                .as_ref()
+                .and_then(|i| i.retain_routes_for(&reason))
         } else {
             None
         };
-        self.actions.push(Action::Down(Down { reason, was_established, retain_routes_for }));
+        self.actions.push(Action::Down(Down {
+            reason,
+            was_established,
+            retain_routes_for,
+        }));
         if let Some(candidate) = self.candidate.take() {
             // The second connection carries on as the primary one.
             self.cancel(Timer::OpenWait);
@@ -505,7 +567,9 @@ impl Session {
     }
 
     fn on_received(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
-        let Some(slot) = self.slot_of(conn) else { return };
+        let Some(slot) = self.slot_of(conn) else {
+            return;
+        };
         match slot {
             Slot::Primary => {
                 if let Some(c) = self.primary.as_mut() {
@@ -525,8 +589,13 @@ impl Session {
                 Slot::Primary => self.primary.as_mut(),
                 Slot::Candidate => self.candidate.as_mut(),
             };
-            let Some(c) = conn_ref.filter(|c| c.id == conn) else { return };
-            let context = c.info.as_ref().map_or_else(Context::default, |i| i.codec.receive);
+            let Some(c) = conn_ref.filter(|c| c.id == conn) else {
+                return;
+            };
+            let context = c
+                .info
+                .as_ref()
+                .map_or_else(Context::default, |i| i.codec.receive);
             let (message_type, frame) = match wire::next_frame(&mut c.buf, &context) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
@@ -536,13 +605,22 @@ impl Session {
                 }
             };
             let established = slot == Slot::Primary && self.state == State::Established;
-            if !established && matches!(message_type, MessageType::Update | MessageType::RouteRefresh) {
+            if !established
+                && matches!(
+                    message_type,
+                    MessageType::Update | MessageType::RouteRefresh
+                )
+            {
                 // RFC 4271 §8.2.2 (OpenSent/OpenConfirm, events 27-28): an UPDATE before
                 // Established is an FSM error, malformed or not; its body is not decoded.
                 let n = if slot == Slot::Primary {
                     self.fsm_error()
                 } else {
-                    Notification::new(ErrorCode::FiniteStateMachine, FSM_UNEXPECTED_IN_OPENSENT, Vec::new())
+                    Notification::new(
+                        ErrorCode::FiniteStateMachine,
+                        FSM_UNEXPECTED_IN_OPENSENT,
+                        Vec::new(),
+                    )
                 };
                 self.protocol_error(slot, now, n);
                 return;
@@ -567,7 +645,9 @@ impl Session {
     /// A message on `slot` could not be accepted: NOTIFICATION and close that connection.
     fn protocol_error(&mut self, slot: Slot, now: Instant, notification: Notification) {
         match slot {
-            Slot::Primary => self.primary_failed(now, DownReason::TransportClosed, Some(notification)),
+            Slot::Primary => {
+                self.primary_failed(now, DownReason::TransportClosed, Some(notification))
+            }
             Slot::Candidate => {
                 if let Some(candidate) = self.candidate.take() {
                     self.cancel(Timer::OpenWait);
@@ -647,7 +727,9 @@ impl Session {
 
     /// OPEN accepted on the primary connection: KEEPALIVE, negotiated timers (→ OpenConfirm).
     fn enter_open_confirm(&mut self, now: Instant) {
-        let Some(conn) = self.primary.as_ref().map(|c| c.id) else { return };
+        let Some(conn) = self.primary.as_ref().map(|c| c.id) else {
+            return;
+        };
         self.send(conn, wire::encode_keepalive());
         self.last_sent = now;
         self.last_received = now;
@@ -665,16 +747,25 @@ impl Session {
     }
 
     fn enter_established(&mut self, now: Instant) {
-        let Some(primary) = self.primary.as_ref() else { return };
-        let Some(info) = primary.info.clone() else { return };
+        let Some(primary) = self.primary.as_ref() else {
+            return;
+        };
+        let Some(info) = primary.info.clone() else {
+            return;
+        };
         let conn = primary.id;
         self.backoff.on_established(now);
         self.set_state(State::Established);
-        self.actions.push(Action::Established { conn, negotiated: info });
+        self.actions.push(Action::Established {
+            conn,
+            negotiated: info,
+        });
     }
 
     fn primary_loses_collision(&mut self, now: Instant) {
-        let Some(primary) = self.primary.take() else { return };
+        let Some(primary) = self.primary.take() else {
+            return;
+        };
         let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution);
         self.send_notification(primary.id, &n);
         self.close(primary.id);
@@ -709,7 +800,11 @@ impl Session {
             }
             _ => {
                 // Anything before the OPEN is an FSM error in OpenSent (RFC 6608).
-                let n = Notification::new(ErrorCode::FiniteStateMachine, FSM_UNEXPECTED_IN_OPENSENT, Vec::new());
+                let n = Notification::new(
+                    ErrorCode::FiniteStateMachine,
+                    FSM_UNEXPECTED_IN_OPENSENT,
+                    Vec::new(),
+                );
                 self.protocol_error(Slot::Candidate, now, n);
                 return;
             }
@@ -721,11 +816,15 @@ impl Session {
                 return;
             }
         };
-        let (Some(primary), Some(candidate)) = (self.primary.as_ref(), self.candidate.as_ref()) else {
+        let (Some(primary), Some(candidate)) = (self.primary.as_ref(), self.candidate.as_ref())
+        else {
             return;
         };
         if self.state == State::Established {
-            let restarted = primary.info.as_ref().is_some_and(|i| i.graceful_restart_negotiated());
+            let restarted = primary
+                .info
+                .as_ref()
+                .is_some_and(|i| i.graceful_restart_negotiated());
             if !restarted {
                 // RFC 4271 §6.8: a collision with an Established session closes the new one.
                 self.candidate_loses_collision();
@@ -740,8 +839,13 @@ impl Session {
                     self.cancel(t);
                 }
                 let reason = DownReason::PeerRestarted;
-                let retain_routes_for = old.info.as_ref().and_then(|i| i.retain_routes_for(&reason));
-                self.actions.push(Action::Down(Down { reason, was_established: true, retain_routes_for }));
+                let retain_routes_for =
+                    old.info.as_ref().and_then(|i| i.retain_routes_for(&reason));
+                self.actions.push(Action::Down(Down {
+                    reason,
+                    was_established: true,
+                    retain_routes_for,
+                }));
             }
             self.cancel(Timer::OpenWait);
             if let Some(mut c) = self.candidate.take() {
@@ -789,7 +893,9 @@ impl Session {
     }
 
     fn on_route_refresh(&mut self, family: Family) {
-        let Some(info) = self.primary.as_ref().and_then(|c| c.info.as_ref()) else { return };
+        let Some(info) = self.primary.as_ref().and_then(|c| c.info.as_ref()) else {
+            return;
+        };
         // RFC 2918 §4: a refresh for a family not negotiated is ignored.
         if info.families.contains(&family) {
             self.actions.push(Action::RouteRefresh(family));
@@ -804,20 +910,34 @@ fn cease_for(reason: &StopReason, hard_reset_possible: bool) -> Option<Notificat
     let (n, hard) = match reason {
         StopReason::Shutdown { text } | StopReason::PlannedRestart { text } => {
             // RFC 9003 §2: the shutdown communication.
-            (Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, text), true)
+            (
+                Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, text),
+                true,
+            )
         }
         StopReason::Deconfigured => (Notification::cease(CeaseSubcode::PeerDeconfigured), true),
-        StopReason::ConfigChange => (Notification::cease(CeaseSubcode::OtherConfigurationChange), false),
-        StopReason::Reset { text } => {
-            (Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, text), false)
-        }
+        StopReason::ConfigChange => (
+            Notification::cease(CeaseSubcode::OtherConfigurationChange),
+            false,
+        ),
+        StopReason::Reset { text } => (
+            Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, text),
+            false,
+        ),
         StopReason::MaxPrefix { family, limit } => {
             // RFC 4486 §4: AFI (2), SAFI (1), upper bound (4).
             let mut data = Vec::with_capacity(7);
             data.extend_from_slice(&u16::from(family.afi).to_be_bytes());
             data.push(u8::from(family.safi));
             data.extend_from_slice(&limit.to_be_bytes());
-            (Notification::new(ErrorCode::Cease, CeaseSubcode::MaximumPrefixesReached.into(), data), true)
+            (
+                Notification::new(
+                    ErrorCode::Cease,
+                    CeaseSubcode::MaximumPrefixesReached.into(),
+                    data,
+                ),
+                true,
+            )
         }
     };
     if hard && hard_reset_possible {
@@ -826,7 +946,11 @@ fn cease_for(reason: &StopReason, hard_reset_possible: bool) -> Option<Notificat
         data.push(u8::from(n.code));
         data.push(n.subcode);
         data.extend_from_slice(&n.data);
-        return Some(Notification::new(ErrorCode::Cease, CeaseSubcode::HardReset.into(), data));
+        return Some(Notification::new(
+            ErrorCode::Cease,
+            CeaseSubcode::HardReset.into(),
+            data,
+        ));
     }
     Some(n)
 }

@@ -59,26 +59,39 @@ impl SessionInfo {
     /// Both sides set the N bit (RFC 8538 §2): NOTIFICATIONs other than Hard Reset keep graceful
     /// restart procedures.
     pub fn notification_negotiated(&self) -> bool {
-        self.local_graceful_restart.as_ref().is_some_and(GracefulRestart::notification)
-            && self.peer_graceful_restart.as_ref().is_some_and(GracefulRestart::notification)
+        self.local_graceful_restart
+            .as_ref()
+            .is_some_and(GracefulRestart::notification)
+            && self
+                .peer_graceful_restart
+                .as_ref()
+                .is_some_and(GracefulRestart::notification)
     }
 
     /// The peer set the Restart State (R) bit: it has just restarted (RFC 4724 §4.2: do not wait
     /// for its End-of-RIB before sending ours).
     pub fn peer_restarting(&self) -> bool {
-        self.peer_graceful_restart.as_ref().is_some_and(GracefulRestart::restart_state)
+        self.peer_graceful_restart
+            .as_ref()
+            .is_some_and(GracefulRestart::restart_state)
     }
 
     /// The peer says it kept forwarding state for `family` across its restart (F bit).
     pub fn peer_forwarding_preserved(&self, family: Family) -> bool {
-        self.peer_graceful_restart
-            .as_ref()
-            .is_some_and(|gr| gr.families.iter().any(|f| f.family == family && f.forwarding_state()))
+        self.peer_graceful_restart.as_ref().is_some_and(|gr| {
+            gr.families
+                .iter()
+                .any(|f| f.family == family && f.forwarding_state())
+        })
     }
 
     /// Families the peer covers with graceful restart (whose routes we keep as stale).
     pub fn peer_graceful_restart_families(&self) -> Vec<Family> {
-        self.peer_graceful_restart.as_ref().map_or_else(Vec::new, |gr| gr.families.iter().map(|f| f.family).collect())
+        self.peer_graceful_restart
+            .as_ref()
+            .map_or_else(Vec::new, |gr| {
+                gr.families.iter().map(|f| f.family).collect()
+            })
     }
 
     /// Whether the peer's routes are kept (as stale) when the session ends for `reason`, and for
@@ -115,7 +128,11 @@ pub fn is_hard_reset(n: &Notification) -> bool {
 /// graceful restart (RFC 4724 + N bit RFC 8538), 4-octet AS (RFC 6793, always), ADD-PATH
 /// (RFC 7911).
 pub fn local_open(config: &PeerConfig) -> Open {
-    let mut caps: Vec<Capability> = config.families.iter().map(|f| Capability::Multiprotocol(*f)).collect();
+    let mut caps: Vec<Capability> = config
+        .families
+        .iter()
+        .map(|f| Capability::Multiprotocol(*f))
+        .collect();
     if config.route_refresh {
         caps.push(Capability::RouteRefresh);
     }
@@ -127,14 +144,23 @@ pub fn local_open(config: &PeerConfig) -> Open {
         if gr.notification {
             flags |= GracefulRestart::NOTIFICATION;
         }
-        let family_flags = if gr.forwarding_preserved { GracefulRestartFamily::FORWARDING_STATE } else { 0 };
+        let family_flags = if gr.forwarding_preserved {
+            GracefulRestartFamily::FORWARDING_STATE
+        } else {
+            0
+        };
         caps.push(Capability::GracefulRestart(GracefulRestart {
             flags,
-            restart_time: u16::try_from(gr.restart_time.as_secs()).unwrap_or(MAX_RESTART_TIME).min(MAX_RESTART_TIME),
+            restart_time: u16::try_from(gr.restart_time.as_secs())
+                .unwrap_or(MAX_RESTART_TIME)
+                .min(MAX_RESTART_TIME),
             families: config
                 .families
                 .iter()
-                .map(|f| GracefulRestartFamily { family: *f, flags: family_flags })
+                .map(|f| GracefulRestartFamily {
+                    family: *f,
+                    flags: family_flags,
+                })
                 .collect(),
         }));
     }
@@ -146,14 +172,29 @@ pub fn local_open(config: &PeerConfig) -> Open {
         ConfigAddPath::Both => Some(AddPathMode::Both),
     };
     if let Some(mode) = mode {
-        caps.push(Capability::AddPath(config.families.iter().map(|f| AddPathFamily { family: *f, mode }).collect()));
+        caps.push(Capability::AddPath(
+            config
+                .families
+                .iter()
+                .map(|f| AddPathFamily { family: *f, mode })
+                .collect(),
+        ));
     }
-    Open::new(config.local_as, config.offered_hold_secs(), config.router_id, caps)
+    Open::new(
+        config.local_as,
+        config.offered_hold_secs(),
+        config.router_id,
+        caps,
+    )
 }
 
 /// Checks the peer's OPEN against the configuration and our OPEN; returns the negotiated facts or
 /// the NOTIFICATION to send.
-pub fn check_open(config: &PeerConfig, local: &Open, remote: Open) -> Result<SessionInfo, Notification> {
+pub fn check_open(
+    config: &PeerConfig,
+    local: &Open,
+    remote: Open,
+) -> Result<SessionInfo, Notification> {
     // RFC 4271 §6.2 (version, hold time 1-2, unsupported optional parameter), RFC 6286 §2.2
     // (identifier 0), RFC 7607 (AS 0).
     remote.validate().map_err(|e| e.notification)?;
@@ -166,14 +207,22 @@ pub fn check_open(config: &PeerConfig, local: &Open, remote: Open) -> Result<Ses
     }
     // RFC 6286 §2.2: for an internal peer, an identifier equal to ours is Bad BGP Identifier.
     if config.is_ibgp() && remote.bgp_id == config.router_id {
-        return Err(Notification::open(OpenErrorSubcode::BadBgpIdentifier, Vec::new()));
+        return Err(Notification::open(
+            OpenErrorSubcode::BadBgpIdentifier,
+            Vec::new(),
+        ));
     }
     // RFC 4760 §8 / RFC 4271: a speaker without the multiprotocol capability speaks IPv4 unicast.
     let mut peer_families: Vec<Family> = remote.multiprotocol_families().collect();
     if peer_families.is_empty() {
         peer_families.push(Family::IPV4_UNICAST);
     }
-    let families: Vec<Family> = config.families.iter().copied().filter(|f| peer_families.contains(f)).collect();
+    let families: Vec<Family> = config
+        .families
+        .iter()
+        .copied()
+        .filter(|f| peer_families.contains(f))
+        .collect();
     if families.is_empty() {
         // RFC 5492 §3: Unsupported Capability, with the capabilities we needed in the data.
         let mut data = Vec::new();
@@ -183,7 +232,10 @@ pub fn check_open(config: &PeerConfig, local: &Open, remote: Open) -> Result<Ses
             data.push(0);
             data.push(u8::from(f.safi));
         }
-        return Err(Notification::open(OpenErrorSubcode::UnsupportedCapability, data));
+        return Err(Notification::open(
+            OpenErrorSubcode::UnsupportedCapability,
+            data,
+        ));
     }
     // RFC 4271 §4.2: the hold time is the smaller of both offers; zero disables it.
     let hold_secs = local.hold_time.min(remote.hold_time);
@@ -192,7 +244,9 @@ pub fn check_open(config: &PeerConfig, local: &Open, remote: Open) -> Result<Ses
         Duration::ZERO
     } else {
         let third = (hold_time / 3).max(Duration::from_secs(1));
-        config.keepalive_time.map_or(third, |k| k.min(third).max(Duration::from_secs(1)))
+        config
+            .keepalive_time
+            .map_or(third, |k| k.min(third).max(Duration::from_secs(1)))
     };
     let has_rr = |open: &Open| {
         open.capabilities().any(|c| matches!(c, Capability::RouteRefresh | Capability::EnhancedRouteRefresh))

@@ -5,10 +5,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bgp_proto::Context;
+use bgp_proto::Family;
 use bgp_proto::capability::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
 use bgp_proto::iana::{AddPathMode as WireAddPath, ErrorCode};
 use bgp_proto::message::{Message, Notification, Open, RouteRefresh};
-use bgp_proto::Family;
 
 use super::*;
 
@@ -20,7 +20,10 @@ const C1: ConnId = ConnId(1);
 
 fn config() -> PeerConfig {
     let mut c = PeerConfig::new("10.0.0.2".parse().unwrap(), PEER_AS, LOCAL_AS, LOCAL_ID);
-    c.graceful_restart = Some(GracefulRestartConfig { notification: true, ..GracefulRestartConfig::default() });
+    c.graceful_restart = Some(GracefulRestartConfig {
+        notification: true,
+        ..GracefulRestartConfig::default()
+    });
     c
 }
 
@@ -37,7 +40,10 @@ fn peer_caps(asn: u32) -> Vec<Capability> {
             }],
         }),
         Capability::FourOctetAs(asn),
-        Capability::AddPath(vec![AddPathFamily { family: Family::IPV4_UNICAST, mode: WireAddPath::Both }]),
+        Capability::AddPath(vec![AddPathFamily {
+            family: Family::IPV4_UNICAST,
+            mode: WireAddPath::Both,
+        }]),
     ]
 }
 
@@ -50,16 +56,17 @@ fn encode(m: Message) -> Vec<u8> {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// A well-formed UPDATE: 10.1.1.0/24 with path id 1 (ADD-PATH is negotiated with the test
 /// peer), ORIGIN IGP, AS_PATH 65001, NEXT_HOP 10.0.0.2.
-const UPDATE: &str =
-    "ffffffffffffffffffffffffffffffff003302000000144001010040020602010000fde94003040a00000200000001180a0101";
+const UPDATE: &str = "ffffffffffffffffffffffffffffffff003302000000144001010040020602010000fde94003040a00000200000001180a0101";
 /// NLRI prefix length 33: NOTIFICATION 3/10 (fixture upd-nlri-prefixlen-33, with a path id).
-const UPDATE_BAD: &str =
-    "ffffffffffffffffffffffffffffffff003502000000144001010040020602010000fde94003040a00000200000001210a01010100";
+const UPDATE_BAD: &str = "ffffffffffffffffffffffffffffffff003502000000144001010040020602010000fde94003040a00000200000001210a01010100";
 /// Bad marker: NOTIFICATION 1/1 (fixture hdr-bad-marker).
 const BAD_MARKER: &str = "feffffffffffffffffffffffffffffff001304";
 
@@ -71,7 +78,10 @@ struct T {
 
 impl T {
     fn new(config: PeerConfig) -> Self {
-        T { s: Session::new(config), now: Instant::ZERO }
+        T {
+            s: Session::new(config),
+            now: Instant::ZERO,
+        }
     }
     fn advance(&mut self, secs: u64) {
         self.now = self.now + Duration::from_secs(secs);
@@ -99,11 +109,14 @@ fn summary(actions: &[Action]) -> Vec<String> {
             Action::Connect => Some("connect".to_string()),
             Action::CancelConnect => Some("cancel-connect".to_string()),
             Action::Send { conn, bytes } => {
-                let m = Message::decode(bytes, &Context::default()).expect("core sends valid messages");
+                let m =
+                    Message::decode(bytes, &Context::default()).expect("core sends valid messages");
                 Some(match m {
                     Message::Open(_) => format!("open@{}", conn.0),
                     Message::Keepalive => format!("keepalive@{}", conn.0),
-                    Message::Notification(n) => format!("notif {}/{}@{}", u8::from(n.code), n.subcode, conn.0),
+                    Message::Notification(n) => {
+                        format!("notif {}/{}@{}", u8::from(n.code), n.subcode, conn.0)
+                    }
                     other => format!("{:?}@{}", other.message_type(), conn.0),
                 })
             }
@@ -158,7 +171,10 @@ fn in_state(state: State) -> T {
     if state == State::Connect {
         return t;
     }
-    t.input(Input::Connected { conn: C1, direction: Direction::Outbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Outbound,
+    });
     if state == State::OpenSent {
         return t;
     }
@@ -176,7 +192,11 @@ type Event = fn(&mut T) -> Vec<Action>;
 fn events() -> Vec<(&'static str, Event)> {
     vec![
         ("Start", |t| t.input(Input::Start)),
-        ("Stop", |t| t.input(Input::Stop(&StopReason::Shutdown { text: "maintenance".into() }))),
+        ("Stop", |t| {
+            t.input(Input::Stop(&StopReason::Shutdown {
+                text: "maintenance".into(),
+            }))
+        }),
         ("ConnectRetryExpires", |t| t.timer(Timer::ConnectRetry)),
         ("HoldExpires", |t| {
             t.advance(1000);
@@ -187,22 +207,52 @@ fn events() -> Vec<(&'static str, Event)> {
             t.timer(Timer::Keepalive)
         }),
         ("IdleHoldExpires", |t| t.timer(Timer::IdleHold)),
-        ("InboundConnected", |t| t.input(Input::Connected { conn: ConnId(9), direction: Direction::Inbound })),
-        ("OutboundConnected", |t| t.input(Input::Connected { conn: ConnId(8), direction: Direction::Outbound })),
+        ("InboundConnected", |t| {
+            t.input(Input::Connected {
+                conn: ConnId(9),
+                direction: Direction::Inbound,
+            })
+        }),
+        ("OutboundConnected", |t| {
+            t.input(Input::Connected {
+                conn: ConnId(8),
+                direction: Direction::Outbound,
+            })
+        }),
         ("ConnectFailed", |t| t.input(Input::ConnectFailed)),
         ("Closed", |t| t.input(Input::Closed { conn: C1 })),
         ("Open", |t| t.recv_msg(C1, Message::Open(peer_open()))),
         ("HeaderErr", |t| t.recv(C1, &hex(BAD_MARKER))),
-        ("OpenErr", |t| t.recv_msg(C1, Message::Open(Open::new(65099, 90, PEER_ID, peer_caps(65099))))),
-        ("Notification", |t| t.recv_msg(C1, Message::Notification(Notification::new(ErrorCode::Cease, 2, vec![])))),
+        ("OpenErr", |t| {
+            t.recv_msg(
+                C1,
+                Message::Open(Open::new(65099, 90, PEER_ID, peer_caps(65099))),
+            )
+        }),
+        ("Notification", |t| {
+            t.recv_msg(
+                C1,
+                Message::Notification(Notification::new(ErrorCode::Cease, 2, vec![])),
+            )
+        }),
         ("NotifVersionErr", |t| {
-            t.recv_msg(C1, Message::Notification(Notification::new(ErrorCode::OpenMessage, 1, vec![0, 4])))
+            t.recv_msg(
+                C1,
+                Message::Notification(Notification::new(ErrorCode::OpenMessage, 1, vec![0, 4])),
+            )
         }),
         ("Keepalive", |t| t.recv_msg(C1, Message::Keepalive)),
         ("Update", |t| t.recv(C1, &hex(UPDATE))),
         ("UpdateErr", |t| t.recv(C1, &hex(UPDATE_BAD))),
-        ("RouteRefresh", |t| t.recv_msg(C1, Message::RouteRefresh(RouteRefresh::new(Family::IPV4_UNICAST)))),
-        ("EndOfRib", |t| t.recv(C1, &hex("ffffffffffffffffffffffffffffffff00170200000000"))),
+        ("RouteRefresh", |t| {
+            t.recv_msg(
+                C1,
+                Message::RouteRefresh(RouteRefresh::new(Family::IPV4_UNICAST)),
+            )
+        }),
+        ("EndOfRib", |t| {
+            t.recv(C1, &hex("ffffffffffffffffffffffffffffffff00170200000000"))
+        }),
     ]
 }
 
@@ -349,7 +399,11 @@ fn state_event_table() {
     // The table covers every state × event exactly once.
     assert_eq!(table.len(), 6 * all_events.len());
     for (state, name, want_state, want) in &table {
-        let event = all_events.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no event {name}")).1;
+        let event = all_events
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no event {name}"))
+            .1;
         let mut t = in_state(*state);
         assert_eq!(t.s.state(), *state);
         let actions = event(&mut t);
@@ -368,7 +422,11 @@ fn open_errors_from_fixtures() {
     let mut seen = 0;
     for line in fixtures.lines().filter(|l| l.starts_with("open-")) {
         let mut cols = line.split('\t');
-        let (name, bytes, expected) = (cols.next().unwrap(), hex(cols.next().unwrap()), cols.next().unwrap());
+        let (name, bytes, expected) = (
+            cols.next().unwrap(),
+            hex(cols.next().unwrap()),
+            cols.next().unwrap(),
+        );
         let mut t = in_state(State::OpenSent);
         let actions = t.recv(C1, &bytes);
         let got = sent_notification(&actions).map(|n| (u8::from(n.code), n.subcode, n.data));
@@ -377,9 +435,16 @@ fn open_errors_from_fixtures() {
             "open-hold-1" => Some((2, 6, vec![])),
             "open-bgpid-0" => Some((2, 3, vec![])),
             "open-peer-as-0" => Some((2, 2, vec![])),
-            "open-truncated-after-optlen" | "open-ext-optparam-truncated" | "open-cap-len-overrun" => {
-                let (code, sub, _) = got.clone().unwrap_or_else(|| panic!("{name}: no NOTIFICATION"));
-                assert!((code, sub) == (2, 0) || (code, sub) == (1, 2), "{name}: {code}/{sub}, want {expected}");
+            "open-truncated-after-optlen"
+            | "open-ext-optparam-truncated"
+            | "open-cap-len-overrun" => {
+                let (code, sub, _) = got
+                    .clone()
+                    .unwrap_or_else(|| panic!("{name}: no NOTIFICATION"));
+                assert!(
+                    (code, sub) == (2, 0) || (code, sub) == (1, 2),
+                    "{name}: {code}/{sub}, want {expected}"
+                );
                 seen += 1;
                 continue;
             }
@@ -388,7 +453,11 @@ fn open_errors_from_fixtures() {
             other => panic!("unexpected OPEN fixture {other}"),
         };
         assert_eq!(got, want, "{name}: want {expected}");
-        let want_state = if want.is_none() { State::OpenConfirm } else { State::Idle };
+        let want_state = if want.is_none() {
+            State::OpenConfirm
+        } else {
+            State::Idle
+        };
         assert_eq!(t.s.state(), want_state, "{name}");
         seen += 1;
     }
@@ -399,7 +468,10 @@ fn open_errors_from_fixtures() {
 fn open_checks_against_configuration() {
     // Peer AS mismatch: 2/2 (RFC 4271 §6.2).
     let mut t = in_state(State::OpenSent);
-    let a = t.recv_msg(C1, Message::Open(Open::new(65002, 90, PEER_ID, peer_caps(65002))));
+    let a = t.recv_msg(
+        C1,
+        Message::Open(Open::new(65002, 90, PEER_ID, peer_caps(65002))),
+    );
     assert_eq!(summary(&a), ["notif 2/2@1", "close@1", "down"]);
 
     // iBGP with our own identifier: 2/3 (RFC 6286 §2.2); eBGP with it is fine.
@@ -407,11 +479,23 @@ fn open_checks_against_configuration() {
     c.remote_as = LOCAL_AS;
     let mut t = T::new(c);
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
-    let a = t.recv_msg(C1, Message::Open(Open::new(LOCAL_AS, 90, LOCAL_ID, peer_caps(LOCAL_AS))));
-    assert_eq!(sent_notification(&a).map(|n| (u8::from(n.code), n.subcode)), Some((2, 3)));
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
+    let a = t.recv_msg(
+        C1,
+        Message::Open(Open::new(LOCAL_AS, 90, LOCAL_ID, peer_caps(LOCAL_AS))),
+    );
+    assert_eq!(
+        sent_notification(&a).map(|n| (u8::from(n.code), n.subcode)),
+        Some((2, 3))
+    );
     let mut t = in_state(State::OpenSent);
-    t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, LOCAL_ID, peer_caps(PEER_AS))));
+    t.recv_msg(
+        C1,
+        Message::Open(Open::new(PEER_AS, 90, LOCAL_ID, peer_caps(PEER_AS))),
+    );
     assert_eq!(t.s.state(), State::OpenConfirm);
 
     // 4-octet AS: a peer in AS 4200000001 sends AS_TRANS in my_as and its AS in the capability.
@@ -419,7 +503,10 @@ fn open_checks_against_configuration() {
     c.remote_as = 4_200_000_001;
     let mut t = T::new(c.clone());
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
     let open = Open::new(4_200_000_001, 90, PEER_ID, peer_caps(4_200_000_001));
     assert_eq!(open.my_as, 23456);
     t.recv_msg(C1, Message::Open(open));
@@ -427,17 +514,34 @@ fn open_checks_against_configuration() {
     // An OLD speaker (no 4-octet capability) can only show AS_TRANS: Bad Peer AS.
     let mut t = T::new(c);
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
-    let caps = peer_caps(0).into_iter().filter(|c| !matches!(c, Capability::FourOctetAs(_))).collect();
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
+    let caps = peer_caps(0)
+        .into_iter()
+        .filter(|c| !matches!(c, Capability::FourOctetAs(_)))
+        .collect();
     let a = t.recv_msg(C1, Message::Open(Open::new(23456, 90, PEER_ID, caps)));
-    assert_eq!(sent_notification(&a).map(|n| (u8::from(n.code), n.subcode)), Some((2, 2)));
+    assert_eq!(
+        sent_notification(&a).map(|n| (u8::from(n.code), n.subcode)),
+        Some((2, 2))
+    );
 
     // No common family: 2/7 Unsupported Capability naming our multiprotocol capability.
     let mut t = in_state(State::OpenSent);
-    let a = t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, PEER_ID, vec![
-        Capability::Multiprotocol(Family::IPV6_UNICAST),
-        Capability::FourOctetAs(PEER_AS),
-    ])));
+    let a = t.recv_msg(
+        C1,
+        Message::Open(Open::new(
+            PEER_AS,
+            90,
+            PEER_ID,
+            vec![
+                Capability::Multiprotocol(Family::IPV6_UNICAST),
+                Capability::FourOctetAs(PEER_AS),
+            ],
+        )),
+    );
     assert_eq!(
         sent_notification(&a).map(|n| (u8::from(n.code), n.subcode, n.data)),
         Some((2, 7, vec![1, 4, 0, 1, 0, 1]))
@@ -458,7 +562,10 @@ fn established_info(actions: &[Action]) -> std::sync::Arc<SessionInfo> {
 fn negotiation_outcomes() {
     // Hold time: the smaller offer; keepalive a third.
     let mut t = in_state(State::OpenSent);
-    t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 30, PEER_ID, peer_caps(PEER_AS))));
+    t.recv_msg(
+        C1,
+        Message::Open(Open::new(PEER_AS, 30, PEER_ID, peer_caps(PEER_AS))),
+    );
     let info = established_info(&t.recv_msg(C1, Message::Keepalive));
     assert_eq!(info.hold_time, Duration::from_secs(30));
     assert_eq!(info.keepalive_time, Duration::from_secs(10));
@@ -489,7 +596,10 @@ fn negotiation_outcomes() {
     // ADD-PATH receive-only peer: we may send, we do not receive.
     let mut caps = peer_caps(PEER_AS);
     caps.retain(|c| !matches!(c, Capability::AddPath(_)));
-    caps.push(Capability::AddPath(vec![AddPathFamily { family: Family::IPV4_UNICAST, mode: WireAddPath::Receive }]));
+    caps.push(Capability::AddPath(vec![AddPathFamily {
+        family: Family::IPV4_UNICAST,
+        mode: WireAddPath::Receive,
+    }]));
     let mut t = in_state(State::OpenSent);
     t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, PEER_ID, caps)));
     let info = established_info(&t.recv_msg(C1, Message::Keepalive));
@@ -498,7 +608,10 @@ fn negotiation_outcomes() {
 
     // Hold time 0 on either side: no hold timer, no keepalives.
     let mut t = in_state(State::OpenSent);
-    let a = t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 0, PEER_ID, peer_caps(PEER_AS))));
+    let a = t.recv_msg(
+        C1,
+        Message::Open(Open::new(PEER_AS, 0, PEER_ID, peer_caps(PEER_AS))),
+    );
     assert!(a.contains(&Action::CancelTimer(Timer::Hold)));
     assert!(armed(&a, Timer::Keepalive).is_none());
     let info = established_info(&t.recv_msg(C1, Message::Keepalive));
@@ -525,8 +638,14 @@ fn our_open_carries_the_configured_capabilities() {
     assert_eq!(open.four_octet_as(), Some(4_200_000_000));
     assert_eq!(open.hold_time, 90);
     assert_eq!(open.bgp_id, LOCAL_ID);
-    assert_eq!(open.multiprotocol_families().collect::<Vec<_>>(), c.families);
-    assert!(open.capabilities().any(|c| matches!(c, Capability::RouteRefresh)));
+    assert_eq!(
+        open.multiprotocol_families().collect::<Vec<_>>(),
+        c.families
+    );
+    assert!(
+        open.capabilities()
+            .any(|c| matches!(c, Capability::RouteRefresh))
+    );
     let gr = open.graceful_restart().unwrap();
     assert!(gr.restart_state() && gr.notification());
     assert_eq!(gr.restart_time, 300);
@@ -539,7 +658,11 @@ fn our_open_carries_the_configured_capabilities() {
     let open = negotiate::local_open(&c);
     assert!(open.graceful_restart().is_none());
     assert_eq!(open.add_path_families().count(), 0);
-    assert!(!open.capabilities().any(|c| matches!(c, Capability::RouteRefresh)));
+    assert!(
+        !open
+            .capabilities()
+            .any(|c| matches!(c, Capability::RouteRefresh))
+    );
 }
 
 #[test]
@@ -547,20 +670,35 @@ fn timers_with_virtual_time() {
     let mut t = T::new(config());
     // Start: Active, first connect after the 2 s connect delay.
     let a = t.input(Input::Start);
-    assert_eq!(armed(&a, Timer::ConnectRetry), Some(Instant::from_start(Duration::from_secs(2))));
+    assert_eq!(
+        armed(&a, Timer::ConnectRetry),
+        Some(Instant::from_start(Duration::from_secs(2)))
+    );
     t.advance(2);
     let a = t.timer(Timer::ConnectRetry);
     assert_eq!(summary(&a), ["connect"]);
     // Retry every 5 s.
-    assert_eq!(armed(&a, Timer::ConnectRetry), Some(Instant::from_start(Duration::from_secs(7))));
+    assert_eq!(
+        armed(&a, Timer::ConnectRetry),
+        Some(Instant::from_start(Duration::from_secs(7)))
+    );
     t.input(Input::ConnectFailed);
     assert_eq!(t.s.state(), State::Active);
     t.advance(5);
     assert_eq!(summary(&t.timer(Timer::ConnectRetry)), ["connect"]);
     // Connected: OPEN wait = configured hold time.
-    let a = t.input(Input::Connected { conn: C1, direction: Direction::Outbound });
-    assert_eq!(armed(&a, Timer::Hold), Some(t.now + Duration::from_secs(90)));
-    t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 9, PEER_ID, peer_caps(PEER_AS))));
+    let a = t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Outbound,
+    });
+    assert_eq!(
+        armed(&a, Timer::Hold),
+        Some(t.now + Duration::from_secs(90))
+    );
+    t.recv_msg(
+        C1,
+        Message::Open(Open::new(PEER_AS, 9, PEER_ID, peer_caps(PEER_AS))),
+    );
     let a = t.recv_msg(C1, Message::Keepalive);
     assert_eq!(summary(&a), ["established"]);
     let est = t.now;
@@ -573,7 +711,10 @@ fn timers_with_virtual_time() {
     t.advance(1);
     let a = t.timer(Timer::Keepalive);
     assert!(summary(&a).is_empty());
-    assert_eq!(armed(&a, Timer::Keepalive), Some(t.now + Duration::from_secs(2)));
+    assert_eq!(
+        armed(&a, Timer::Keepalive),
+        Some(t.now + Duration::from_secs(2))
+    );
     // Messages from the peer push the hold deadline (lazily re-armed on expiry).
     t.recv_msg(C1, Message::Keepalive);
     let last = t.now;
@@ -585,10 +726,19 @@ fn timers_with_virtual_time() {
     t.advance(6);
     let a = t.timer(Timer::Hold);
     assert_eq!(summary(&a), ["notif 4/0@1", "close@1", "down"]);
-    assert_eq!(down(&a).unwrap().reason, DownReason::NotificationSent(Notification::hold_timer_expired()));
+    assert_eq!(
+        down(&a).unwrap().reason,
+        DownReason::NotificationSent(Notification::hold_timer_expired())
+    );
     // RFC 4724 §4.2: hold timer expiry keeps the peer's routes for its restart time.
-    assert_eq!(down(&a).unwrap().retain_routes_for, Some(Duration::from_secs(120)));
-    assert_eq!(armed(&a, Timer::IdleHold), Some(t.now + Duration::from_secs(5)));
+    assert_eq!(
+        down(&a).unwrap().retain_routes_for,
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
+        armed(&a, Timer::IdleHold),
+        Some(t.now + Duration::from_secs(5))
+    );
     assert!(t.now - est < Duration::from_secs(300));
     // Error wait over: connect at once.
     t.advance(5);
@@ -597,9 +747,15 @@ fn timers_with_virtual_time() {
     let a = t.timer(Timer::ConnectRetry);
     assert_eq!(summary(&a), ["connect"]);
     // A second failure doubles the wait.
-    t.input(Input::Connected { conn: ConnId(2), direction: Direction::Outbound });
+    t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Outbound,
+    });
     let a = t.input(Input::Closed { conn: ConnId(2) });
-    assert_eq!(armed(&a, Timer::IdleHold), Some(t.now + Duration::from_secs(10)));
+    assert_eq!(
+        armed(&a, Timer::IdleHold),
+        Some(t.now + Duration::from_secs(10))
+    );
 }
 
 #[test]
@@ -612,7 +768,10 @@ fn passive_never_connects() {
     t.advance(100);
     assert!(summary(&t.timer(Timer::ConnectRetry)).is_empty());
     assert_eq!(t.s.state(), State::Active);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
     assert_eq!(t.s.state(), State::OpenSent);
 }
 
@@ -620,7 +779,9 @@ fn passive_never_connects() {
 fn stops_and_shutdown_communication() {
     // RFC 9003: Administrative Shutdown carries the text (not established: no Hard Reset).
     let mut t = in_state(State::OpenConfirm);
-    let a = t.input(Input::Stop(&StopReason::Shutdown { text: "moving to a new rack".into() }));
+    let a = t.input(Input::Stop(&StopReason::Shutdown {
+        text: "moving to a new rack".into(),
+    }));
     let n = sent_notification(&a).unwrap();
     assert_eq!(n.shutdown_communication(), Some("moving to a new rack"));
     // The session stays down.
@@ -636,17 +797,23 @@ fn stops_and_shutdown_communication() {
 
     // Planned restart towards a graceful-restart peer: no NOTIFICATION, just close.
     let mut t = in_state(State::Established);
-    let a = t.input(Input::Stop(&StopReason::PlannedRestart { text: "restart".into() }));
+    let a = t.input(Input::Stop(&StopReason::PlannedRestart {
+        text: "restart".into(),
+    }));
     assert_eq!(summary(&a), ["close@1", "down"]);
     assert_eq!(down(&a).unwrap().reason, DownReason::PlannedRestart);
 
     // Planned restart towards a peer without graceful restart: Cease/2 with text.
     let mut t = in_state(State::OpenSent);
-    let caps: Vec<Capability> =
-        peer_caps(PEER_AS).into_iter().filter(|c| !matches!(c, Capability::GracefulRestart(_))).collect();
+    let caps: Vec<Capability> = peer_caps(PEER_AS)
+        .into_iter()
+        .filter(|c| !matches!(c, Capability::GracefulRestart(_)))
+        .collect();
     t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, PEER_ID, caps)));
     t.recv_msg(C1, Message::Keepalive);
-    let a = t.input(Input::Stop(&StopReason::PlannedRestart { text: "restart".into() }));
+    let a = t.input(Input::Stop(&StopReason::PlannedRestart {
+        text: "restart".into(),
+    }));
     let n = sent_notification(&a).unwrap();
     assert_eq!((u8::from(n.code), n.subcode), (6, 2));
     assert_eq!(n.shutdown_communication(), Some("restart"));
@@ -656,41 +823,65 @@ fn stops_and_shutdown_communication() {
     let a = t.input(Input::Stop(&StopReason::ConfigChange));
     let n = sent_notification(&a).unwrap();
     assert_eq!((u8::from(n.code), n.subcode), (6, 6));
-    assert_eq!(armed(&a, Timer::IdleHold), Some(t.now + Duration::from_secs(2)));
+    assert_eq!(
+        armed(&a, Timer::IdleHold),
+        Some(t.now + Duration::from_secs(2))
+    );
     t.advance(2);
     t.timer(Timer::IdleHold);
     assert_eq!(summary(&t.timer(Timer::ConnectRetry)), ["connect"]);
 
     // Max prefix: Cease/1 with AFI/SAFI/limit, in a Hard Reset (N bit), restart after the error wait.
     let mut t = in_state(State::Established);
-    let a = t.input(Input::Stop(&StopReason::MaxPrefix { family: Family::IPV4_UNICAST, limit: 1000 }));
+    let a = t.input(Input::Stop(&StopReason::MaxPrefix {
+        family: Family::IPV4_UNICAST,
+        limit: 1000,
+    }));
     let n = sent_notification(&a).unwrap();
     assert_eq!((u8::from(n.code), n.subcode), (6, 9));
     assert_eq!(n.data, [6, 1, 0, 1, 1, 0, 0, 0x03, 0xe8]);
-    assert_eq!(armed(&a, Timer::IdleHold), Some(t.now + Duration::from_secs(5)));
+    assert_eq!(
+        armed(&a, Timer::IdleHold),
+        Some(t.now + Duration::from_secs(5))
+    );
 }
 
 #[test]
 fn graceful_restart_route_retention() {
     // A NOTIFICATION (not Hard Reset) from a peer with N: routes kept (RFC 8538 §4).
     let mut t = in_state(State::Established);
-    let a = t.recv_msg(C1, Message::Notification(Notification::new(ErrorCode::Cease, 4, vec![])));
-    assert_eq!(down(&a).unwrap().retain_routes_for, Some(Duration::from_secs(120)));
+    let a = t.recv_msg(
+        C1,
+        Message::Notification(Notification::new(ErrorCode::Cease, 4, vec![])),
+    );
+    assert_eq!(
+        down(&a).unwrap().retain_routes_for,
+        Some(Duration::from_secs(120))
+    );
     // Hard Reset: flushed.
     let mut t = in_state(State::Established);
-    let a = t.recv_msg(C1, Message::Notification(Notification::new(ErrorCode::Cease, 9, vec![6, 2])));
+    let a = t.recv_msg(
+        C1,
+        Message::Notification(Notification::new(ErrorCode::Cease, 9, vec![6, 2])),
+    );
     assert_eq!(down(&a).unwrap().retain_routes_for, None);
     // TCP reset: kept.
     let mut t = in_state(State::Established);
     let a = t.input(Input::Closed { conn: C1 });
     assert_eq!(down(&a).unwrap().reason, DownReason::TransportClosed);
-    assert_eq!(down(&a).unwrap().retain_routes_for, Some(Duration::from_secs(120)));
+    assert_eq!(
+        down(&a).unwrap().retain_routes_for,
+        Some(Duration::from_secs(120))
+    );
     // Without graceful restart on our side: nothing kept.
     let mut c = config();
     c.graceful_restart = None;
     let mut t = T::new(c);
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
     t.recv_msg(C1, Message::Open(peer_open()));
     t.recv_msg(C1, Message::Keepalive);
     let a = t.input(Input::Closed { conn: C1 });
@@ -699,15 +890,27 @@ fn graceful_restart_route_retention() {
     // The peer restarts and reconnects while we still think the session is up (RFC 4724 §4.2):
     // the old session ends with its routes kept, the new one comes up.
     let mut t = in_state(State::Established);
-    t.input(Input::Connected { conn: ConnId(5), direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: ConnId(5),
+        direction: Direction::Inbound,
+    });
     let mut restarted = peer_caps(PEER_AS);
-    if let Some(Capability::GracefulRestart(gr)) = restarted.iter_mut().find(|c| matches!(c, Capability::GracefulRestart(_))) {
+    if let Some(Capability::GracefulRestart(gr)) = restarted
+        .iter_mut()
+        .find(|c| matches!(c, Capability::GracefulRestart(_)))
+    {
         gr.flags |= GracefulRestart::RESTART_STATE;
     }
-    let a = t.recv_msg(ConnId(5), Message::Open(Open::new(PEER_AS, 90, PEER_ID, restarted)));
+    let a = t.recv_msg(
+        ConnId(5),
+        Message::Open(Open::new(PEER_AS, 90, PEER_ID, restarted)),
+    );
     assert_eq!(summary(&a), ["close@1", "down", "keepalive@5"]);
     assert_eq!(down(&a).unwrap().reason, DownReason::PeerRestarted);
-    assert_eq!(down(&a).unwrap().retain_routes_for, Some(Duration::from_secs(120)));
+    assert_eq!(
+        down(&a).unwrap().retain_routes_for,
+        Some(Duration::from_secs(120))
+    );
     let info = established_info(&t.recv_msg(ConnId(5), Message::Keepalive));
     assert!(info.peer_restarting());
     assert_eq!(t.s.primary_conn(), Some(ConnId(5)));
@@ -719,20 +922,36 @@ fn end_of_rib_per_family() {
     c.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
     let mut t = T::new(c);
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
     let mut caps = peer_caps(PEER_AS);
     caps.push(Capability::Multiprotocol(Family::IPV6_UNICAST));
     t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, PEER_ID, caps)));
     t.recv_msg(C1, Message::Keepalive);
     let ctx = Context::default();
-    let mut bytes = Message::Update(bgp_proto::message::Update::end_of_rib(Family::IPV6_UNICAST)).to_bytes(&ctx).unwrap().to_vec();
-    bytes.extend(Message::Update(bgp_proto::message::Update::end_of_rib(Family::IPV4_UNICAST)).to_bytes(&ctx).unwrap());
+    let mut bytes = Message::Update(bgp_proto::message::Update::end_of_rib(Family::IPV6_UNICAST))
+        .to_bytes(&ctx)
+        .unwrap()
+        .to_vec();
+    bytes.extend(
+        Message::Update(bgp_proto::message::Update::end_of_rib(Family::IPV4_UNICAST))
+            .to_bytes(&ctx)
+            .unwrap(),
+    );
     // Split at an arbitrary point: framing copes.
     let a1 = t.recv(C1, &bytes[..7]);
     assert!(a1.is_empty());
     let a = t.recv(C1, &bytes[7..]);
     assert_eq!(
-        a.iter().filter_map(|a| if let Action::EndOfRib(f) = a { Some(*f) } else { None }).collect::<Vec<_>>(),
+        a.iter()
+            .filter_map(|a| if let Action::EndOfRib(f) = a {
+                Some(*f)
+            } else {
+                None
+            })
+            .collect::<Vec<_>>(),
         vec![Family::IPV6_UNICAST, Family::IPV4_UNICAST]
     );
 }
@@ -742,7 +961,10 @@ fn send_hold_timer_closes_a_peer_that_does_not_read() {
     let mut t = in_state(State::Established);
     let a = t.input(Input::WriteStalled { conn: C1 });
     // RFC 9687: max(8 min, 2 × hold).
-    assert_eq!(armed(&a, Timer::SendHold), Some(t.now + Duration::from_secs(480)));
+    assert_eq!(
+        armed(&a, Timer::SendHold),
+        Some(t.now + Duration::from_secs(480))
+    );
     let a = t.input(Input::WriteResumed { conn: C1 });
     assert!(a.contains(&Action::CancelTimer(Timer::SendHold)));
     t.input(Input::WriteStalled { conn: C1 });
@@ -756,20 +978,37 @@ fn send_hold_timer_closes_a_peer_that_does_not_read() {
 /// with Cease/7 on the other, for each identifier order and each arrival order of the OPENs.
 #[test]
 fn collision_in_the_core() {
-    for (peer_id, keep_outbound) in [(Ipv4Addr::new(10, 0, 0, 0), true), (Ipv4Addr::new(10, 0, 0, 9), false)] {
+    for (peer_id, keep_outbound) in [
+        (Ipv4Addr::new(10, 0, 0, 0), true),
+        (Ipv4Addr::new(10, 0, 0, 9), false),
+    ] {
         for open_first_on_outbound in [true, false] {
             let mut t = in_state(State::OpenSent); // conn 1 outbound, primary
-            let a = t.input(Input::Connected { conn: ConnId(2), direction: Direction::Inbound });
+            let a = t.input(Input::Connected {
+                conn: ConnId(2),
+                direction: Direction::Inbound,
+            });
             assert_eq!(summary(&a), ["open@2"]);
             let open = || Message::Open(Open::new(PEER_AS, 90, peer_id, peer_caps(PEER_AS)));
-            let (first, second) = if open_first_on_outbound { (C1, ConnId(2)) } else { (ConnId(2), C1) };
+            let (first, second) = if open_first_on_outbound {
+                (C1, ConnId(2))
+            } else {
+                (ConnId(2), C1)
+            };
             let a = t.recv_msg(first, open());
             let loser = if keep_outbound { ConnId(2) } else { C1 };
             let winner = if keep_outbound { C1 } else { ConnId(2) };
             let s = summary(&a);
-            assert!(s.contains(&format!("notif 6/7@{}", loser.0)), "{peer_id} {open_first_on_outbound}: {s:?}");
+            assert!(
+                s.contains(&format!("notif 6/7@{}", loser.0)),
+                "{peer_id} {open_first_on_outbound}: {s:?}"
+            );
             assert!(s.contains(&format!("close@{}", loser.0)), "{s:?}");
-            assert!(!s.iter().any(|x| x.ends_with(&format!("@{}", winner.0)) && x.starts_with("notif")), "{s:?}");
+            assert!(
+                !s.iter()
+                    .any(|x| x.ends_with(&format!("@{}", winner.0)) && x.starts_with("notif")),
+                "{s:?}"
+            );
             assert_eq!(t.s.primary_conn(), Some(winner));
             if first != winner {
                 // The winner still waits for its own OPEN.
@@ -786,10 +1025,16 @@ fn collision_in_the_core() {
     c.graceful_restart = None;
     let mut t = T::new(c);
     t.input(Input::Start);
-    t.input(Input::Connected { conn: C1, direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
     t.recv_msg(C1, Message::Open(peer_open()));
     t.recv_msg(C1, Message::Keepalive);
-    t.input(Input::Connected { conn: ConnId(3), direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: ConnId(3),
+        direction: Direction::Inbound,
+    });
     let a = t.recv_msg(ConnId(3), Message::Open(peer_open()));
     assert_eq!(summary(&a), ["notif 6/7@3", "close@3"]);
     assert_eq!(t.s.state(), State::Established);
@@ -799,7 +1044,10 @@ fn collision_in_the_core() {
 #[test]
 fn primary_failure_promotes_the_second_connection() {
     let mut t = in_state(State::OpenSent);
-    t.input(Input::Connected { conn: ConnId(2), direction: Direction::Inbound });
+    t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Inbound,
+    });
     let a = t.input(Input::Closed { conn: C1 });
     assert_eq!(summary(&a), ["close@1", "down"]);
     assert_eq!(t.s.state(), State::OpenSent);

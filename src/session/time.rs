@@ -52,8 +52,14 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Instant::from_start(Duration::from_secs(5));
-        assert_eq!(t + Duration::from_secs(2), Instant::from_start(Duration::from_secs(7)));
-        assert_eq!(t - Instant::from_start(Duration::from_secs(9)), Duration::ZERO);
+        assert_eq!(
+            t + Duration::from_secs(2),
+            Instant::from_start(Duration::from_secs(7))
+        );
+        assert_eq!(
+            t - Instant::from_start(Duration::from_secs(9)),
+            Duration::ZERO
+        );
         assert_eq!(t - Instant::ZERO, Duration::from_secs(5));
     }
 }

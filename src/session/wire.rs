@@ -3,16 +3,19 @@
 
 use bytes::{Bytes, BytesMut};
 
+use bgp_proto::Context;
 use bgp_proto::error::DecodeError;
 use bgp_proto::iana::MessageType;
 use bgp_proto::message::{Header, Message, Notification, Open};
-use bgp_proto::Context;
 
 /// Takes the next complete message out of `buf`, checking its header (RFC 4271 §6.1).
 ///
 /// `Ok(None)`: `buf` does not hold a whole message yet. `Err`: the stream is unusable; the error
 /// carries the NOTIFICATION to send.
-pub(crate) fn next_frame(buf: &mut BytesMut, context: &Context) -> Result<Option<(MessageType, BytesMut)>, DecodeError> {
+pub(crate) fn next_frame(
+    buf: &mut BytesMut,
+    context: &Context,
+) -> Result<Option<(MessageType, BytesMut)>, DecodeError> {
     let Some(header) = Header::decode(buf, context)? else {
         return Ok(None);
     };

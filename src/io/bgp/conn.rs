@@ -60,9 +60,17 @@ impl Conn {
         let (read, write) = stream.into_split();
         let queued = Arc::new(AtomicUsize::new(0));
         let (writer, rx) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(write_loop(id, write, rx, queued.clone(), events.clone())).abort_handle();
+        let writer_task =
+            tokio::spawn(write_loop(id, write, rx, queued.clone(), events.clone())).abort_handle();
         let reader = tokio::spawn(read_loop(id, read, events)).abort_handle();
-        Conn { writer, reader, writer_task, queued, local, remote }
+        Conn {
+            writer,
+            reader,
+            writer_task,
+            queued,
+            local,
+            remote,
+        }
     }
 
     /// Queues bytes for writing (never blocks; the caller bounds what it queues with
@@ -112,7 +120,11 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: mpsc::Sender<Con
             Ok(_) => {
                 // Awaiting here is the inbound back-pressure: while the peer task does not take
                 // the data, this connection is not read and TCP slows the sender down.
-                if events.send(ConnEvent::Data(id, buf.split().freeze())).await.is_err() {
+                if events
+                    .send(ConnEvent::Data(id, buf.split().freeze()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tracing::{error, warn};
 
+use super::Peers;
 use super::peer::PeerCommand;
 use super::socket;
-use super::Peers;
 
 /// At most one log line per this interval about connections from unknown addresses.
 const UNKNOWN_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -38,7 +38,10 @@ pub(crate) async fn accept_loop(listener: Arc<TcpListener>, peers: Peers) {
             }
         };
         let address = socket::canonical(from.ip());
-        let commands = peers.lock().ok().and_then(|table| table.get(&address).map(|p| p.commands.clone()));
+        let commands = peers
+            .lock()
+            .ok()
+            .and_then(|table| table.get(&address).map(|p| p.commands.clone()));
         match commands {
             Some(commands) => {
                 if commands.try_send(PeerCommand::Inbound(stream)).is_err() {

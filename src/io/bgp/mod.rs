@@ -54,7 +54,11 @@ pub struct SpeakerConfig {
 
 impl Default for SpeakerConfig {
     fn default() -> Self {
-        SpeakerConfig { listen: vec!["[::]:179".parse().expect("literal")], event_queue: 1024, outbound_queue: 1024 }
+        SpeakerConfig {
+            listen: vec!["[::]:179".parse().expect("literal")],
+            event_queue: 1024,
+            outbound_queue: 1024,
+        }
     }
 }
 
@@ -124,7 +128,11 @@ pub struct PeerStatus {
 
 impl Default for PeerStatus {
     fn default() -> Self {
-        PeerStatus { state: State::Idle, info: None, last_error: None }
+        PeerStatus {
+            state: State::Idle,
+            info: None,
+            last_error: None,
+        }
     }
 }
 
@@ -163,14 +171,19 @@ pub struct Speaker;
 impl Speaker {
     /// Binds the listeners and starts accepting (connections are closed until their peer is
     /// configured with [`SpeakerHandle::set_peers`]). Must run inside a tokio runtime.
-    pub fn start(config: SpeakerConfig) -> io::Result<(SpeakerHandle, mpsc::Receiver<SpeakerEvent>)> {
+    pub fn start(
+        config: SpeakerConfig,
+    ) -> io::Result<(SpeakerHandle, mpsc::Receiver<SpeakerEvent>)> {
         let (events, rx) = mpsc::channel(config.event_queue.max(1));
         let peers: Peers = Arc::new(Mutex::new(HashMap::new()));
         let mut listeners = Vec::new();
         let mut accept_tasks = Vec::new();
         for addr in &config.listen {
             let listener = Arc::new(listener::bind(*addr)?);
-            accept_tasks.push(tokio::spawn(listener::accept_loop(listener.clone(), peers.clone())));
+            accept_tasks.push(tokio::spawn(listener::accept_loop(
+                listener.clone(),
+                peers.clone(),
+            )));
             listeners.push(listener);
         }
         let inner = Arc::new(Inner {
@@ -211,7 +224,11 @@ pub struct SpeakerHandle {
 impl SpeakerHandle {
     /// The addresses the listeners are bound to (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.inner.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.inner
+            .listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Applies a new set of peers as a diff: new peers start, removed ones stop (Cease/3 Peer
@@ -219,20 +236,31 @@ impl SpeakerHandle {
     /// router id, capabilities, timers in the OPEN: [`PeerConfig::requires_reset`]) are reset with
     /// Cease/6; the others keep their sessions. Peers are keyed by address.
     pub fn set_peers(&self, configs: Vec<PeerConfig>) {
-        let mut wanted: HashMap<IpAddr, PeerConfig> = configs.into_iter().map(|c| (c.peer_address, c)).collect();
-        let Ok(mut table) = self.inner.peers.lock() else { return };
+        let mut wanted: HashMap<IpAddr, PeerConfig> =
+            configs.into_iter().map(|c| (c.peer_address, c)).collect();
+        let Ok(mut table) = self.inner.peers.lock() else {
+            return;
+        };
         // Removed peers.
-        let removed: Vec<IpAddr> = table.keys().filter(|a| !wanted.contains_key(a)).copied().collect();
+        let removed: Vec<IpAddr> = table
+            .keys()
+            .filter(|a| !wanted.contains_key(a))
+            .copied()
+            .collect();
         for address in removed {
             if let Some(entry) = table.remove(&address) {
-                let _ = entry.commands.try_send(PeerCommand::Stop(StopReason::Deconfigured));
+                let _ = entry
+                    .commands
+                    .try_send(PeerCommand::Stop(StopReason::Deconfigured));
                 self.install_key(address, None);
                 drop(entry.task); // detached: it ends after its NOTIFICATION
             }
         }
         // Changed peers.
         for (address, entry) in table.iter_mut() {
-            let Some(new) = wanted.remove(address) else { continue };
+            let Some(new) = wanted.remove(address) else {
+                continue;
+            };
             if new == entry.config {
                 continue;
             }
@@ -243,7 +271,14 @@ impl SpeakerHandle {
             }
             let reset = entry.config.requires_reset(&new);
             entry.config = new.clone();
-            if entry.commands.try_send(PeerCommand::Reconfigure { config: Box::new(new), reset }).is_err() {
+            if entry
+                .commands
+                .try_send(PeerCommand::Reconfigure {
+                    config: Box::new(new),
+                    reset,
+                })
+                .is_err()
+            {
                 warn!(peer = %address, "peer task busy; reconfiguration dropped");
             }
         }
@@ -276,16 +311,31 @@ impl SpeakerHandle {
             shared.clone(),
         );
         let task = tokio::spawn(task.run());
-        PeerEntry { config, commands, outbound, shared, task }
+        PeerEntry {
+            config,
+            commands,
+            outbound,
+            shared,
+            task,
+        }
     }
 
     /// Queues an item for an Established peer without waiting. `Full` is back-pressure: keep the
     /// change and retry after [`PeerEvent::OutputReady`].
     pub fn send(&self, peer: IpAddr, session: u64, item: Outbound) -> Result<(), SendError> {
-        let table = self.inner.peers.lock().map_err(|_| SendError::UnknownPeer(peer))?;
+        let table = self
+            .inner
+            .peers
+            .lock()
+            .map_err(|_| SendError::UnknownPeer(peer))?;
         let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
         if entry.shared.session.load(Ordering::Relaxed) != session
-            || entry.shared.status.lock().map(|s| s.state != State::Established).unwrap_or(true)
+            || entry
+                .shared
+                .status
+                .lock()
+                .map(|s| s.state != State::Established)
+                .unwrap_or(true)
         {
             return Err(SendError::StaleSession { peer, session });
         }
@@ -297,7 +347,9 @@ impl SpeakerHandle {
 
     /// The status of every configured peer.
     pub fn status(&self) -> Vec<(IpAddr, PeerStatus)> {
-        let Ok(table) = self.inner.peers.lock() else { return Vec::new() };
+        let Ok(table) = self.inner.peers.lock() else {
+            return Vec::new();
+        };
         let mut all: Vec<(IpAddr, PeerStatus)> = table
             .iter()
             .filter_map(|(a, e)| e.shared.status.lock().ok().map(|s| (*a, s.clone())))

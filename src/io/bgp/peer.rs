@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tracing::{debug, info, warn};
 
-use crate::session::{Action, ConnId, Direction, Input, PeerConfig, Session, State, StopReason, Timer};
+use crate::session::{
+    Action, ConnId, Direction, Input, PeerConfig, Session, State, StopReason, Timer,
+};
 
 use super::conn::{Conn, ConnEvent};
 use super::socket;
@@ -33,7 +35,10 @@ pub(crate) enum PeerCommand {
     /// The listener accepted a connection from this peer's address.
     Inbound(TcpStream),
     /// New configuration; `reset` when the session must be re-established.
-    Reconfigure { config: Box<PeerConfig>, reset: bool },
+    Reconfigure {
+        config: Box<PeerConfig>,
+        reset: bool,
+    },
     /// Stop the session and end the task.
     Stop(StopReason),
 }
@@ -103,7 +108,9 @@ impl PeerTask {
     }
 
     fn now(&self) -> crate::session::Instant {
-        crate::session::Instant::from_start(TokioInstant::now().saturating_duration_since(self.base))
+        crate::session::Instant::from_start(
+            TokioInstant::now().saturating_duration_since(self.base),
+        )
     }
 
     fn to_tokio(&self, at: crate::session::Instant) -> TokioInstant {
@@ -119,8 +126,14 @@ impl PeerTask {
         // Hand over the last events (the Down the RIB must see), bounded in time.
         let deadline = TokioInstant::now() + FINAL_EVENTS_TIMEOUT;
         while let Some(event) = self.pending.pop_front() {
-            let send = self.events.send(SpeakerEvent { peer: self.peer, event });
-            if tokio::time::timeout_at(deadline, send).await.map_or(true, |r| r.is_err()) {
+            let send = self.events.send(SpeakerEvent {
+                peer: self.peer,
+                event,
+            });
+            if tokio::time::timeout_at(deadline, send)
+                .await
+                .map_or(true, |r| r.is_err())
+            {
                 break;
             }
         }
@@ -191,7 +204,10 @@ impl PeerTask {
                     return;
                 }
                 let id = self.new_conn(stream);
-                self.input(Input::Connected { conn: id, direction: Direction::Inbound });
+                self.input(Input::Connected {
+                    conn: id,
+                    direction: Direction::Inbound,
+                });
             }
             PeerCommand::Reconfigure { config, reset } => {
                 if reset {
@@ -213,7 +229,10 @@ impl PeerTask {
 
     fn conn_event(&mut self, event: ConnEvent) {
         match event {
-            ConnEvent::Data(conn, bytes) => self.input(Input::Received { conn, bytes: &bytes }),
+            ConnEvent::Data(conn, bytes) => self.input(Input::Received {
+                conn,
+                bytes: &bytes,
+            }),
             ConnEvent::Closed(conn) => {
                 if let Some(c) = self.conns.remove(&conn) {
                     c.close();
@@ -227,7 +246,12 @@ impl PeerTask {
 
     fn fire_timers(&mut self) {
         let now = TokioInstant::now();
-        let due: Vec<Timer> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
+        let due: Vec<Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| *t)
+            .collect();
         for timer in due {
             self.timers.remove(&timer);
             self.input(Input::TimerExpired(timer));
@@ -235,11 +259,15 @@ impl PeerTask {
     }
 
     fn output(&mut self, session: u64, item: Outbound) {
-        let Some((conn, current)) = self.established else { return };
+        let Some((conn, current)) = self.established else {
+            return;
+        };
         if session != current {
             return; // queued for a session that has ended
         }
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let bytes = match item {
             Outbound::Message(bytes) => bytes,
             Outbound::EndOfRib(family) => super::end_of_rib(family),
@@ -302,12 +330,20 @@ impl PeerTask {
             Action::Established { conn, negotiated } => {
                 let session = self.shared.session.fetch_add(1, Ordering::Relaxed) + 1;
                 self.established = Some((conn, session));
-                let (local, remote) = self.conns.get(&conn).map_or((None, None), |c| (c.local_addr(), c.peer_addr()));
+                let (local, remote) = self
+                    .conns
+                    .get(&conn)
+                    .map_or((None, None), |c| (c.local_addr(), c.peer_addr()));
                 if let Ok(mut status) = self.shared.status.lock() {
                     status.info = Some(negotiated.clone());
                     status.last_error = None;
                 }
-                self.pending.push_back(PeerEvent::Established { session, info: negotiated, local, remote });
+                self.pending.push_back(PeerEvent::Established {
+                    session,
+                    info: negotiated,
+                    local,
+                    remote,
+                });
             }
             Action::Update(update) => self.pending.push_back(PeerEvent::Update(update)),
             Action::EndOfRib(family) => self.pending.push_back(PeerEvent::EndOfRib(family)),
@@ -334,7 +370,12 @@ async fn sleep_until_opt(at: Option<TokioInstant>) {
 /// An outgoing connection with this peer's socket options.
 async fn connect(config: PeerConfig) -> io::Result<TcpStream> {
     let addr = SocketAddr::new(config.peer_address, config.peer_port);
-    let socket = socket::outgoing_socket(addr, config.source_address, config.password.as_ref(), config.ttl)?;
+    let socket = socket::outgoing_socket(
+        addr,
+        config.source_address,
+        config.password.as_ref(),
+        config.ttl,
+    )?;
     let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
     socket.connect(addr).await
 }

@@ -84,7 +84,12 @@ pub fn set_md5_key(fd: &impl AsRawFd, peer: IpAddr, key: Option<&Password>) -> i
     Ok(())
 }
 
-fn setsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: value is a valid c_int for the duration of the call.
     let rc = unsafe {
         libc::setsockopt(
@@ -95,7 +100,11 @@ fn setsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, valu
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Applies the TTL mode to a connected or connecting socket towards `peer`.
@@ -130,7 +139,12 @@ pub fn set_ttl(socket: &Socket, peer: IpAddr, mode: TtlMode) -> io::Result<()> {
 
 /// A TCP socket for an outgoing connection to `peer`, ready for `connect`: `TCP_NODELAY`,
 /// TCP-MD5 key, TTL/GTSM, bound to `source` if given.
-pub fn outgoing_socket(peer: SocketAddr, source: Option<IpAddr>, password: Option<&Password>, ttl: TtlMode) -> io::Result<Socket> {
+pub fn outgoing_socket(
+    peer: SocketAddr,
+    source: Option<IpAddr>,
+    password: Option<&Password>,
+    ttl: TtlMode,
+) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(peer), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
@@ -179,7 +193,10 @@ mod tests {
     #[test]
     fn mapped_addresses() {
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(key_address(true, v4), "::ffff:192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            key_address(true, v4),
+            "::ffff:192.0.2.1".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(key_address(false, v4), v4);
         assert_eq!(canonical("::ffff:192.0.2.1".parse().unwrap()), v4);
     }
@@ -200,7 +217,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.ttl_v4().unwrap(), 255);
-        let s = outgoing_socket("[::1]:179".parse().unwrap(), None, None, TtlMode::default()).unwrap();
+        let s =
+            outgoing_socket("[::1]:179".parse().unwrap(), None, None, TtlMode::default()).unwrap();
         assert_eq!(s.unicast_hops_v6().unwrap(), 64);
     }
 }

@@ -1,0 +1,211 @@
+//! The speaker over loopback, no root needed: two `tern` speakers reach Established (whatever
+//! the connection collision does), exchange UPDATEs and End-of-RIB; an unconfigured address gets
+//! no bytes; a peer that goes silent is dropped by the hold timer.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bgp_proto::capability::Capability;
+use bgp_proto::{Context, Family, Message, Open};
+use tern::io::bgp::{Outbound, PeerEvent, Speaker, SpeakerConfig, SpeakerEvent, SpeakerHandle};
+use tern::session::{DownReason, PeerConfig, State, StopReason};
+use tokio::sync::mpsc;
+
+const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const WAIT: Duration = Duration::from_secs(60);
+
+fn speaker(addr: Ipv4Addr) -> (SpeakerHandle, mpsc::Receiver<SpeakerEvent>, u16) {
+    let config = SpeakerConfig {
+        listen: vec![SocketAddr::new(IpAddr::V4(addr), 0)],
+        ..SpeakerConfig::default()
+    };
+    let (handle, events) = Speaker::start(config).expect("listen on loopback");
+    let port = handle.local_addrs()[0].port();
+    (handle, events, port)
+}
+
+fn peer(local: Ipv4Addr, remote: Ipv4Addr, port: u16, local_as: u32, remote_as: u32) -> PeerConfig {
+    let mut c = PeerConfig::new(IpAddr::V4(remote), remote_as, local_as, local);
+    c.peer_port = port;
+    c.source_address = Some(IpAddr::V4(local));
+    c.connect_delay = Duration::from_millis(100);
+    c.connect_retry = Duration::from_secs(1);
+    c.error_wait = (Duration::from_millis(500), Duration::from_secs(2));
+    c
+}
+
+/// Waits for the first event matching `pick`, returning what it extracts.
+async fn next<T>(
+    events: &mut mpsc::Receiver<SpeakerEvent>,
+    mut pick: impl FnMut(&SpeakerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = events.recv().await.expect("speaker running");
+            if let Some(t) = pick(&event) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("event within the timeout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_speakers_establish_exchange_and_refuse_strangers() {
+    let (a, mut a_events, a_port) = speaker(A);
+    let (b, mut b_events, b_port) = speaker(B);
+    a.set_peers(vec![peer(A, B, b_port, 65000, 65001)]);
+    b.set_peers(vec![peer(B, A, a_port, 65001, 65000)]);
+
+    let (a_session, a_info) = next(&mut a_events, |e| match &e.event {
+        PeerEvent::Established { session, info, .. } => Some((*session, info.clone())),
+        _ => None,
+    })
+    .await;
+    let b_session = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Established { session, .. } => Some(*session),
+        _ => None,
+    })
+    .await;
+    assert_eq!(a_info.peer_as, 65001);
+    assert_eq!(a_info.peer_router_id, B);
+    assert!(a_info.codec.receive.four_octet_as);
+    assert!(a_info.codec.send.add_path(Family::IPV4_UNICAST));
+    assert!(a_info.graceful_restart_negotiated() && a_info.route_refresh);
+    assert_eq!(a.state(IpAddr::V4(B)), Some(State::Established));
+
+    // A's End-of-RIB reaches B.
+    a.send(
+        IpAddr::V4(B),
+        a_session,
+        Outbound::EndOfRib(Family::IPV4_UNICAST),
+    )
+    .unwrap();
+    let eor = next(&mut b_events, |e| match &e.event {
+        PeerEvent::EndOfRib(f) => Some(*f),
+        _ => None,
+    })
+    .await;
+    assert_eq!(eor, Family::IPV4_UNICAST);
+    // A stale session id is refused.
+    assert!(
+        b.send(
+            IpAddr::V4(A),
+            b_session + 100,
+            Outbound::EndOfRib(Family::IPV4_UNICAST)
+        )
+        .is_err()
+    );
+
+    // A stranger (127.0.0.3) connecting to A gets no byte: EOF or reset, never data.
+    let stranger = tokio::task::spawn_blocking(move || {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 3], 0)).into())
+            .unwrap();
+        socket
+            .connect(&SocketAddr::from((A, a_port)).into())
+            .unwrap();
+        let mut stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 64];
+        stream.read(&mut buf)
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(stranger, Ok(0) | Err(_)),
+        "a stranger got data: {stranger:?}"
+    );
+    assert_eq!(a.state(IpAddr::V4(B)), Some(State::Established));
+
+    // Removing the peer ends the session with Cease/3 on the other side.
+    a.set_peers(vec![]);
+    let reason = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Down(d) => Some(d.reason.clone()),
+        _ => None,
+    })
+    .await;
+    match reason {
+        DownReason::NotificationReceived(n) => {
+            assert_eq!((u8::from(n.code), n.subcode), (6, 9), "{n}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    b.shutdown(
+        StopReason::Shutdown {
+            text: "test over".into(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+/// A hand-made peer that completes the OPEN exchange and then goes silent: the hold timer (3 s,
+/// negotiated) takes the session down with NOTIFICATION 4/0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_dropped_by_the_hold_timer() {
+    let (a, mut events, a_port) = speaker(A);
+    let mut config = peer(A, B, 1, 65000, 65001);
+    config.passive = true;
+    config.hold_time = Duration::from_secs(3);
+    a.set_peers(vec![config]);
+
+    let notification = tokio::task::spawn_blocking(move || {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from((B, 0)).into()).unwrap();
+        socket
+            .connect(&SocketAddr::from((A, a_port)).into())
+            .unwrap();
+        let mut stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let ctx = Context::default();
+        let open = Open::new(65001, 3, B, vec![Capability::FourOctetAs(65001)]);
+        stream
+            .write_all(&Message::Open(open).to_bytes(&ctx).unwrap())
+            .unwrap();
+        stream
+            .write_all(&Message::Keepalive.to_bytes(&ctx).unwrap())
+            .unwrap();
+        // Read everything until the speaker closes; return the last message (the NOTIFICATION).
+        let mut all = Vec::new();
+        let _ = stream.read_to_end(&mut all);
+        let mut last = None;
+        let mut rest = &all[..];
+        while rest.len() >= 19 {
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            last = Some(Message::decode(&rest[..len], &ctx).unwrap());
+            rest = &rest[len..];
+        }
+        last
+    });
+    next(&mut events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
+    let reason = next(&mut events, |e| match &e.event {
+        PeerEvent::Down(d) => Some(d.reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        matches!(reason, DownReason::NotificationSent(ref n) if u8::from(n.code) == 4),
+        "{reason:?}"
+    );
+    match notification.await.unwrap() {
+        Some(Message::Notification(n)) => assert_eq!(u8::from(n.code), 4),
+        other => panic!("expected a NOTIFICATION 4/0 last, got {other:?}"),
+    }
+    a.shutdown(
+        StopReason::Shutdown {
+            text: String::new(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+}
