@@ -40,9 +40,12 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod builder;
 pub mod capability;
 pub mod context;
 pub mod error;
+#[cfg(feature = "codec")]
+pub mod framing;
 pub mod iana;
 pub mod message;
 pub mod nlri;
