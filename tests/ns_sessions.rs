@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail, ensure};
 use interop::prelude::*;
 use serde_json::Value;
-use tern::io::bgp::{PeerEvent, Speaker, SpeakerConfig, SpeakerHandle};
+use tern::io::bgp::{Outbound, PeerEvent, Speaker, SpeakerConfig, SpeakerHandle};
 use tern::session::{
     AddPathMode, DownReason, GracefulRestartConfig, Password, PeerConfig, SessionInfo, State,
     StopReason, TtlMode,
@@ -51,7 +51,7 @@ fn spawn_in_netns<T: Send + 'static>(
 /// What the test keeps of the speaker's events.
 #[derive(Default)]
 struct Record {
-    established: HashMap<IpAddr, Arc<SessionInfo>>,
+    established: HashMap<IpAddr, (u64, Arc<SessionInfo>)>,
     downs: Vec<(IpAddr, DownReason)>,
 }
 
@@ -91,8 +91,8 @@ impl NsSpeaker {
                             let Some(event) = event else { break };
                             let mut r = rec.lock().unwrap();
                             match event.event {
-                                PeerEvent::Established { info, .. } => {
-                                    r.established.insert(event.peer, info);
+                                PeerEvent::Established { session, info, .. } => {
+                                    r.established.insert(event.peer, (session, info));
                                 }
                                 PeerEvent::Down(down) => r.downs.push((event.peer, down.reason)),
                                 _ => {}
@@ -139,7 +139,73 @@ impl NsSpeaker {
             .unwrap()
             .established
             .get(&peer.parse::<IpAddr>().ok()?)
+            .map(|(_, info)| info.clone())
+    }
+
+    /// Sends an UPDATE announcing `prefix` (next hop us, AS path ours) and End-of-RIB on the
+    /// current session.
+    fn announce(&self, peer: &str, prefix: &str) -> Result<()> {
+        let address: IpAddr = peer.parse()?;
+        let (session, info) = self
+            .record
+            .lock()
+            .unwrap()
+            .established
+            .get(&address)
             .cloned()
+            .context("not established")?;
+        let path_id = info
+            .codec
+            .send
+            .add_path(bgp_proto::Family::IPV4_UNICAST)
+            .then_some(1);
+        let update = bgp_proto::Update {
+            attributes: vec![
+                bgp_proto::PathAttribute::new(bgp_proto::AttributeValue::Origin(
+                    bgp_proto::Origin::Igp,
+                )),
+                bgp_proto::PathAttribute::new(bgp_proto::AttributeValue::AsPath(
+                    bgp_proto::attr::AsPath::sequence([info.local_as]),
+                )),
+                bgp_proto::PathAttribute::new(bgp_proto::AttributeValue::NextHop(TERN_IP.parse()?)),
+            ],
+            nlri: vec![bgp_proto::Nlri {
+                prefix: prefix.parse()?,
+                path_id,
+            }],
+            ..bgp_proto::Update::default()
+        };
+        let bytes = bgp_proto::Message::Update(update)
+            .to_bytes(&info.codec.send)?
+            .freeze();
+        self.handle
+            .send(address, session, Outbound::Message(bytes))?;
+        self.handle.send(
+            address,
+            session,
+            Outbound::EndOfRib(bgp_proto::Family::IPV4_UNICAST),
+        )?;
+        Ok(())
+    }
+
+    /// Stops every session as on SIGTERM with graceful restart (no NOTIFICATION to GR peers).
+    fn planned_restart(&self) -> Result<()> {
+        let handle = self.handle.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            handle
+                .shutdown(
+                    StopReason::PlannedRestart {
+                        text: "tern restarting".into(),
+                    },
+                    Duration::from_secs(5),
+                )
+                .await;
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .context("planned restart did not finish")
     }
 
     fn downs(&self) -> Vec<(IpAddr, DownReason)> {
@@ -515,9 +581,12 @@ fn ns_sessions_md5_bird() {
             &tern,
             || Ok(bird.bgp_state("tern")? == "Established"),
         )?;
-        // Right key (a live password change: only this session resets).
+        // Right key (a live password change: only this session resets). Passive: BIRD's
+        // connection must pass the key installed on our dual-stack listener for the
+        // IPv4-mapped address.
         let mut right = tern_peer(PEER_AS);
         right.password = Password::new("right-key");
+        right.passive = true;
         tern.set_peers(vec![right]);
         tern.wait_state(PEER_IP, State::Established, ESTABLISH)?;
         wait_until("BIRD Established", ESTABLISH, || {
@@ -595,6 +664,56 @@ fn ns_sessions_gtsm_frr() {
         wait_until("FRR Established", ESTABLISH, || {
             Ok(frr.session_state(TERN_IP)? == "Established")
         })?;
+        Ok(())
+    });
+}
+
+/// Graceful restart with FRR as helper: a planned stop of `tern` sends no NOTIFICATION, so FRR
+/// keeps `tern`'s route (stale) instead of flushing it.
+#[test]
+fn ns_sessions_planned_restart_frr() {
+    run_scenario("sessions-gr-frr", &[BASE, FRR], |artifacts| {
+        let (tern_ns, peer_ns) = topology("grfrr")?;
+        let neighbor = FrrNeighbor::new(TERN_IP, TERN_AS, &[Family::Ipv4Unicast]);
+        let mut config = FrrConfig::new("frr", PEER_AS, PEER_IP).with_neighbor(neighbor);
+        config.router_extra.push("bgp graceful-restart".into());
+        let frr = Frr::start(&peer_ns, artifacts, "frr", &config)?;
+        let tern = NsSpeaker::start(&tern_ns)?;
+        tern.set_peers(vec![tern_peer(PEER_AS)]);
+        tern.wait_state(PEER_IP, State::Established, ESTABLISH)?;
+        wait_until("tern's Established event", ESTABLISH, || {
+            Ok(tern.info(PEER_IP).is_some())
+        })?;
+        tern.announce(PEER_IP, "10.99.0.0/24")?;
+        wait_until("FRR has tern's route", ESTABLISH, || {
+            frr.has_route("10.99.0.0/24")
+        })?;
+        tern.planned_restart()?;
+        wait_until("FRR saw the session go down", ESTABLISH, || {
+            Ok(frr.session_state(TERN_IP)? != "Established")
+        })?;
+        let neighbor = frr.neighbor(TERN_IP)?;
+        artifacts.write("frr-neighbor-after.json", &format!("{neighbor:#}"))?;
+        let route = frr.vtysh(&["show bgp ipv4 unicast 10.99.0.0/24 json"])?;
+        artifacts.write("frr-route-after.json", &route)?;
+        let route: Value = serde_json::from_str(&route)?;
+        let paths = route["paths"]
+            .as_array()
+            .context("FRR flushed tern's route")?;
+        ensure!(
+            paths.iter().any(|p| p["stale"] == true),
+            "route kept but not stale: {route:#}"
+        );
+        ensure!(
+            neighbor["messageStats"]["notificationsRecv"] == 0,
+            "FRR got a NOTIFICATION: {neighbor:#}"
+        );
+        ensure!(
+            neighbor["lastResetDueTo"]
+                .as_str()
+                .is_some_and(|r| r.contains("NSF peer closed")),
+            "FRR does not treat it as a graceful restart: {neighbor:#}"
+        );
         Ok(())
     });
 }

@@ -70,6 +70,9 @@ pub enum Outbound {
     Message(Bytes),
     /// End-of-RIB for a family (RFC 4724 §2), after the initial table.
     EndOfRib(Family),
+    /// Ask the peer to send its routes of a family again (RFC 2918; only when
+    /// [`SessionInfo::route_refresh`] was negotiated).
+    RouteRefresh(Family),
 }
 
 /// What happened to a peer.
@@ -383,6 +386,14 @@ impl SpeakerHandle {
             task.abort();
         }
     }
+}
+
+/// A ROUTE-REFRESH request for a family (RFC 2918).
+pub(crate) fn route_refresh(family: Family) -> Bytes {
+    bgp_proto::message::Message::RouteRefresh(bgp_proto::message::RouteRefresh::new(family))
+        .to_bytes(&bgp_proto::Context::default())
+        .map(|b| b.freeze())
+        .unwrap_or_default()
 }
 
 /// End-of-RIB for a family (RFC 4724 §2): an UPDATE without routes (IPv4 unicast) or with only

@@ -271,6 +271,10 @@ impl PeerTask {
         let bytes = match item {
             Outbound::Message(bytes) => bytes,
             Outbound::EndOfRib(family) => super::end_of_rib(family),
+            Outbound::RouteRefresh(family) => {
+                c.send(super::route_refresh(family));
+                return;
+            }
         };
         c.send(bytes);
         self.input(Input::UpdateSent);
