@@ -337,6 +337,14 @@ impl Session {
 
     fn on_connected(&mut self, conn: ConnId, direction: Direction, now: Instant) {
         match (self.state, direction) {
+            // Waiting out the error wait before an automatic restart: the peer's connection is
+            // taken (departing from RFC 4271 §8.2.2 Idle, which refuses it). Refusing it lets two
+            // active peers whose error waits alternate refuse each other forever; the backoff
+            // still paces our own attempts.
+            (State::Idle, Direction::Inbound) if self.started => {
+                self.cancel(Timer::IdleHold);
+                self.take_primary(conn, direction, now);
+            }
             // RFC 4271 §8.2.2 Idle: "refuses all incoming BGP connections".
             (State::Idle, _) => self.close(conn),
             (State::Connect, Direction::Outbound) if self.connecting => {
@@ -583,13 +591,18 @@ impl Session {
             }
         }
         // Decode and process whole messages until the buffer has none, or the connection is
-        // gone (closed by an error or a collision).
+        // gone (closed by an error or a collision). The slot is looked up again for every
+        // message: a collision may just have made the second connection the primary one, and
+        // the rest of its buffer (the peer's KEEPALIVE) belongs to the primary from then on.
         loop {
+            let Some(slot) = self.slot_of(conn) else {
+                return;
+            };
             let conn_ref = match slot {
                 Slot::Primary => self.primary.as_mut(),
                 Slot::Candidate => self.candidate.as_mut(),
             };
-            let Some(c) = conn_ref.filter(|c| c.id == conn) else {
+            let Some(c) = conn_ref else {
                 return;
             };
             let context = c

@@ -758,6 +758,32 @@ fn timers_with_virtual_time() {
     );
 }
 
+/// During the error wait (Idle, automatic restart pending) the peer's connection is taken; after
+/// an administrative stop it is refused.
+#[test]
+fn idle_accepts_the_peer_only_while_waiting_to_restart() {
+    let mut t = in_state(State::OpenSent);
+    t.input(Input::Closed { conn: C1 });
+    assert_eq!(t.s.state(), State::Idle);
+    let a = t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Inbound,
+    });
+    assert_eq!(summary(&a), ["open@2"]);
+    assert!(a.contains(&Action::CancelTimer(Timer::IdleHold)));
+    assert_eq!(t.s.state(), State::OpenSent);
+    let mut t = in_state(State::OpenSent);
+    t.input(Input::Stop(&StopReason::Shutdown {
+        text: String::new(),
+    }));
+    let a = t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Inbound,
+    });
+    assert_eq!(summary(&a), ["close@2"]);
+    assert_eq!(t.s.state(), State::Idle);
+}
+
 #[test]
 fn passive_never_connects() {
     let mut c = config();
@@ -1039,6 +1065,32 @@ fn collision_in_the_core() {
     assert_eq!(summary(&a), ["notif 6/7@3", "close@3"]);
     assert_eq!(t.s.state(), State::Established);
     assert_eq!(t.s.primary_conn(), Some(C1));
+}
+
+/// The second connection wins the collision with an OPEN and a KEEPALIVE in the same read: the
+/// KEEPALIVE is processed on the now-primary connection at once (not left in its buffer).
+#[test]
+fn winning_connection_processes_the_rest_of_its_bytes() {
+    let mut t = in_state(State::OpenSent); // conn 1 outbound
+    t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Inbound,
+    });
+    // Peer id higher than ours: the connection it opened (inbound) wins.
+    let mut bytes = encode(Message::Open(Open::new(
+        PEER_AS,
+        90,
+        PEER_ID,
+        peer_caps(PEER_AS),
+    )));
+    bytes.extend(encode(Message::Keepalive));
+    let a = t.recv(ConnId(2), &bytes);
+    assert_eq!(
+        summary(&a),
+        ["notif 6/7@1", "close@1", "keepalive@2", "established"]
+    );
+    assert_eq!(t.s.state(), State::Established);
+    assert_eq!(t.s.primary_conn(), Some(ConnId(2)));
 }
 
 #[test]

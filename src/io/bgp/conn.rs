@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::session::ConnId;
@@ -54,14 +54,28 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// Starts the reader and writer tasks for `stream`.
-    pub(crate) fn spawn(id: ConnId, stream: TcpStream, events: mpsc::Sender<ConnEvent>) -> Conn {
+    /// `written` is notified whenever queued bytes have been written (the peer task then takes
+    /// more from its outbound queue).
+    pub(crate) fn spawn(
+        id: ConnId,
+        stream: TcpStream,
+        events: mpsc::Sender<ConnEvent>,
+        written: Arc<Notify>,
+    ) -> Conn {
         let local = stream.local_addr().ok();
         let remote = stream.peer_addr().ok();
         let (read, write) = stream.into_split();
         let queued = Arc::new(AtomicUsize::new(0));
         let (writer, rx) = mpsc::unbounded_channel();
-        let writer_task =
-            tokio::spawn(write_loop(id, write, rx, queued.clone(), events.clone())).abort_handle();
+        let writer_task = tokio::spawn(write_loop(
+            id,
+            write,
+            rx,
+            queued.clone(),
+            events.clone(),
+            written,
+        ))
+        .abort_handle();
         let reader = tokio::spawn(read_loop(id, read, events)).abort_handle();
         Conn {
             writer,
@@ -138,6 +152,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
     queued: Arc<AtomicUsize>,
     events: mpsc::Sender<ConnEvent>,
+    written: Arc<Notify>,
 ) {
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -154,6 +169,7 @@ async fn write_loop(
                     }
                 };
                 queued.fetch_sub(len, Ordering::Relaxed);
+                written.notify_one();
                 if result.is_err() {
                     let _ = events.send(ConnEvent::Closed(id)).await;
                     return;

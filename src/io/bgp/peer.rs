@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant as TokioInstant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::session::{
     Action, ConnId, Direction, Input, PeerConfig, Session, State, StopReason, Timer,
@@ -68,6 +68,8 @@ pub(crate) struct PeerTask {
     commands: mpsc::Receiver<PeerCommand>,
     conn_tx: mpsc::Sender<ConnEvent>,
     conn_rx: mpsc::Receiver<ConnEvent>,
+    /// Notified by the writers when queued bytes went out.
+    written: Arc<Notify>,
     outbound: mpsc::Receiver<(u64, Outbound)>,
     events: mpsc::Sender<SpeakerEvent>,
     pending: VecDeque<PeerEvent>,
@@ -98,6 +100,7 @@ impl PeerTask {
             commands,
             conn_tx,
             conn_rx,
+            written: Arc::new(Notify::new()),
             outbound,
             events,
             pending: VecDeque::new(),
@@ -148,6 +151,8 @@ impl PeerTask {
             .established
             .and_then(|(conn, _)| self.conns.get(&conn))
             .is_some_and(|c| c.queued() < MAX_QUEUED_BYTES);
+        let output_waiting = self.established.is_some() && !can_take_output;
+        let written = self.written.clone();
         let connect = &mut self.connect;
         let events = self.events.clone();
         tokio::select! {
@@ -173,6 +178,8 @@ impl PeerTask {
             }
             () = sleep_until_opt(next_timer), if next_timer.is_some() => self.fire_timers(),
             Some((session, item)) = self.outbound.recv(), if can_take_output => self.output(session, item),
+            // The writer caught up: re-check whether more output may be taken.
+            () = written.notified(), if output_waiting => {}
             Ok(permit) = events.reserve(), if !self.pending.is_empty() => {
                 if let Some(event) = self.pending.pop_front() {
                     permit.send(SpeakerEvent { peer: self.peer, event });
@@ -189,7 +196,7 @@ impl PeerTask {
         self.next_conn += 1;
         let id = ConnId(self.next_conn);
         let _ = stream.set_nodelay(true);
-        let conn = Conn::spawn(id, stream, self.conn_tx.clone());
+        let conn = Conn::spawn(id, stream, self.conn_tx.clone(), self.written.clone());
         self.conns.insert(id, conn);
         id
     }
@@ -296,6 +303,7 @@ impl PeerTask {
     }
 
     fn act(&mut self, action: Action) {
+        trace!(peer = %self.peer, ?action, "session action");
         match action {
             Action::Connect => {
                 let config = self.session.config().clone();
