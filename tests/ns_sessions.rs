@@ -28,7 +28,11 @@ use tern::session::{
 const TERN_IP: &str = "10.0.0.1";
 const PEER_IP: &str = "10.0.0.2";
 const STRANGER_IP: &str = "10.0.0.3";
+const TERN_IP6: &str = "fd00::1";
+const PEER_IP6: &str = "fd00::2";
 const TERN_AS: u32 = 65000;
+/// A 4-octet AS (above 65535: the OPEN carries AS_TRANS, RFC 6793).
+const TERN_AS4: u32 = 4_200_000_001;
 const PEER_AS: u32 = 65001;
 /// Generous: a loaded 2-core machine, daemons starting, connect retry 5 s on both sides.
 const ESTABLISH: Duration = Duration::from_secs(90);
@@ -244,6 +248,8 @@ fn topology(peer_label: &str) -> Result<(Netns, Netns)> {
     tern_ns.add_address("eth0", &format!("{TERN_IP}/24"))?;
     peer_ns.add_address("eth0", &format!("{PEER_IP}/24"))?;
     peer_ns.add_address("eth0", &format!("{STRANGER_IP}/24"))?;
+    tern_ns.add_address("eth0", &format!("{TERN_IP6}/64"))?;
+    peer_ns.add_address("eth0", &format!("{PEER_IP6}/64"))?;
     Ok((tern_ns, peer_ns))
 }
 
@@ -476,13 +482,16 @@ fn frr_neighbor_caps(frr: &Frr) -> Result<Value> {
 fn ns_sessions_frr() {
     run_scenario("sessions-frr", &[BASE, FRR], |artifacts| {
         let (tern_ns, peer_ns) = topology("frr")?;
-        let mut neighbor = FrrNeighbor::new(TERN_IP, TERN_AS, &[Family::Ipv4Unicast]);
+        // tern in a 4-octet AS: FRR must read it from the capability, not from My AS.
+        let mut neighbor = FrrNeighbor::new(TERN_IP, TERN_AS4, &[Family::Ipv4Unicast]);
         neighbor.family_options.push("addpath-tx-all-paths".into());
         let mut config = FrrConfig::new("frr", PEER_AS, PEER_IP).with_neighbor(neighbor);
         config.router_extra.push("bgp graceful-restart".into());
         let frr = Frr::start(&peer_ns, artifacts, "frr", &config)?;
         let tern = NsSpeaker::start(&tern_ns)?;
-        tern.set_peers(vec![tern_peer(PEER_AS)]);
+        let mut four_octet = tern_peer(PEER_AS);
+        four_octet.local_as = TERN_AS4;
+        tern.set_peers(vec![four_octet]);
         tern.wait_state(PEER_IP, State::Established, ESTABLISH)?;
         wait_until("FRR's session Established", ESTABLISH, || {
             Ok(frr.session_state(TERN_IP)? == "Established")
@@ -514,6 +523,10 @@ fn ns_sessions_frr() {
             add_path["rxAdvertisedAndReceived"] == true
                 && add_path["txAdvertisedAndReceived"] == true,
             "ADD-PATH: {caps:#}"
+        );
+        ensure!(
+            frr.neighbor(TERN_IP)?["remoteAs"] == TERN_AS4,
+            "FRR's view of tern's AS"
         );
         let info = tern.info(PEER_IP).context("no Established event")?;
         ensure!(
@@ -714,6 +727,38 @@ fn ns_sessions_planned_restart_frr() {
                 .is_some_and(|r| r.contains("NSF peer closed")),
             "FRR does not treat it as a graceful restart: {neighbor:#}"
         );
+        Ok(())
+    });
+}
+
+/// An IPv6 session (IPv6 unicast over the dual-stack listener) with GoBGP.
+#[test]
+fn ns_sessions_gobgp_ipv6() {
+    run_scenario("sessions-gobgp-v6", &[BASE, GOBGP], |artifacts| {
+        let (tern_ns, peer_ns) = topology("gobgp6")?;
+        let mut neighbor = GobgpNeighbor::new(TERN_IP6, TERN_AS, &[Family::Ipv6Unicast]);
+        neighbor.graceful_restart = true;
+        let gobgp = Gobgp::start(
+            &peer_ns,
+            artifacts,
+            "gobgp",
+            &GobgpConfig::new(PEER_AS, PEER_IP).with_neighbor(neighbor),
+        )?;
+        let tern = NsSpeaker::start(&tern_ns)?;
+        let mut v6 = PeerConfig::new(PEER_IP6.parse()?, PEER_AS, TERN_AS, TERN_IP.parse()?);
+        v6.source_address = Some(TERN_IP6.parse()?);
+        tern.set_peers(vec![v6]);
+        tern.wait_state(PEER_IP6, State::Established, ESTABLISH)?;
+        wait_until("GoBGP's IPv6 session Established", ESTABLISH, || {
+            Ok(gobgp.session_state(TERN_IP6)? == "Established")
+        })?;
+        let info = tern.info(PEER_IP6).context("no Established event")?;
+        ensure!(
+            info.families == vec![bgp_proto::Family::IPV6_UNICAST],
+            "families {:?}",
+            info.families
+        );
+        ensure!(info.graceful_restart_negotiated());
         Ok(())
     });
 }
