@@ -142,6 +142,33 @@ async fn two_speakers_establish_exchange_and_refuse_strangers() {
     );
     assert_eq!(a.state(IpAddr::V4(B)), Some(State::Established));
 
+    // The RIB's max-prefix stop: Cease/1 with AFI/SAFI/limit (in a Hard Reset, N bit), then the
+    // session comes back by itself after the error wait.
+    a.stop_peer(
+        IpAddr::V4(B),
+        StopReason::MaxPrefix {
+            family: Family::IPV4_UNICAST,
+            limit: 10,
+        },
+    )
+    .unwrap();
+    let reason = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Down(d) => Some(d.reason.clone()),
+        _ => None,
+    })
+    .await;
+    match reason {
+        DownReason::NotificationReceived(n) => {
+            assert_eq!((u8::from(n.code), n.subcode), (6, 9), "{n}");
+            assert_eq!(n.data, [6, 1, 0, 1, 1, 0, 0, 0, 10]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    next(&mut b_events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
+
     // Removing the peer ends the session with Cease/3 on the other side.
     a.set_peers(vec![]);
     let reason = next(&mut b_events, |e| match &e.event {

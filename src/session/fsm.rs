@@ -70,6 +70,9 @@ pub struct Session {
     started: bool,
     /// An outgoing connection attempt is in flight.
     connecting: bool,
+    /// While Idle waiting to restart, refuse the peer's connections too (after a max-prefix
+    /// stop the peer is kept out for the whole wait, RFC 4486 §4).
+    refuse_while_idle: bool,
     primary: Option<Conn>,
     candidate: Option<Conn>,
     backoff: ErrorWait,
@@ -96,6 +99,7 @@ impl Session {
             state: State::Idle,
             started: false,
             connecting: false,
+            refuse_while_idle: false,
             primary: None,
             candidate: None,
             backoff,
@@ -258,6 +262,7 @@ impl Session {
             return; // RFC 4271 §8.2.2: ManualStart is ignored outside Idle.
         }
         self.started = true;
+        self.refuse_while_idle = false;
         self.backoff.reset();
         self.cancel(Timer::IdleHold);
         let delay = self.config.connect_delay;
@@ -266,6 +271,7 @@ impl Session {
 
     fn on_stop(&mut self, reason: &StopReason, now: Instant) {
         let restart = reason.restarts();
+        self.refuse_while_idle = matches!(reason, StopReason::MaxPrefix { .. });
         if !restart {
             self.started = false;
         }
@@ -341,7 +347,7 @@ impl Session {
             // taken (departing from RFC 4271 §8.2.2 Idle, which refuses it). Refusing it lets two
             // active peers whose error waits alternate refuse each other forever; the backoff
             // still paces our own attempts.
-            (State::Idle, Direction::Inbound) if self.started => {
+            (State::Idle, Direction::Inbound) if self.started && !self.refuse_while_idle => {
                 self.cancel(Timer::IdleHold);
                 self.take_primary(conn, direction, now);
             }
@@ -457,6 +463,7 @@ impl Session {
             Timer::IdleHold => {
                 // Automatic start (RFC 4271 events 3/5/6/7) after the error wait.
                 if self.state == State::Idle && self.started {
+                    self.refuse_while_idle = false;
                     self.begin_connecting(now, Duration::ZERO);
                 }
             }
@@ -568,6 +575,7 @@ impl Session {
             return;
         }
         self.set_state(State::Idle);
+        self.refuse_while_idle = false;
         if self.started {
             let wait = self.backoff.on_error(now);
             self.arm(Timer::IdleHold, now + wait);

@@ -348,6 +348,32 @@ impl SpeakerHandle {
         })
     }
 
+    /// Stops one peer's session with `reason` without removing the peer: Cease per the reason
+    /// (e.g. [`StopReason::MaxPrefix`] from the RIB, robustness F19, or [`StopReason::Reset`]).
+    /// Reasons that restart ([`StopReason::restarts`]) bring the session back by themselves;
+    /// the others wait for [`SpeakerHandle::start_peer`].
+    pub fn stop_peer(&self, peer: IpAddr, reason: StopReason) -> Result<(), SendError> {
+        self.command(peer, PeerCommand::AdminStop(reason))
+    }
+
+    /// Starts a peer stopped with [`SpeakerHandle::stop_peer`].
+    pub fn start_peer(&self, peer: IpAddr) -> Result<(), SendError> {
+        self.command(peer, PeerCommand::Start)
+    }
+
+    fn command(&self, peer: IpAddr, command: PeerCommand) -> Result<(), SendError> {
+        let table = self
+            .inner
+            .peers
+            .lock()
+            .map_err(|_| SendError::UnknownPeer(peer))?;
+        let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
+        entry
+            .commands
+            .try_send(command)
+            .map_err(|_| SendError::Full(peer))
+    }
+
     /// The status of every configured peer.
     pub fn status(&self) -> Vec<(IpAddr, PeerStatus)> {
         let Ok(table) = self.inner.peers.lock() else {

@@ -41,6 +41,11 @@ pub(crate) enum PeerCommand {
     },
     /// Stop the session and end the task.
     Stop(StopReason),
+    /// Stop the session but keep the task (it restarts by itself when the reason says so, or
+    /// on [`PeerCommand::Start`]).
+    AdminStop(StopReason),
+    /// Start a session stopped with [`PeerCommand::AdminStop`].
+    Start,
 }
 
 /// State shared between a peer task and the speaker handle.
@@ -231,6 +236,8 @@ impl PeerTask {
                 self.input(Input::Stop(&reason));
                 self.exit = true;
             }
+            PeerCommand::AdminStop(reason) => self.input(Input::Stop(&reason)),
+            PeerCommand::Start => self.input(Input::Start),
         }
     }
 
