@@ -1,0 +1,151 @@
+//! Route policy as typed rules: BGPFilter rules ([`filter`]), then Calico's default export
+//! pipeline ([`export`]) and import default ([`import`]). No filter language, no interpreter.
+
+pub mod export;
+pub mod filter;
+pub mod import;
+
+use ipnet::IpNet;
+
+use super::attrs::{LargeCommunity, RouteAttrs};
+
+/// `2^31 - 1`: the pivot of Calico's priority ↔ LOCAL_PREF mapping.
+pub const PRIORITY_PIVOT: u32 = (1 << 31) - 1;
+
+/// Calico's default `ipv4NormalRoutePriority` / `ipv6NormalRoutePriority`.
+pub const DEFAULT_NORMAL_PRIORITY: u32 = 1024;
+
+/// Route priority (kernel metric) → LOCAL_PREF: `local_pref = 2^31 - 1 - metric`
+/// (calico-behaviour.md §3). Metrics above the pivot map to 0.
+pub fn local_pref_from_priority(metric: u32) -> u32 {
+    PRIORITY_PIVOT.saturating_sub(metric)
+}
+
+/// LOCAL_PREF → route priority (kernel metric): `metric = 2^31 - 1 - local_pref`.
+///
+/// Only LOCAL_PREFs at or above `2^30` carry a priority (Calico nodes advertise
+/// `2^31 - 1 - 1024`); an ordinary LOCAL_PREF such as a ToR's 100 is not a priority and maps to
+/// `normal`. This band is tern's decision where Calico's documentation is silent.
+pub fn priority_from_local_pref(local_pref: Option<u32>, normal: u32) -> u32 {
+    match local_pref {
+        Some(lp) if lp >= 1 << 30 => PRIORITY_PIVOT.saturating_sub(lp),
+        _ => normal,
+    }
+}
+
+/// A community Calico can attach: `aa:nn` or large `aa:nn:mm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Community {
+    /// RFC 1997 community.
+    Standard(u32),
+    /// RFC 8092 large community.
+    Large(LargeCommunity),
+}
+
+impl Community {
+    /// Adds this community to `attrs`.
+    pub fn add_to(self, attrs: &mut RouteAttrs) {
+        match self {
+            Community::Standard(c) => attrs.add_community(c),
+            Community::Large(c) => attrs.add_large_community(c),
+        }
+    }
+
+    /// Whether `attrs` carry this community.
+    pub fn is_in(self, attrs: &RouteAttrs) -> bool {
+        match self {
+            Community::Standard(c) => attrs.communities.contains(&c),
+            Community::Large(c) => attrs.large_communities.contains(&c),
+        }
+    }
+}
+
+/// An IP pool as the export pipeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolPolicy {
+    /// The pool's CIDR.
+    pub cidr: IpNet,
+    /// `disableBGPExport`.
+    pub disable_bgp_export: bool,
+}
+
+/// One `prefixAdvertisements` entry: routes inside `cidr` get these communities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixCommunities {
+    /// The CIDR.
+    pub cidr: IpNet,
+    /// Communities to add.
+    pub communities: Vec<Community>,
+}
+
+/// Everything Calico's export/import defaults need to know about the cluster and this node.
+///
+/// Built by the daemon from the plan; replaced as a whole on a plan change
+/// ([`crate::rib::Rib::set_policy`] re-evaluates the exports without resetting sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyContext {
+    /// Every IP pool (both families).
+    pub pools: Vec<PoolPolicy>,
+    /// This node's confirmed host block affinities (the aggregation step).
+    pub own_blocks: Vec<IpNet>,
+    /// Service ranges advertised from this node (`serviceClusterIPs`, external and LB ranges).
+    pub service_ranges: Vec<IpNet>,
+    /// LoadBalancer and external IP ranges (a route reflector passes on anything inside them).
+    pub lb_external_ranges: Vec<IpNet>,
+    /// Whether this node is a route reflector (has a cluster id).
+    pub is_route_reflector: bool,
+    /// Whether Felix programs IP-in-IP routes (then `tunl0` routes are not exported over iBGP).
+    pub felix_owns_ipip: bool,
+    /// `prefixAdvertisements`, in order.
+    pub prefix_communities: Vec<PrefixCommunities>,
+    /// `ipv4NormalRoutePriority`.
+    pub normal_priority_v4: u32,
+    /// `ipv6NormalRoutePriority`.
+    pub normal_priority_v6: u32,
+}
+
+impl Default for PolicyContext {
+    fn default() -> Self {
+        Self {
+            pools: Vec::new(),
+            own_blocks: Vec::new(),
+            service_ranges: Vec::new(),
+            lb_external_ranges: Vec::new(),
+            is_route_reflector: false,
+            felix_owns_ipip: false,
+            prefix_communities: Vec::new(),
+            normal_priority_v4: DEFAULT_NORMAL_PRIORITY,
+            normal_priority_v6: DEFAULT_NORMAL_PRIORITY,
+        }
+    }
+}
+
+impl PolicyContext {
+    /// The normal route priority for `prefix`'s family.
+    pub fn normal_priority(&self, prefix: &IpNet) -> u32 {
+        match prefix {
+            IpNet::V4(_) => self.normal_priority_v4,
+            IpNet::V6(_) => self.normal_priority_v6,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_maps_to_local_pref_and_back() {
+        assert_eq!(local_pref_from_priority(1024), 2_147_482_623);
+        assert_eq!(priority_from_local_pref(Some(2_147_482_623), 1024), 1024);
+        assert_eq!(
+            priority_from_local_pref(Some(local_pref_from_priority(512)), 1024),
+            512
+        );
+        // An ordinary LOCAL_PREF is no priority.
+        assert_eq!(priority_from_local_pref(Some(100), 1024), 1024);
+        assert_eq!(priority_from_local_pref(None, 1024), 1024);
+        // Elevated = lower metric = higher LOCAL_PREF.
+        assert!(local_pref_from_priority(512) > local_pref_from_priority(1024));
+    }
+}
