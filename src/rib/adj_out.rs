@@ -16,6 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+pub use bgp_proto::Nlri;
+use bgp_proto::builder::UpdateBuilder;
+use bgp_proto::{Context, EncodeError, Family, Update};
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
@@ -49,16 +52,8 @@ fn same_out(a: &[OutPath], b: &[OutPath]) -> bool {
         })
 }
 
-/// One NLRI to send: a prefix and, for ADD-PATH sessions, its path id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Nlri {
-    /// The prefix.
-    pub prefix: IpNet,
-    /// The ADD-PATH path id (`None` on sessions without ADD-PATH).
-    pub path_id: Option<u32>,
-}
-
-/// Routes to send in one UPDATE: withdrawals, and announcements sharing one attribute set.
+/// Routes to send together: withdrawals, or announcements sharing one attribute set.
+/// [`OutboundUpdate::encode`] packs them into as few UPDATE messages as fit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundUpdate {
     /// Withdrawn NLRI.
@@ -67,6 +62,35 @@ pub struct OutboundUpdate {
     pub attrs: Option<Arc<RouteAttrs>>,
     /// Announced NLRI.
     pub announced: Vec<Nlri>,
+}
+
+impl OutboundUpdate {
+    /// The UPDATE messages for this batch on a session with send context `ctx` (ADD-PATH, 4-octet
+    /// AS and extended-message facts), one family at a time, packed by the codec's
+    /// [`UpdateBuilder`].
+    pub fn encode(&self, ctx: &Context) -> Result<Vec<Update>, EncodeError> {
+        let mut out = Vec::new();
+        for (family, v6) in [(Family::IPV4_UNICAST, false), (Family::IPV6_UNICAST, true)] {
+            let of_family = |n: &&Nlri| n.prefix.addr().is_ipv6() == v6;
+            let withdrawn: Vec<Nlri> = self.withdrawn.iter().filter(of_family).copied().collect();
+            let announced: Vec<Nlri> = self.announced.iter().filter(of_family).copied().collect();
+            if withdrawn.is_empty() && announced.is_empty() {
+                continue;
+            }
+            let mut builder = UpdateBuilder::new(*ctx, family).withdraw(&withdrawn);
+            let wire;
+            if let (false, Some(attrs)) = (announced.is_empty(), &self.attrs) {
+                let next_hop = attrs.wire_next_hop().ok_or(EncodeError::InvalidValue {
+                    field: "NEXT_HOP",
+                    reason: "an announced route has no next hop".into(),
+                })?;
+                wire = attrs.to_wire();
+                builder = builder.announce(&wire, next_hop, &announced);
+            }
+            out.extend(builder.build()?);
+        }
+        Ok(out)
+    }
 }
 
 /// What one pull yields for a peer.
@@ -144,15 +168,6 @@ impl std::fmt::Debug for ExportGroup {
             .field("log", &self.log.len())
             .finish()
     }
-}
-
-/// Bytes of UPDATE space for NLRI when announcements are packed (4096-byte message minus
-/// header, length fields and a typical attribute block; the codec's builder splits exactly).
-const NLRI_BUDGET: usize = 3800;
-
-fn nlri_len(n: &Nlri) -> usize {
-    let bits = usize::from(n.prefix.prefix_len());
-    1 + bits.div_ceil(8) + if n.path_id.is_some() { 4 } else { 0 }
 }
 
 impl ExportGroup {
@@ -439,9 +454,9 @@ impl Packer {
     fn finish(mut self) -> Vec<OutboundUpdate> {
         let mut updates = Vec::new();
         // Withdrawals first, so a replaced path never coexists with its successor at the peer.
-        for chunk in split_by_budget(std::mem::take(&mut self.withdrawn)) {
+        if !self.withdrawn.is_empty() {
             updates.push(OutboundUpdate {
-                withdrawn: chunk,
+                withdrawn: std::mem::take(&mut self.withdrawn),
                 attrs: None,
                 announced: Vec::new(),
             });
@@ -450,35 +465,14 @@ impl Packer {
             let Some((attrs, nlri)) = self.by_attrs.remove(&key) else {
                 continue;
             };
-            for chunk in split_by_budget(nlri) {
-                updates.push(OutboundUpdate {
-                    withdrawn: Vec::new(),
-                    attrs: Some(Arc::clone(&attrs)),
-                    announced: chunk,
-                });
-            }
+            updates.push(OutboundUpdate {
+                withdrawn: Vec::new(),
+                attrs: Some(attrs),
+                announced: nlri,
+            });
         }
         updates
     }
-}
-
-fn split_by_budget(nlri: Vec<Nlri>) -> Vec<Vec<Nlri>> {
-    let mut chunks = Vec::new();
-    let mut current = Vec::new();
-    let mut used = 0;
-    for n in nlri {
-        let len = nlri_len(&n);
-        if used + len > NLRI_BUDGET && !current.is_empty() {
-            chunks.push(std::mem::take(&mut current));
-            used = 0;
-        }
-        used += len;
-        current.push(n);
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
 }
 
 #[cfg(test)]
@@ -641,23 +635,27 @@ mod tests {
     }
 
     #[test]
-    fn announcements_are_split_into_update_sized_chunks() {
-        let nlri: Vec<Nlri> = (0..2000u32)
-            .map(|i| Nlri {
-                prefix: IpNet::V4(
+    fn a_batch_encodes_into_full_updates_per_family() {
+        let attrs = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("192.168.0.1".parse().unwrap()),
+        ));
+        let v4: Vec<Nlri> = (0..2000u32)
+            .map(|i| {
+                Nlri::new(IpNet::V4(
                     ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap(),
-                ),
-                path_id: None,
+                ))
             })
             .collect();
-        let chunks = split_by_budget(nlri);
-        assert!(chunks.len() > 1);
-        assert!(
-            chunks
-                .iter()
-                .all(|c| c.iter().map(nlri_len).sum::<usize>() <= NLRI_BUDGET)
-        );
-        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 2000);
+        let batch = OutboundUpdate {
+            withdrawn: vec![Nlri::new(p("fd00::/64"))],
+            attrs: Some(attrs),
+            announced: v4,
+        };
+        let updates = batch.encode(&Context::default()).unwrap();
+        // 2000 /24s at 4 octets each need two 4096-octet UPDATEs; the IPv6 withdrawal one more.
+        assert_eq!(updates.len(), 3);
+        assert_eq!(updates.iter().map(|u| u.nlri.len()).sum::<usize>(), 2000);
     }
 
     #[test]

@@ -5,69 +5,13 @@
 //! into (prefix, path id) keys and a next hop; what remains is the part shared by many routes,
 //! which is interned ([`super::intern`]).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub use wire::{AsPath, AsSegment, AsSegmentKind, LargeCommunity, Origin, RawAttribute};
-
-/// Wire types of the path attributes the RIB works with.
-///
-/// Provisional: these mirror what the `bgp-proto` codec decodes and are replaced by its types when
-/// its `types` step lands (the RIB only touches them through [`RouteAttrs`]' methods).
-pub mod wire {
-    /// ORIGIN (RFC 4271 §4.3, §5.1.1). Lower is preferred: IGP < EGP < INCOMPLETE.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-    pub enum Origin {
-        /// 0: learned from an interior protocol.
-        Igp,
-        /// 1: learned via EGP.
-        Egp,
-        /// 2: learned some other way.
-        Incomplete,
-    }
-
-    /// AS_PATH segment type (RFC 4271 §4.3, RFC 5065 §3).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum AsSegmentKind {
-        /// AS_SET (1).
-        Set,
-        /// AS_SEQUENCE (2).
-        Sequence,
-        /// AS_CONFED_SEQUENCE (3).
-        ConfedSequence,
-        /// AS_CONFED_SET (4).
-        ConfedSet,
-    }
-
-    /// One AS_PATH segment (4-octet ASNs).
-    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-    pub struct AsSegment {
-        /// Segment type.
-        pub kind: AsSegmentKind,
-        /// The ASNs in the segment.
-        pub asns: Vec<u32>,
-    }
-
-    /// AS_PATH: a list of segments.
-    #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-    pub struct AsPath {
-        /// Segments, first = most recently traversed.
-        pub segments: Vec<AsSegment>,
-    }
-
-    /// A large community (RFC 8092).
-    pub type LargeCommunity = [u32; 3];
-
-    /// An attribute carried through unchanged (unknown optional transitive, etc.).
-    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-    pub struct RawAttribute {
-        /// Attribute flags.
-        pub flags: u8,
-        /// Attribute type code.
-        pub type_code: u8,
-        /// Attribute value bytes.
-        pub value: Vec<u8>,
-    }
-}
+pub use bgp_proto::Origin;
+pub use bgp_proto::attr::{
+    Aggregator, AsPath, AsSegment, Community, ExtendedCommunity, LargeCommunity, SegmentType,
+};
+use bgp_proto::attr::{AttributeValue, NextHop, PathAttribute, reconstruct_as4};
 
 /// LOCAL_PREF assumed when a route has none (RFC 4271 §9.1.1 leaves it to the implementation;
 /// 100 is what BIRD, GoBGP and FRR use).
@@ -80,28 +24,31 @@ pub struct RouteAttrs {
     pub origin: Origin,
     /// AS_PATH (4-octet form; AS4_PATH already merged by the codec).
     pub as_path: AsPath,
-    /// NEXT_HOP, or the next hop of MP_REACH_NLRI (RFC 4760 §3).
+    /// NEXT_HOP, or the (global) next hop of MP_REACH_NLRI (RFC 4760 §3).
     pub next_hop: Option<IpAddr>,
+    /// The link-local IPv6 next hop sent after the global one (RFC 2545 §3).
+    pub next_hop_link_local: Option<Ipv6Addr>,
     /// MULTI_EXIT_DISC.
     pub med: Option<u32>,
     /// LOCAL_PREF.
     pub local_pref: Option<u32>,
     /// ATOMIC_AGGREGATE present.
     pub atomic_aggregate: bool,
-    /// AGGREGATOR (ASN, address).
-    pub aggregator: Option<(u32, Ipv4Addr)>,
+    /// AGGREGATOR (AS4_AGGREGATOR already merged).
+    pub aggregator: Option<Aggregator>,
     /// COMMUNITIES (RFC 1997), in received order.
-    pub communities: Vec<u32>,
+    pub communities: Vec<Community>,
     /// LARGE_COMMUNITY (RFC 8092).
     pub large_communities: Vec<LargeCommunity>,
-    /// EXTENDED COMMUNITIES (RFC 4360), raw 8-byte values.
-    pub extended_communities: Vec<[u8; 8]>,
+    /// EXTENDED COMMUNITIES (RFC 4360).
+    pub extended_communities: Vec<ExtendedCommunity>,
     /// ORIGINATOR_ID (RFC 4456 §8).
     pub originator_id: Option<Ipv4Addr>,
     /// CLUSTER_LIST (RFC 4456 §8), first = most recent reflector.
     pub cluster_list: Vec<Ipv4Addr>,
-    /// Other attributes passed on unchanged (unknown optional transitive ones with Partial set).
-    pub other: Vec<RawAttribute>,
+    /// Other attributes, as received (unknown ones keep their bytes and flags; on export
+    /// [`PathAttribute::for_propagation`] sets Partial or drops them).
+    pub other: Vec<PathAttribute>,
 }
 
 impl RouteAttrs {
@@ -111,6 +58,7 @@ impl RouteAttrs {
             origin,
             as_path: AsPath::default(),
             next_hop,
+            next_hop_link_local: None,
             med: None,
             local_pref: None,
             atomic_aggregate: false,
@@ -132,7 +80,7 @@ impl RouteAttrs {
         } else {
             AsPath {
                 segments: vec![AsSegment {
-                    kind: AsSegmentKind::Sequence,
+                    kind: SegmentType::Sequence,
                     asns,
                 }],
             }
@@ -160,15 +108,7 @@ impl RouteAttrs {
     /// AS_PATH length for the decision process: RFC 4271 §9.1.2.2 a) counts an AS_SET as 1;
     /// RFC 5065 §5.3 does not count confederation segments.
     pub fn as_path_len(&self) -> u32 {
-        self.as_path
-            .segments
-            .iter()
-            .map(|s| match s.kind {
-                AsSegmentKind::Sequence => s.asns.len() as u32,
-                AsSegmentKind::Set => 1,
-                AsSegmentKind::ConfedSequence | AsSegmentKind::ConfedSet => 0,
-            })
-            .sum()
+        u32::try_from(self.as_path.path_len()).unwrap_or(u32::MAX)
     }
 
     /// The neighbouring AS for MED comparison: the first AS of the first AS_SEQUENCE
@@ -177,9 +117,9 @@ impl RouteAttrs {
         self.as_path
             .segments
             .iter()
-            .find(|s| matches!(s.kind, AsSegmentKind::Sequence | AsSegmentKind::Set))
+            .find(|s| matches!(s.kind, SegmentType::Sequence | SegmentType::Set))
             .and_then(|s| match s.kind {
-                AsSegmentKind::Sequence => s.asns.first().copied(),
+                SegmentType::Sequence => s.asns.first().copied(),
                 _ => None,
             })
     }
@@ -200,7 +140,7 @@ impl RouteAttrs {
             .as_path
             .segments
             .iter()
-            .filter(|s| s.kind == AsSegmentKind::Sequence)
+            .filter(|s| s.kind == SegmentType::Sequence)
             .flat_map(|s| s.asns.iter().copied());
         prefix.iter().all(|want| flat.next() == Some(*want))
     }
@@ -213,14 +153,14 @@ impl RouteAttrs {
         match self.as_path.segments.first_mut() {
             // RFC 4271 §5.1.2: a sequence of fewer than 255 ASNs gets the prepends in place.
             Some(first)
-                if first.kind == AsSegmentKind::Sequence && first.asns.len() + times <= 255 =>
+                if first.kind == SegmentType::Sequence && first.asns.len() + times <= 255 =>
             {
                 first.asns.splice(0..0, std::iter::repeat_n(asn, times));
             }
             _ => self.as_path.segments.insert(
                 0,
                 AsSegment {
-                    kind: AsSegmentKind::Sequence,
+                    kind: SegmentType::Sequence,
                     asns: vec![asn; times],
                 },
             ),
@@ -228,7 +168,7 @@ impl RouteAttrs {
     }
 
     /// Adds a standard community unless already present.
-    pub fn add_community(&mut self, community: u32) {
+    pub fn add_community(&mut self, community: Community) {
         if !self.communities.contains(&community) {
             self.communities.push(community);
         }
@@ -253,15 +193,129 @@ impl RouteAttrs {
 }
 
 /// A standard community from `asn:value`.
-pub const fn community(asn: u16, value: u16) -> u32 {
-    ((asn as u32) << 16) | value as u32
+pub const fn community(asn: u16, value: u16) -> Community {
+    Community::new(asn, value)
+}
+
+impl RouteAttrs {
+    /// The attribute set of a received UPDATE's path attributes: AS4_PATH/AS4_AGGREGATOR merged
+    /// (RFC 6793 §4.2.3), the next hop from NEXT_HOP or MP_REACH_NLRI, MP_REACH/MP_UNREACH
+    /// themselves left out (their NLRI are the session's business), everything else kept.
+    /// Without ORIGIN (a treat-as-withdraw case the codec reports) INCOMPLETE is assumed.
+    pub fn from_wire(attributes: &[PathAttribute]) -> Self {
+        let (as_path, aggregator) = reconstruct_as4(attributes);
+        let mut out = RouteAttrs::new(Origin::Incomplete, None);
+        out.as_path = as_path.unwrap_or_default();
+        out.aggregator = aggregator;
+        for a in attributes {
+            match &a.value {
+                AttributeValue::Origin(o) => out.origin = *o,
+                AttributeValue::NextHop(n) => {
+                    if out.next_hop.is_none() {
+                        out.next_hop = Some(IpAddr::V4(*n));
+                    }
+                }
+                AttributeValue::MpReachNlri(mp) => match mp.next_hop {
+                    NextHop::Ipv4(n) => out.next_hop = Some(IpAddr::V4(n)),
+                    NextHop::Ipv6 { global, link_local } => {
+                        out.next_hop = Some(IpAddr::V6(global));
+                        out.next_hop_link_local = link_local;
+                    }
+                },
+                AttributeValue::MultiExitDisc(m) => out.med = Some(*m),
+                AttributeValue::LocalPref(l) => out.local_pref = Some(*l),
+                AttributeValue::AtomicAggregate => out.atomic_aggregate = true,
+                AttributeValue::Communities(c) => out.communities.clone_from(c),
+                AttributeValue::LargeCommunities(c) => out.large_communities.clone_from(c),
+                AttributeValue::ExtendedCommunities(c) => out.extended_communities.clone_from(c),
+                AttributeValue::OriginatorId(o) => out.originator_id = Some(*o),
+                AttributeValue::ClusterList(c) => out.cluster_list.clone_from(c),
+                AttributeValue::AsPath(_)
+                | AttributeValue::As4Path(_)
+                | AttributeValue::Aggregator(_)
+                | AttributeValue::As4Aggregator(_)
+                | AttributeValue::MpUnreachNlri(_) => {}
+                _ => out.other.push(a.clone()),
+            }
+        }
+        out
+    }
+
+    /// The next hop in the codec's form (for [`bgp_proto::builder::UpdateBuilder`]).
+    pub fn wire_next_hop(&self) -> Option<NextHop> {
+        match self.next_hop? {
+            IpAddr::V4(a) => Some(NextHop::Ipv4(a)),
+            IpAddr::V6(global) => Some(NextHop::Ipv6 {
+                global,
+                link_local: self.next_hop_link_local,
+            }),
+        }
+    }
+
+    /// The path attributes to send, without the next hop (the UPDATE builder places it in
+    /// NEXT_HOP or MP_REACH_NLRI). The 4-octet AS_PATH is written as is: for a 2-octet session
+    /// the codec's `AsPath::split_for_two_octet` gives AS_PATH + AS4_PATH.
+    pub fn to_wire(&self) -> Vec<PathAttribute> {
+        let mut out = Vec::with_capacity(8 + self.other.len());
+        out.push(PathAttribute::new(AttributeValue::Origin(self.origin)));
+        out.push(PathAttribute::new(AttributeValue::AsPath(
+            self.as_path.clone(),
+        )));
+        if let Some(m) = self.med {
+            out.push(PathAttribute::new(AttributeValue::MultiExitDisc(m)));
+        }
+        if let Some(l) = self.local_pref {
+            out.push(PathAttribute::new(AttributeValue::LocalPref(l)));
+        }
+        if self.atomic_aggregate {
+            out.push(PathAttribute::new(AttributeValue::AtomicAggregate));
+        }
+        if let Some(a) = self.aggregator {
+            out.push(PathAttribute::new(AttributeValue::Aggregator(a)));
+        }
+        if !self.communities.is_empty() {
+            out.push(PathAttribute::new(AttributeValue::Communities(
+                self.communities.clone(),
+            )));
+        }
+        if let Some(o) = self.originator_id {
+            out.push(PathAttribute::new(AttributeValue::OriginatorId(o)));
+        }
+        if !self.cluster_list.is_empty() {
+            out.push(PathAttribute::new(AttributeValue::ClusterList(
+                self.cluster_list.clone(),
+            )));
+        }
+        if !self.extended_communities.is_empty() {
+            out.push(PathAttribute::new(AttributeValue::ExtendedCommunities(
+                self.extended_communities.clone(),
+            )));
+        }
+        if !self.large_communities.is_empty() {
+            out.push(PathAttribute::new(AttributeValue::LargeCommunities(
+                self.large_communities.clone(),
+            )));
+        }
+        out.extend(self.other.iter().cloned());
+        out
+    }
+
+    /// Unknown attributes as they are passed on (RFC 4271 §5, §9.1.4): optional transitive ones
+    /// with the Partial bit set, optional non-transitive ones dropped.
+    pub fn prepare_other_for_propagation(&mut self) {
+        self.other = self
+            .other
+            .iter()
+            .filter_map(PathAttribute::for_propagation)
+            .collect();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seg(kind: AsSegmentKind, asns: &[u32]) -> AsSegment {
+    fn seg(kind: SegmentType, asns: &[u32]) -> AsSegment {
         AsSegment {
             kind,
             asns: asns.to_vec(),
@@ -272,9 +326,9 @@ mod tests {
     fn as_path_length_counts_sets_as_one_and_confed_as_zero() {
         let mut a = RouteAttrs::new(Origin::Igp, None);
         a.as_path.segments = vec![
-            seg(AsSegmentKind::ConfedSequence, &[65001, 65002]),
-            seg(AsSegmentKind::Sequence, &[1, 2, 3]),
-            seg(AsSegmentKind::Set, &[4, 5, 6]),
+            seg(SegmentType::ConfedSequence, &[65001, 65002]),
+            seg(SegmentType::Sequence, &[1, 2, 3]),
+            seg(SegmentType::Set, &[4, 5, 6]),
         ];
         assert_eq!(a.as_path_len(), 4);
         assert_eq!(a.neighbor_as(), Some(1));

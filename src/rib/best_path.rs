@@ -290,7 +290,7 @@ fn tie_break_step(step: Step, a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rib::attrs::{AsSegment, AsSegmentKind, Origin};
+    use crate::rib::attrs::{AsSegment, Origin, SegmentType};
     use proptest::prelude::*;
 
     fn peer(n: u8, peer_type: PeerType) -> CandidateSource {
@@ -367,7 +367,7 @@ mod tests {
         let a = attrs(1).with_as_sequence([1, 2]);
         let mut b = attrs(2).with_as_sequence([3]);
         b.as_path.segments.push(AsSegment {
-            kind: AsSegmentKind::Set,
+            kind: SegmentType::Set,
             asns: vec![7, 8, 9],
         });
         let c = attrs(3).with_as_sequence([4, 5, 6]);
@@ -682,7 +682,7 @@ mod tests {
                         vec![]
                     } else {
                         vec![AsSegment {
-                            kind: AsSegmentKind::Sequence,
+                            kind: SegmentType::Sequence,
                             asns: std::iter::once(65000 + nbr)
                                 .chain(std::iter::repeat_n(1, len - 1))
                                 .collect(),

@@ -77,6 +77,51 @@ pub struct RouteUpdate {
     pub attrs: Option<RouteAttrs>,
 }
 
+impl RouteUpdate {
+    /// The routes of a decoded UPDATE (IPv4 and IPv6 unicast; other families are not the RIB's).
+    ///
+    /// RFC 7606 §2 treat-as-withdraw (and AFI/SAFI-disable, which the session handles by
+    /// resetting or disabling the family) turns every announced route into a withdrawal, so a
+    /// malformed UPDATE never installs anything and removes what it replaced.
+    pub fn from_wire(update: &bgp_proto::Update) -> Self {
+        let unicast = |f: &bgp_proto::Family| {
+            *f == bgp_proto::Family::IPV4_UNICAST || *f == bgp_proto::Family::IPV6_UNICAST
+        };
+        let mut withdrawn: Vec<Nlri> = update
+            .withdrawn_routes()
+            .filter(|(f, _)| unicast(f))
+            .map(|(_, n)| *n)
+            .collect();
+        let announced: Vec<Nlri> = update
+            .announced()
+            .filter(|(f, _)| unicast(f))
+            .map(|(_, n)| *n)
+            .collect();
+        let withdraw_all = matches!(
+            update.action(),
+            Some(
+                bgp_proto::Rfc7606Action::TreatAsWithdraw
+                    | bgp_proto::Rfc7606Action::AfiSafiDisable
+                    | bgp_proto::Rfc7606Action::SessionReset
+            )
+        );
+        if withdraw_all {
+            withdrawn.extend(announced);
+            return RouteUpdate {
+                withdrawn,
+                announced: Vec::new(),
+                attrs: None,
+            };
+        }
+        let attrs = (!announced.is_empty()).then(|| RouteAttrs::from_wire(&update.attributes));
+        RouteUpdate {
+            withdrawn,
+            announced,
+            attrs,
+        }
+    }
+}
+
 /// Where a Loc-RIB route came from, for the kernel side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FibSource {
@@ -320,7 +365,7 @@ impl Rib {
         };
         match import::import(prefix, received, session, &ctx) {
             ImportResult::Unchanged => Some(Arc::clone(received)),
-            ImportResult::Modified(a) => Some(self.attrs.intern(a)),
+            ImportResult::Modified(a) => Some(self.attrs.intern(*a)),
             ImportResult::Rejected(_) => None,
         }
     }

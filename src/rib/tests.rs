@@ -701,3 +701,83 @@ proptest! {
         prop_assert_eq!(stats.attribute_sets, 0);
     }
 }
+
+#[test]
+fn wire_updates_round_trip_through_the_rib() {
+    use bgp_proto::attr::{AttrFlags, AttributeValue, PathAttribute};
+    let now = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+    rib.peer_up(PeerId(9), session(9, 65000));
+    drain(&mut rib, PeerId(9), now);
+    // An UPDATE as the codec decodes it, with an unknown optional transitive attribute and an
+    // unknown optional non-transitive one.
+    let mut attrs = hop(2).with_local_pref(100).to_wire();
+    attrs.push(PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(
+        192, 168, 0, 2,
+    ))));
+    attrs.push(PathAttribute {
+        flags: AttrFlags::OPTIONAL_TRANSITIVE,
+        value: AttributeValue::Unknown {
+            type_code: 99,
+            data: vec![1, 2],
+        },
+    });
+    attrs.push(PathAttribute {
+        flags: AttrFlags::OPTIONAL_NON_TRANSITIVE,
+        value: AttributeValue::Unknown {
+            type_code: 98,
+            data: vec![3],
+        },
+    });
+    let wire = bgp_proto::Update {
+        withdrawn: vec![],
+        attributes: attrs,
+        nlri: vec![Nlri::new(net("10.244.2.0/26"))],
+        issues: vec![],
+    };
+    let update = RouteUpdate::from_wire(&wire);
+    assert_eq!(
+        update.attrs.as_ref().unwrap().next_hop,
+        Some(ip("192.168.0.2"))
+    );
+    rib.update(PeerId(2), update);
+    let out = rib.pull(PeerId(9), now, 100);
+    let messages: Vec<bgp_proto::Update> = out
+        .updates
+        .iter()
+        .flat_map(|u| u.encode(&bgp_proto::Context::default()).unwrap())
+        .collect();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m.nlri, vec![Nlri::new(net("10.244.2.0/26"))]);
+    let unknown: Vec<&PathAttribute> = m
+        .attributes
+        .iter()
+        .filter(|a| matches!(a.value, AttributeValue::Unknown { .. }))
+        .collect();
+    assert_eq!(unknown.len(), 1, "non-transitive unknown attribute dropped");
+    assert!(
+        unknown[0].flags.partial(),
+        "transitive unknown attribute passed on with Partial"
+    );
+    assert!(
+        m.attribute(bgp_proto::iana::AttributeType::LocalPref)
+            .is_none()
+    );
+    // Treat-as-withdraw removes the route.
+    let mut bad = wire.clone();
+    bad.issues.push(bgp_proto::UpdateIssue {
+        action: bgp_proto::Rfc7606Action::TreatAsWithdraw,
+        attribute: None,
+        family: None,
+        offset: 0,
+        reason: "test".into(),
+        notification: bgp_proto::Notification::update(
+            bgp_proto::iana::UpdateErrorSubcode::MalformedAttributeList,
+            vec![],
+        ),
+    });
+    rib.update(PeerId(2), RouteUpdate::from_wire(&bad));
+    assert_eq!(rib.loc_rib().count(), 0);
+}

@@ -266,6 +266,10 @@ pub fn transform(
         }
     }
 
+    // RFC 4271 §5: unknown optional transitive attributes are passed on with Partial set,
+    // unknown optional non-transitive ones are not passed on.
+    out.prepare_other_for_propagation();
+
     let local = matches!(class, RouteClass::Local { .. });
     let rewrite_next_hop = local
         || match key.next_hop_mode {

@@ -26,7 +26,7 @@ pub enum ImportResult {
     /// Accepted with the received attributes.
     Unchanged,
     /// Accepted with changed attributes.
-    Modified(RouteAttrs),
+    Modified(Box<RouteAttrs>),
     /// Not accepted (kept in the pre-policy Adj-RIB-In so a policy change can revisit it).
     Rejected(ImportReject),
 }
@@ -91,7 +91,7 @@ pub fn import(
     }
     // Calico's import default: accept.
     match modified {
-        Some(a) => ImportResult::Modified(a),
+        Some(a) => ImportResult::Modified(Box::new(a)),
         None => ImportResult::Unchanged,
     }
 }

@@ -7,7 +7,7 @@ pub mod import;
 
 use ipnet::IpNet;
 
-use super::attrs::{LargeCommunity, RouteAttrs};
+use super::attrs::{Community as StandardCommunity, LargeCommunity, RouteAttrs};
 
 /// `2^31 - 1`: the pivot of Calico's priority ↔ LOCAL_PREF mapping.
 pub const PRIORITY_PIVOT: u32 = (1 << 31) - 1;
@@ -37,7 +37,7 @@ pub fn priority_from_local_pref(local_pref: Option<u32>, normal: u32) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Community {
     /// RFC 1997 community.
-    Standard(u32),
+    Standard(StandardCommunity),
     /// RFC 8092 large community.
     Large(LargeCommunity),
 }
