@@ -4,6 +4,7 @@
 //! peers. Everything except [`io`] and [`cli`] is pure: no sockets, no tokio, no wall clock.
 
 pub mod cli;
+pub mod config;
 pub mod fib;
 pub mod io;
 pub mod model;

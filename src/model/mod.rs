@@ -1,1 +1,59 @@
 //! Calico resources (serde types) and the Calico selector language.
+//!
+//! [`load`] reads the YAML manifests users apply with `calicoctl` / `kubectl` (multi-document,
+//! `projectcalico.org/v3` or the `crd.projectcalico.org/v1` storage form, core v1 `Node` and
+//! `Secret`) into a [`Cluster`]: the snapshot that the pure [`plan`](crate::plan) reads.
+
+mod load;
+mod resources;
+pub mod selector;
+mod values;
+
+use std::collections::BTreeMap;
+
+pub use load::{LoadError, load_documents, load_paths};
+pub use resources::*;
+pub use selector::{Selector, SelectorError};
+pub use values::{AsNumber, Community, DurationSecs, LooseBool, NodeAddress, PeerAddress};
+
+/// Annotation on v1 CRDs that carries the v3 object's own labels and annotations as JSON.
+pub const V1_METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
+/// Node label that keeps service ranges from being advertised by the node.
+pub const EXCLUDE_FROM_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// Every Calico resource tern reads, by name: one consistent snapshot of the datastore.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cluster {
+    /// BGPConfigurations (`default`, `node.<name>`).
+    pub bgp_configurations: BTreeMap<String, BgpConfiguration>,
+    /// BGPPeers.
+    pub bgp_peers: BTreeMap<String, BgpPeer>,
+    /// BGPFilters.
+    pub bgp_filters: BTreeMap<String, BgpFilter>,
+    /// Nodes.
+    pub nodes: BTreeMap<String, Node>,
+    /// IPPools.
+    pub ip_pools: BTreeMap<String, IpPool>,
+    /// BlockAffinities.
+    pub block_affinities: BTreeMap<String, BlockAffinity>,
+    /// FelixConfigurations (`default` matters).
+    pub felix_configurations: BTreeMap<String, FelixConfiguration>,
+    /// Secrets by (namespace, name).
+    pub secrets: BTreeMap<(String, String), Secret>,
+    /// Things skipped or ignored while loading (unknown kinds, unknown fields, duplicates).
+    pub notes: Vec<String>,
+}
+
+impl Cluster {
+    /// The global BGPConfiguration (`default`), if present.
+    pub fn global_bgp_configuration(&self) -> Option<&BgpConfigurationSpec> {
+        self.bgp_configurations.get("default").map(|c| &c.spec)
+    }
+
+    /// The per-node BGPConfiguration (`node.<name>`), if present.
+    pub fn node_bgp_configuration(&self, node: &str) -> Option<&BgpConfigurationSpec> {
+        self.bgp_configurations
+            .get(&format!("node.{node}"))
+            .map(|c| &c.spec)
+    }
+}

@@ -1,0 +1,55 @@
+//! `tern plan`: load the datastore, compute one node's plan, print it.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Cli;
+use crate::config::Settings;
+use crate::model::load_paths;
+use crate::plan::compute;
+
+/// Arguments of `tern plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Node name (default: settings `node_name` / `NODENAME`).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Manifest file or directory; repeatable (default: settings `datastore.paths`).
+    #[arg(long, value_name = "PATH")]
+    pub datastore: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `tern plan`.
+pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
+    let mut settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    settings
+        .apply_env(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())?;
+    let node = args
+        .node
+        .clone()
+        .or(settings.node_name.clone())
+        .ok_or("no node name: pass --node, set node_name in the settings or NODENAME")?;
+    let paths = if args.datastore.is_empty() {
+        settings.datastore.paths.clone()
+    } else {
+        args.datastore.clone()
+    };
+    let cluster =
+        load_paths(&paths, &settings.datastore.secret_namespace).map_err(|e| e.to_string())?;
+    for note in &cluster.notes {
+        eprintln!("note: {note}");
+    }
+    let plan = compute(&cluster, &node, &settings.plan_options()).map_err(|e| e.to_string())?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
+}

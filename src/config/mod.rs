@@ -1,0 +1,444 @@
+//! tern's own settings (TOML, `/etc/tern/tern.toml` by default), with environment overrides for
+//! the Calico variables that matter. Every key is documented in `docs/configuration.md`.
+//! Unknown keys are rejected by name.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{PlanOptions, RouterIdSource};
+
+/// Default location of the settings file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tern/tern.toml";
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        message: String,
+    },
+    /// Invalid TOML, an unknown key or a bad value.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names the key).
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// Variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which datastore holds the Calico resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatastoreType {
+    /// YAML manifests on disk, watched for changes.
+    #[default]
+    File,
+    /// The Kubernetes API (a later issue).
+    Kubernetes,
+}
+
+/// `[datastore]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatastoreSettings {
+    /// `file` or `kubernetes`.
+    #[serde(rename = "type")]
+    pub kind: DatastoreType,
+    /// Files or directories of manifests (file datastore).
+    pub paths: Vec<PathBuf>,
+    /// Namespace of the Secrets that BGP passwords reference.
+    pub secret_namespace: String,
+    /// CRD group: `auto`, `crd.projectcalico.org/v1` or `projectcalico.org/v3` (Kubernetes).
+    pub api_group: String,
+    /// Quiet time after a file change before the plan is recomputed, in milliseconds.
+    pub debounce_ms: u64,
+}
+
+impl Default for DatastoreSettings {
+    fn default() -> Self {
+        Self {
+            kind: DatastoreType::File,
+            paths: vec![PathBuf::from("/etc/tern/resources")],
+            secret_namespace: "kube-system".into(),
+            api_group: "auto".into(),
+            debounce_ms: 200,
+        }
+    }
+}
+
+/// `[bgp]`: session defaults and overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BgpSettings {
+    /// Router id: empty (node IPv4), `hash`, or an IPv4 address.
+    pub router_id: String,
+    /// Listen port override (otherwise from BGPConfiguration, default 179).
+    pub listen_port: Option<u16>,
+    /// Listen address override (otherwise all, or the node IP with `bindMode: NodeIP`).
+    pub listen_addresses: Vec<IpAddr>,
+    /// Hold time offered in OPEN, seconds (0 or ≥ 3).
+    pub hold_time: u16,
+    /// Keepalive interval, seconds (when a BGPPeer does not set `keepaliveTime`).
+    pub keepalive_time: u16,
+    /// Delay before the first outgoing connection, seconds.
+    pub connect_delay_time: u16,
+    /// ConnectRetry timer, seconds.
+    pub connect_retry_time: u16,
+    /// Graceful-restart time advertised (when the resources do not set one), seconds.
+    pub graceful_restart_time: u16,
+    /// Longest time stale routes are kept after a peer restarts, seconds.
+    pub stale_routes_time: u16,
+}
+
+impl Default for BgpSettings {
+    fn default() -> Self {
+        Self {
+            router_id: String::new(),
+            listen_port: None,
+            listen_addresses: Vec::new(),
+            hold_time: 90,
+            keepalive_time: 30,
+            connect_delay_time: 0,
+            connect_retry_time: 5,
+            graceful_restart_time: 120,
+            stale_routes_time: 360,
+        }
+    }
+}
+
+/// `[kernel]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KernelSettings {
+    /// Route protocol number of the routes tern installs (12 = `bird`, known to Felix).
+    pub route_protocol: u8,
+}
+
+impl Default for KernelSettings {
+    fn default() -> Self {
+        Self { route_protocol: 12 }
+    }
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSettings {
+    /// tern's control socket.
+    pub socket: PathBuf,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/var/run/tern/tern.ctl"),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Prometheus endpoint; none disables it.
+    pub address: Option<SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            address: Some(SocketAddr::from(([127, 0, 0, 1], 9179))),
+        }
+    }
+}
+
+/// All of tern's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// This node's name (Calico Node resource name); `NODENAME` overrides.
+    pub node_name: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Datastore.
+    pub datastore: DatastoreSettings,
+    /// BGP.
+    pub bgp: BgpSettings,
+    /// Kernel.
+    pub kernel: KernelSettings,
+    /// Control socket.
+    pub control: ControlSettings,
+    /// Metrics.
+    pub metrics: MetricsSettings,
+}
+
+impl Settings {
+    /// Parses TOML text (`path` only names the source in errors) and validates it.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+        let settings: Settings = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.message().to_string() + &location(text, e.span()),
+        })?;
+        settings
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(settings)
+    }
+
+    /// Loads `path`, or the default path when `None` (a missing default file means defaults).
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Settings::from_toml(&path, &text),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Settings::default())
+            }
+            Err(e) => Err(ConfigError::Io {
+                path,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Applies the environment overrides: `NODENAME`, `CALICO_ROUTER_ID`, `CALICO_API_GROUP`,
+    /// `DATASTORE_TYPE` (`kubernetes` / anything else = file), `TERN_DATASTORE_PATHS`
+    /// (colon-separated). `env` is a lookup so that tests need not touch the process environment.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("NODENAME").filter(|v| !v.is_empty()) {
+            self.node_name = Some(v);
+        }
+        if let Some(v) = env("CALICO_ROUTER_ID") {
+            v.parse::<RouterIdSource>()
+                .map_err(|message| ConfigError::Env {
+                    name: "CALICO_ROUTER_ID",
+                    message,
+                })?;
+            self.bgp.router_id = v;
+        }
+        if let Some(v) = env("CALICO_API_GROUP").filter(|v| !v.is_empty()) {
+            self.datastore.api_group = v;
+        }
+        if let Some(v) = env("DATASTORE_TYPE").filter(|v| !v.is_empty()) {
+            self.datastore.kind = if v == "kubernetes" {
+                DatastoreType::Kubernetes
+            } else {
+                DatastoreType::File
+            };
+        }
+        if let Some(v) = env("TERN_DATASTORE_PATHS").filter(|v| !v.is_empty()) {
+            self.datastore.paths = v
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
+        }
+        self.validate().map_err(|message| ConfigError::Env {
+            name: "(combined settings)",
+            message,
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.bgp
+            .router_id
+            .parse::<RouterIdSource>()
+            .map_err(|e| format!("bgp.router_id: {e}"))?;
+        let b = &self.bgp;
+        if b.hold_time != 0 && b.hold_time < 3 {
+            return Err(format!(
+                "bgp.hold_time: {} must be 0 or at least 3 (RFC 4271 §4.2)",
+                b.hold_time
+            ));
+        }
+        if b.hold_time != 0 && b.keepalive_time >= b.hold_time {
+            return Err(format!(
+                "bgp.keepalive_time: {} must be below bgp.hold_time {}",
+                b.keepalive_time, b.hold_time
+            ));
+        }
+        if b.connect_retry_time == 0 {
+            return Err("bgp.connect_retry_time: must be at least 1".into());
+        }
+        if !matches!(
+            self.datastore.api_group.as_str(),
+            "auto" | "crd.projectcalico.org/v1" | "projectcalico.org/v3"
+        ) {
+            return Err(format!(
+                "datastore.api_group: {:?} must be auto, crd.projectcalico.org/v1 or projectcalico.org/v3",
+                self.datastore.api_group
+            ));
+        }
+        if self.datastore.kind == DatastoreType::File && self.datastore.paths.is_empty() {
+            return Err("datastore.paths: the file datastore needs at least one path".into());
+        }
+        Ok(())
+    }
+
+    /// The plan options these settings imply.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            // Validated in `validate`.
+            router_id: self.bgp.router_id.parse().unwrap_or_default(),
+            secret_namespace: self.datastore.secret_namespace.clone(),
+        }
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::from_toml(Path::new("tern.toml"), text)
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.bgp.hold_time, 90);
+        assert_eq!(s.kernel.route_protocol, 12);
+        assert_eq!(s.datastore.secret_namespace, "kube-system");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let s = parse(
+            r#"
+node_name = "n1"
+log_format = "json"
+[datastore]
+type = "file"
+paths = ["/a", "/b"]
+secret_namespace = "calico-system"
+debounce_ms = 50
+[bgp]
+router_id = "hash"
+listen_port = 1179
+listen_addresses = ["10.0.0.1"]
+hold_time = 9
+keepalive_time = 3
+[kernel]
+route_protocol = 12
+[control]
+socket = "/tmp/t.ctl"
+[metrics]
+enabled = false
+address = "0.0.0.0:9000"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.node_name.as_deref(), Some("n1"));
+        assert_eq!(s.plan_options().router_id, RouterIdSource::Hash);
+        assert_eq!(s.datastore.paths.len(), 2);
+        assert_eq!(s.metrics.address.port(), 9000);
+        assert!(!s.metrics.enabled);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let e = parse("[bgp]\nhold_tim = 9\n").unwrap_err().to_string();
+        assert!(e.contains("hold_tim") && e.contains("line 2"), "{e}");
+        let e = parse("nodename = 'x'\n").unwrap_err().to_string();
+        assert!(e.contains("nodename"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(
+            parse("[bgp]\nhold_time = 2\n")
+                .unwrap_err()
+                .to_string()
+                .contains("bgp.hold_time")
+        );
+        assert!(
+            parse("[bgp]\nhold_time = 9\nkeepalive_time = 9\n")
+                .unwrap_err()
+                .to_string()
+                .contains("keepalive")
+        );
+        assert!(
+            parse("[bgp]\nrouter_id = 'x'\n")
+                .unwrap_err()
+                .to_string()
+                .contains("router_id")
+        );
+        assert!(parse("log_format = 'xml'\n").is_err());
+        assert!(parse("[datastore]\napi_group = 'x'\n").is_err());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut s = Settings::default();
+        let env = |k: &str| match k {
+            "NODENAME" => Some("node-7".to_string()),
+            "CALICO_ROUTER_ID" => Some("10.9.9.9".to_string()),
+            "CALICO_API_GROUP" => Some("projectcalico.org/v3".to_string()),
+            "TERN_DATASTORE_PATHS" => Some("/x:/y".to_string()),
+            _ => None,
+        };
+        s.apply_env(env).unwrap();
+        assert_eq!(s.node_name.as_deref(), Some("node-7"));
+        assert_eq!(
+            s.plan_options().router_id,
+            RouterIdSource::Literal("10.9.9.9".parse().unwrap())
+        );
+        assert_eq!(s.datastore.api_group, "projectcalico.org/v3");
+        assert_eq!(
+            s.datastore.paths,
+            vec![PathBuf::from("/x"), PathBuf::from("/y")]
+        );
+        let e = Settings::default()
+            .apply_env(|k| (k == "CALICO_ROUTER_ID").then(|| "nope".to_string()));
+        assert!(e.unwrap_err().to_string().contains("CALICO_ROUTER_ID"));
+    }
+
+    #[test]
+    fn missing_default_file_means_defaults_but_explicit_file_must_exist() {
+        let e = Settings::load(Some(Path::new("/nonexistent/tern.toml"))).unwrap_err();
+        assert!(e.to_string().contains("cannot read"));
+    }
+}

@@ -1,0 +1,359 @@
+//! The file datastore: loads manifests, watches their files and directories, and on every
+//! change (debounced) recomputes the node's plan and emits it with its diff.
+//!
+//! ```text
+//!  notify (inotify thread) ──raw events──▶ worker thread ──DatastoreEvent──▶ tokio mpsc ──▶ daemon
+//!                                          (debounce, load, plan, diff)
+//! ```
+//!
+//! Event driven: the worker blocks on the event channel; there is no polling loop. An invalid
+//! edit (bad YAML, bad field, unreadable file) is reported as [`DatastoreEvent::Rejected`] and
+//! the previous plan stays current: the next diff is computed against the last good plan.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::model::{LoadError, load_paths};
+use crate::plan::{Plan, PlanDiff, PlanError, PlanOptions, compute};
+
+/// What the file datastore needs.
+#[derive(Debug, Clone)]
+pub struct FileDatastoreConfig {
+    /// Files or directories of manifests.
+    pub paths: Vec<PathBuf>,
+    /// The local node.
+    pub node: String,
+    /// Plan options (router id source, secret namespace).
+    pub options: PlanOptions,
+    /// Quiet time after the last file event before reloading.
+    pub debounce: Duration,
+}
+
+/// A change reported by the datastore.
+#[derive(Debug, Clone)]
+pub enum DatastoreEvent {
+    /// A new plan and its difference from the previous good plan.
+    Plan {
+        /// The new plan.
+        plan: Arc<Plan>,
+        /// What changed.
+        diff: PlanDiff,
+    },
+    /// An edit was rejected; the previous plan stays.
+    Rejected {
+        /// One line naming the file, resource and field.
+        error: String,
+    },
+}
+
+/// Why the datastore could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The manifests do not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// No plan can be computed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The watcher could not be set up.
+    #[error("cannot watch {path}: {message}")]
+    Watch {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        message: String,
+    },
+}
+
+/// A running file datastore. Dropping it stops the watcher and its worker thread.
+pub struct FileDatastore {
+    watcher: Option<notify::RecommendedWatcher>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FileDatastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDatastore").finish_non_exhaustive()
+    }
+}
+
+fn load_plan(config: &FileDatastoreConfig) -> Result<Plan, String> {
+    let cluster =
+        load_paths(&config.paths, &config.options.secret_namespace).map_err(|e| e.to_string())?;
+    compute(&cluster, &config.node, &config.options).map_err(|e| e.to_string())
+}
+
+/// Whether a file event concerns the manifests.
+fn relevant(event: &notify::Event, files: &[PathBuf], dirs: &[PathBuf]) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
+    }
+    event.paths.iter().any(|p| {
+        files.iter().any(|f| f == p)
+            || (p
+                .parent()
+                .is_some_and(|parent| dirs.iter().any(|d| d == parent))
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                ))
+    })
+}
+
+impl FileDatastore {
+    /// Loads the manifests, computes the first plan and starts watching. Events go to the
+    /// returned receiver (capacity 16; the worker waits when it is full, so nothing is lost).
+    pub fn start(
+        config: FileDatastoreConfig,
+    ) -> Result<(FileDatastore, Plan, mpsc::Receiver<DatastoreEvent>), StartError> {
+        let cluster = load_paths(&config.paths, &config.options.secret_namespace)?;
+        let first = compute(&cluster, &config.node, &config.options)?;
+
+        let (raw_tx, raw_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
+        let mut watcher = notify::recommended_watcher(move |res| {
+            let _ = raw_tx.send(res);
+        })
+        .map_err(|e| StartError::Watch {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        let (mut files, mut dirs) = (Vec::new(), Vec::new());
+        for path in &config.paths {
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            // Watch the directory of a single file, so that editors that replace the file
+            // (write + rename) are seen too.
+            let (watched, is_dir) = if canonical.is_dir() {
+                (canonical.clone(), true)
+            } else {
+                (
+                    canonical
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| PathBuf::from("/")),
+                    false,
+                )
+            };
+            watcher
+                .watch(&watched, RecursiveMode::NonRecursive)
+                .map_err(|e| StartError::Watch {
+                    path: watched.clone(),
+                    message: e.to_string(),
+                })?;
+            if is_dir {
+                dirs.push(canonical);
+            } else {
+                files.push(canonical);
+            }
+        }
+
+        let (tx, rx) = mpsc::channel(16);
+        let mut current = first.clone();
+        let worker = std::thread::Builder::new()
+            .name("tern-file-datastore".into())
+            .spawn(move || {
+                // Blocks until an event arrives; ends when the watcher is dropped.
+                while let Ok(first_event) = raw_rx.recv() {
+                    let mut changed = first_event
+                        .as_ref()
+                        .map_or(true, |e| relevant(e, &files, &dirs));
+                    // Debounce: keep draining until the files have been quiet for a while.
+                    loop {
+                        match raw_rx.recv_timeout(config.debounce) {
+                            Ok(ev) => {
+                                changed |= ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs))
+                            }
+                            Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                    if !changed {
+                        continue;
+                    }
+                    let event = match load_plan(&config) {
+                        Ok(plan) => {
+                            let diff = PlanDiff::between(&current, &plan);
+                            if diff.is_empty() && plan == current {
+                                continue;
+                            }
+                            current = plan.clone();
+                            DatastoreEvent::Plan {
+                                plan: Arc::new(plan),
+                                diff,
+                            }
+                        }
+                        Err(error) => DatastoreEvent::Rejected { error },
+                    };
+                    if tx.blocking_send(event).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StartError::Watch {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            })?;
+        Ok((
+            FileDatastore {
+                watcher: Some(watcher),
+                worker: Some(worker),
+            },
+            first,
+            rx,
+        ))
+    }
+}
+
+impl Drop for FileDatastore {
+    fn drop(&mut self) {
+        // Dropping the watcher closes the raw channel, which ends the worker.
+        drop(self.watcher.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}}\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\nspec: {bgp: {ipv4Address: 10.0.0.2/24}}\n";
+
+    /// Writes a file the way careful tools do (temporary file + rename), so the watcher never
+    /// sees it half written.
+    fn write(path: PathBuf, text: &str) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<DatastoreEvent>) -> DatastoreEvent {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("no datastore event within 30 s")
+            .expect("datastore channel closed")
+    }
+
+    fn start(dir: &Path) -> (FileDatastore, Plan, mpsc::Receiver<DatastoreEvent>) {
+        FileDatastore::start(FileDatastoreConfig {
+            paths: vec![dir.to_path_buf()],
+            node: "n1".into(),
+            options: PlanOptions::default(),
+            debounce: Duration::from_millis(50),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn edits_produce_diffs_and_bad_edits_keep_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
+        let (_ds, first, mut rx) = start(dir.path());
+        assert_eq!(first.peerings.len(), 1);
+
+        // A new node joins the mesh.
+        write(
+            dir.path().join("n3.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n3}\nspec: {bgp: {ipv4Address: 10.0.0.3/24}}\n",
+        );
+        let DatastoreEvent::Plan { plan, diff } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert_eq!(plan.peerings.len(), 2);
+        assert_eq!(
+            diff.peers_added
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Mesh_10_0_0_3"]
+        );
+        assert!(diff.peers_removed.is_empty() && diff.peers_reset.is_empty());
+
+        // An invalid edit is rejected with file, resource and field.
+        write(
+            dir.path().join("peer.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: nonsense, asNumber: 1}\n",
+        );
+        let DatastoreEvent::Rejected { error } = next(&mut rx).await else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            error.contains("peer.yaml")
+                && error.contains("BGPPeer \"bad\"")
+                && error.contains("spec.peerIP"),
+            "{error}"
+        );
+
+        // Fixing it yields a diff against the last good plan (n3 already known).
+        write(
+            dir.path().join("peer.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: 10.0.0.254, asNumber: 65000}\n",
+        );
+        let DatastoreEvent::Plan { diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert_eq!(
+            diff.peers_added
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Global_10_0_0_254"]
+        );
+        assert!(diff.peers_removed.is_empty());
+
+        // Removing the node removes its mesh peering.
+        std::fs::remove_file(dir.path().join("n3.yaml")).unwrap();
+        let DatastoreEvent::Plan { diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert_eq!(
+            diff.peers_removed
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Mesh_10_0_0_3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_watched_single_file_replaced_by_rename_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cluster.yaml");
+        std::fs::write(&file, BASE).unwrap();
+        let (_ds, _first, mut rx) = FileDatastore::start(FileDatastoreConfig {
+            paths: vec![file.clone()],
+            node: "n1".into(),
+            options: PlanOptions::default(),
+            debounce: Duration::from_millis(50),
+        })
+        .unwrap();
+        let tmp = dir.path().join(".cluster.yaml.tmp");
+        std::fs::write(&tmp, BASE.replace("10.0.0.2/24", "10.0.0.22/24")).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        let DatastoreEvent::Plan { diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert_eq!(diff.peers_added[0].name, "Mesh_10_0_0_22");
+        assert_eq!(diff.peers_removed[0].name, "Mesh_10_0_0_2");
+    }
+
+    #[test]
+    fn start_fails_on_a_bad_datastore() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.yaml"), "a: [").unwrap();
+        let err = FileDatastore::start(FileDatastoreConfig {
+            paths: vec![dir.path().to_path_buf()],
+            node: "n1".into(),
+            options: PlanOptions::default(),
+            debounce: Duration::from_millis(50),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("x.yaml: invalid YAML"), "{err}");
+    }
+}

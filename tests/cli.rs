@@ -1,0 +1,182 @@
+//! Runs the built `tern` binary: `tern plan` on an example cluster, and on a broken manifest.
+
+use std::path::Path;
+use std::process::Command;
+
+fn tern() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tern"));
+    // Keep the host's environment and settings out of the test.
+    for var in [
+        "NODENAME",
+        "CALICO_ROUTER_ID",
+        "CALICO_API_GROUP",
+        "DATASTORE_TYPE",
+        "TERN_DATASTORE_PATHS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/clusters")
+        .join(name)
+        .join("manifests")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_prints_text_and_json() {
+    let out = tern()
+        .args([
+            "plan",
+            "--node",
+            "n9",
+            "--datastore",
+            &fixture("mesh-ipip-crosssubnet"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("router id   10.0.0.9"), "{text}");
+    assert!(
+        text.contains("Mesh_10_0_1_3") && text.contains("passive"),
+        "{text}"
+    );
+
+    let out = tern()
+        .args([
+            "plan",
+            "--json",
+            "--node",
+            "n9",
+            "--datastore",
+            &fixture("mesh-ipip-crosssubnet"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/clusters/mesh-ipip-crosssubnet/plan-n9.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json, expected);
+}
+
+#[test]
+fn plan_shows_password_references_only() {
+    let out = tern()
+        .args(["plan", "--node", "n1", "--datastore", &fixture("passwords")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("<secret kube-system/bgp-secrets:tor>"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tor-password") && !text.contains("mesh-password"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_uses_the_settings_file_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "node_name = \"n3\"\n[datastore]\npaths = [{:?}]\n",
+            fixture("mesh-ipip-crosssubnet")
+        ),
+    )
+    .unwrap();
+    let out = tern()
+        .args(["plan", "--config", config.to_str().unwrap()])
+        .env("CALICO_ROUTER_ID", "hash")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("node        n3"), "{text}");
+    // `printf n3 | sha256sum` starts 8721d664 → 135.33.214.100.
+    assert!(text.contains("router id   135.33.214.100"), "{text}");
+
+    std::fs::write(&config, "[bgp]\nhold_tim = 3\n").unwrap();
+    let out = tern()
+        .args(["plan", "--node", "n3", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("hold_tim"), "{err}");
+}
+
+#[test]
+fn broken_manifest_gives_one_clear_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cluster.yaml"),
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\nspec:\n  peerIP: 10.0.0.1\n  asNumber: 65000\n  ttlSecurity: 300\n",
+    )
+    .unwrap();
+    let out = tern()
+        .args([
+            "plan",
+            "--node",
+            "n1",
+            "--datastore",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ")
+            && err.contains("cluster.yaml: BGPPeer \"tor\": field spec.ttlSecurity:"),
+        "{err}"
+    );
+
+    let out = tern()
+        .args([
+            "plan",
+            "--node",
+            "nope",
+            "--datastore",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = tern().arg("version").output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("tern {}", env!("CARGO_PKG_VERSION"))
+    );
+}
