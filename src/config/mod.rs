@@ -166,14 +166,17 @@ impl Default for ControlSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// Prometheus endpoint; none disables it.
-    pub address: Option<SocketAddr>,
+    /// Serve metrics at all.
+    pub enabled: bool,
+    /// Prometheus endpoint (read-only).
+    pub address: SocketAddr,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
         Self {
-            address: Some(SocketAddr::from(([127, 0, 0, 1], 9179))),
+            enabled: true,
+            address: SocketAddr::from(([127, 0, 0, 1], 9179)),
         }
     }
 }

@@ -95,14 +95,26 @@ fn relevant(event: &notify::Event, files: &[PathBuf], dirs: &[PathBuf]) -> bool 
         return false;
     }
     event.paths.iter().any(|p| {
-        files.iter().any(|f| f == p)
-            || (p
-                .parent()
+        let in_dir = |dirs: &[PathBuf]| {
+            p.parent()
                 .is_some_and(|parent| dirs.iter().any(|d| d == parent))
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml" | "json")
-                ))
+        };
+        // Kubernetes ConfigMap/Secret volumes update by swapping the `..data` symlink.
+        let swapped = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(".."));
+        let manifest = matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        );
+        let file_dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        files.iter().any(|f| f == p)
+            || (swapped && in_dir(&file_dirs))
+            || ((swapped || manifest) && in_dir(dirs))
     })
 }
 
@@ -125,14 +137,15 @@ impl FileDatastore {
         })?;
         let (mut files, mut dirs) = (Vec::new(), Vec::new());
         for path in &config.paths {
-            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            // Absolute but not canonical: symlinks (ConfigMap volumes) stay as the user named them.
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
             // Watch the directory of a single file, so that editors that replace the file
             // (write + rename) are seen too.
-            let (watched, is_dir) = if canonical.is_dir() {
-                (canonical.clone(), true)
+            let (watched, is_dir) = if absolute.is_dir() {
+                (absolute.clone(), true)
             } else {
                 (
-                    canonical
+                    absolute
                         .parent()
                         .map(Path::to_path_buf)
                         .unwrap_or_else(|| PathBuf::from("/")),
@@ -146,9 +159,9 @@ impl FileDatastore {
                     message: e.to_string(),
                 })?;
             if is_dir {
-                dirs.push(canonical);
+                dirs.push(absolute);
             } else {
-                files.push(canonical);
+                files.push(absolute);
             }
         }
 
@@ -341,6 +354,32 @@ mod tests {
         };
         assert_eq!(diff.peers_added[0].name, "Mesh_10_0_0_22");
         assert_eq!(diff.peers_removed[0].name, "Mesh_10_0_0_2");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_configmap_style_symlink_swap_is_seen() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("..v1")).unwrap();
+        std::fs::write(d.join("..v1/cluster.yaml"), BASE).unwrap();
+        symlink("..v1", d.join("..data")).unwrap();
+        symlink("..data/cluster.yaml", d.join("cluster.yaml")).unwrap();
+        let (_ds, first, mut rx) = start(d);
+        assert_eq!(first.peerings[0].name, "Mesh_10_0_0_2");
+        std::fs::create_dir(d.join("..v2")).unwrap();
+        std::fs::write(
+            d.join("..v2/cluster.yaml"),
+            BASE.replace("10.0.0.2/24", "10.0.0.7/24"),
+        )
+        .unwrap();
+        symlink("..v2", d.join("..data_tmp")).unwrap();
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+        let DatastoreEvent::Plan { diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert_eq!(diff.peers_added[0].name, "Mesh_10_0_0_7");
     }
 
     #[test]
