@@ -9,9 +9,12 @@ use proptest::prelude::*;
 
 use super::attrs::Origin;
 use super::graceful_restart::Family;
-use super::policy::filter::{CidrOperator, FilterRule, FilterRules, RouteFilter};
+use super::policy::filter::RouteFilter;
+use super::policy::filter::tests::{chain, cidr_rule};
 use super::policy::{PoolPolicy, local_pref_from_priority};
 use super::*;
+use crate::model::{FilterAction, MatchOperator};
+use crate::plan::filter::{CompiledRule, Direction, RuleMatch};
 
 const LOCAL_AS: u32 = 64512;
 
@@ -41,6 +44,7 @@ fn policy() -> PolicyContext {
         pools: vec![PoolPolicy {
             cidr: net("10.244.0.0/16"),
             disable_bgp_export: false,
+            encapsulation: crate::fib::Encapsulation::IpIpAlways,
         }],
         own_blocks: vec![net("10.244.1.0/26")],
         service_ranges: vec![net("10.96.0.0/12")],
@@ -528,11 +532,14 @@ fn import_filter_change_re_evaluates_the_pre_policy_routes() {
         2,
         "import default accepts a ToR default route"
     );
-    let reject_default: Arc<dyn RouteFilter> = Arc::new(FilterRules(vec![FilterRule {
-        cidr: Some((CidrOperator::Equal, net("0.0.0.0/0"))),
-        accept: false,
-        ..Default::default()
-    }]));
+    let reject_default: Arc<dyn RouteFilter> = Arc::new(chain(
+        Direction::Import,
+        vec![cidr_rule(
+            MatchOperator::Equal,
+            "0.0.0.0/0",
+            FilterAction::Reject,
+        )],
+    ));
     tor.import_filter = Some(reject_default);
     rib.update_peer(PeerId(9), tor.clone());
     assert_eq!(rib.loc_rib().count(), 1);
@@ -557,10 +564,14 @@ fn export_filters_apply_to_explicit_peers_only() {
             metric: 1024,
         },
     );
-    let deny_all: Arc<dyn RouteFilter> = Arc::new(FilterRules(vec![FilterRule {
-        accept: false,
-        ..Default::default()
-    }]));
+    let deny_all: Arc<dyn RouteFilter> = Arc::new(chain(
+        Direction::Export,
+        vec![CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Reject,
+            operations: vec![],
+        }],
+    ));
     let mut explicit = session(9, 65000);
     explicit.mesh = false;
     explicit.export_filter = Some(deny_all.clone());

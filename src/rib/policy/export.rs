@@ -22,8 +22,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
 
-use super::filter::{FilterOperation, FilterRoute, FilterVerdict, RouteFilter, glob_matches};
-use super::{PolicyContext, local_pref_from_priority, priority_from_local_pref};
+use super::filter::{FilterOperation, FilterRoute, FilterVerdict, RouteFilter};
+use super::{PolicyContext, add_community, priority_from_local_pref};
+use crate::plan::filter::glob_matches;
 use crate::rib::attrs::RouteAttrs;
 use crate::rib::peer::{ExportKey, NextHopMode, PeerType, ReflectionRole};
 use crate::rib::reflection;
@@ -172,16 +173,23 @@ pub fn decide<'f>(
     }
 
     // 3. Towards iBGP: Calico's tunnel and workload interfaces (Felix programs those routes).
-    if to_ibgp && let Some(ifname) = interface {
-        let calico_iface = glob_matches("*.cali", ifname) || glob_matches("*.calico", ifname);
-        let felix_tunnel = ctx.felix_owns_ipip && ifname == "tunl0";
-        if calico_iface || felix_tunnel {
-            return ExportDecision::Reject(ExportStep::IbgpTunnelInterface);
-        }
+    if to_ibgp
+        && let Some(ifname) = interface
+        && ctx
+            .ibgp_reject_interfaces
+            .iter()
+            .any(|g| glob_matches(g, ifname))
+    {
+        return ExportDecision::Reject(ExportStep::IbgpTunnelInterface);
     }
 
     // 4. eBPF dataplane interfaces, towards everyone.
-    if interface.is_some_and(|i| glob_matches("bpf*.cali", i)) {
+    if let Some(ifname) = interface
+        && ctx
+            .reject_interfaces
+            .iter()
+            .any(|g| glob_matches(g, ifname))
+    {
         return ExportDecision::Reject(ExportStep::BpfInterface);
     }
 
@@ -246,22 +254,12 @@ pub fn transform(
     let key = target.key;
 
     // BGPFilter operations, in order.
-    for op in decision_rule.unwrap_or(&[]) {
-        match op {
-            FilterOperation::AddCommunity(c) => c.add_to(&mut out),
-            FilterOperation::PrependAsPath(asns) => {
-                for asn in asns.iter().rev() {
-                    out.prepend_as(*asn, 1);
-                }
-            }
-            FilterOperation::SetPriority(p) => out.local_pref = Some(local_pref_from_priority(*p)),
-        }
-    }
+    super::import::apply_operations(&mut out, decision_rule.unwrap_or(&[]));
     // prefixAdvertisements communities.
     for (i, pc) in ctx.prefix_communities.iter().take(64).enumerate() {
         if community_mask & (1 << i) != 0 {
             for c in &pc.communities {
-                c.add_to(&mut out);
+                add_community(&mut out, *c);
             }
         }
     }
@@ -314,9 +312,12 @@ pub fn transform(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fib::Encapsulation;
+    use crate::model::{FilterAction, MatchOperator};
+    use crate::plan::filter::{CompiledRule, Direction};
     use crate::rib::attrs::Origin;
-    use crate::rib::policy::filter::{CidrOperator, FilterRule, FilterRules};
-    use crate::rib::policy::{Community, PoolPolicy, PrefixCommunities};
+    use crate::rib::policy::filter::tests::{chain, cidr_rule};
+    use crate::rib::policy::{Community, PoolPolicy, PrefixCommunities, local_pref_from_priority};
 
     fn key(peer_type: PeerType) -> ExportKey {
         ExportKey {
@@ -346,10 +347,12 @@ mod tests {
                 PoolPolicy {
                     cidr: "10.244.0.0/16".parse().unwrap(),
                     disable_bgp_export: false,
+                    encapsulation: Encapsulation::IpIpAlways,
                 },
                 PoolPolicy {
                     cidr: "10.99.0.0/16".parse().unwrap(),
                     disable_bgp_export: true,
+                    encapsulation: Encapsulation::None,
                 },
             ],
             own_blocks: vec!["10.244.1.0/26".parse().unwrap()],
@@ -357,9 +360,7 @@ mod tests {
             lb_external_ranges: vec!["203.0.113.0/24".parse().unwrap()],
             prefix_communities: vec![PrefixCommunities {
                 cidr: "10.244.0.0/16".parse().unwrap(),
-                communities: vec![Community::Standard(crate::rib::attrs::community(
-                    65000, 100,
-                ))],
+                communities: vec![Community::Standard(65000, 100)],
             }],
             ..PolicyContext::default()
         }
@@ -395,19 +396,16 @@ mod tests {
 
     #[test]
     fn step1_filter_reject_and_accept_end_the_pipeline() {
-        let rules = FilterRules(vec![
-            FilterRule {
-                cidr: Some((CidrOperator::Equal, "10.244.1.0/26".parse().unwrap())),
-                accept: false,
-                ..Default::default()
-            },
-            FilterRule {
-                cidr: Some((CidrOperator::In, "192.0.2.0/24".parse().unwrap())),
-                accept: true,
-                operations: vec![FilterOperation::PrependAsPath(vec![1, 2])],
-                ..Default::default()
-            },
-        ]);
+        let rules = chain(
+            Direction::Export,
+            vec![
+                cidr_rule(MatchOperator::Equal, "10.244.1.0/26", FilterAction::Reject),
+                CompiledRule {
+                    operations: vec![FilterOperation::PrependAsPath(vec![1, 2])],
+                    ..cidr_rule(MatchOperator::In, "192.0.2.0/24", FilterAction::Accept)
+                },
+            ],
+        );
         let k = key(PeerType::Ebgp);
         let t = target(&k, Some(&rules));
         let a = RouteAttrs::new(Origin::Igp, None);
@@ -497,10 +495,8 @@ mod tests {
             ),
             (true, ExportStep::Pool)
         );
-        let felix = PolicyContext {
-            felix_owns_ipip: true,
-            ..ctx()
-        };
+        let mut felix = ctx();
+        felix.ibgp_reject_interfaces.push("tunl0".into());
         assert_eq!(
             run(
                 "10.244.7.5/32",

@@ -1,23 +1,26 @@
 //! The seam where BGPFilter rules are evaluated.
 //!
-//! The plan compiles each BGPPeer's `filters` (BGPFilter resources, in order) into typed rules;
-//! the RIB only needs to ask "what does the first matching rule say about this route?". That
-//! question is [`RouteFilter::evaluate`]. The RIB calls it first in both pipelines, and only for
-//! explicit peers (never mesh peers, calico-behaviour.md §1):
+//! The plan compiles each BGPFilter into typed rules ([`crate::plan::filter::CompiledFilter`]);
+//! the RIB only needs to ask "what does the first matching rule of this peer's filters say about
+//! this route?". That question is [`RouteFilter::evaluate`]. The RIB calls it first in both
+//! pipelines, and only for explicit peers (never mesh peers, calico-behaviour.md §1):
 //!
 //! - [`FilterVerdict::Reject`]: the route is dropped (import) or not sent (export).
-//! - [`FilterVerdict::Accept`]: the route is taken as is, after the rule's operations, and the
-//!   rest of the pipeline is skipped (Calico emits `accept;` in BIRD, which ends the filter).
+//! - [`FilterVerdict::Accept`]: the route is taken after the rule's operations, and the rest of
+//!   the pipeline is skipped (Calico emits `accept;` in BIRD, which ends the filter).
 //! - [`FilterVerdict::NoMatch`]: fall through to Calico's defaults.
 //!
-//! The plan's compiled filter implements this trait; [`FilterRules`] is a plain typed rule list
-//! with the same semantics, used by tests and by anyone who builds rules by hand.
+//! [`PeerFilterChain`] is the implementation over the plan's compiled filters: a BGPPeer's
+//! `filters`, in order, for one direction; it matches with the plan's own
+//! [`crate::plan::filter::RuleMatch::matches`], so the plan's rule semantics are the only ones.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::Community;
+use crate::model::FilterAction;
+pub use crate::plan::filter::Operation as FilterOperation;
+use crate::plan::filter::{CompiledFilter, Direction, RouteView};
 use crate::rib::attrs::RouteAttrs;
 use crate::rib::peer::PeerType;
 
@@ -36,21 +39,10 @@ pub struct FilterRoute<'a> {
     /// The route's priority (kernel metric; `2^31 - 1 - LOCAL_PREF` for BGP routes).
     pub priority: u32,
     /// The type of the peer the filter is applied to (the session being imported from or
-    /// exported to).
+    /// exported to): what `peerType` matches.
     pub session_peer_type: PeerType,
     /// The session peer's address.
     pub session_peer: IpAddr,
-}
-
-/// One operation of an accepting BGPFilter rule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum FilterOperation {
-    /// `addCommunity`.
-    AddCommunity(Community),
-    /// `prependASPath`: these ASNs, in order, in front of the path.
-    PrependAsPath(Vec<u32>),
-    /// `setPriority`: sets LOCAL_PREF to `2^31 - 1 - priority`.
-    SetPriority(u32),
 }
 
 /// What the first matching rule says.
@@ -61,7 +53,7 @@ pub enum FilterVerdict<'a> {
     /// Accept; `rule` identifies the rule (stable while the filter lives) and `operations` are
     /// applied in order.
     Accept {
-        /// Index of the matching rule.
+        /// Index of the matching rule across the chain.
         rule: u32,
         /// Its operations.
         operations: &'a [FilterOperation],
@@ -70,118 +62,58 @@ pub enum FilterVerdict<'a> {
     Reject,
 }
 
-/// A compiled, ordered BGPFilter rule list for one direction and family.
+/// A compiled, ordered BGPFilter rule list for one direction.
 pub trait RouteFilter: std::fmt::Debug + Send + Sync {
     /// The verdict of the first rule that matches `route`.
     fn evaluate(&self, route: &FilterRoute<'_>) -> FilterVerdict<'_>;
 }
 
-/// `matchOperator` of a CIDR match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CidrOperator {
-    /// The prefix equals the CIDR.
-    Equal,
-    /// The prefix differs from the CIDR.
-    NotEqual,
-    /// The prefix lies inside the CIDR (equal included).
-    In,
-    /// The prefix does not lie inside the CIDR.
-    NotIn,
+/// A peer's BGPFilters (in the BGPPeer's `filters` order) for one direction.
+#[derive(Debug, Clone)]
+pub struct PeerFilterChain {
+    filters: Vec<CompiledFilter>,
+    direction: Direction,
 }
 
-/// Whether `prefix` satisfies `op cidr`.
-pub fn cidr_matches(op: CidrOperator, cidr: &IpNet, prefix: &IpNet) -> bool {
-    match op {
-        CidrOperator::Equal => cidr == prefix,
-        CidrOperator::NotEqual => cidr != prefix,
-        CidrOperator::In => cidr.contains(prefix),
-        CidrOperator::NotIn => !cidr.contains(prefix),
+impl PeerFilterChain {
+    /// The chain of `filters` for `direction`.
+    pub fn new(filters: Vec<CompiledFilter>, direction: Direction) -> Self {
+        Self { filters, direction }
+    }
+
+    /// The chain named by a peering's `import_filters` / `export_filters`, looked up in the
+    /// plan's compiled filters (names the plan does not know are skipped: the plan reports them).
+    pub fn from_plan(plan: &crate::plan::Plan, names: &[String], direction: Direction) -> Self {
+        Self::new(
+            names
+                .iter()
+                .filter_map(|n| plan.filters.get(n).cloned())
+                .collect(),
+            direction,
+        )
     }
 }
 
-/// One typed rule: every present match must hold.
-#[derive(Debug, Clone, Default)]
-pub struct FilterRule {
-    /// `cidr` + `matchOperator`.
-    pub cidr: Option<(CidrOperator, IpNet)>,
-    /// `prefixLength{min,max}`.
-    pub prefix_length: Option<(u8, u8)>,
-    /// `source: RemotePeers`: only routes learned from peers.
-    pub remote_peers_only: bool,
-    /// `interface`: a glob with `*`.
-    pub interface: Option<String>,
-    /// `peerType`.
-    pub peer_type: Option<PeerType>,
-    /// `communities.values[0]`.
-    pub community: Option<Community>,
-    /// `asPathPrefix`.
-    pub as_path_prefix: Vec<u32>,
-    /// `priority`.
-    pub priority: Option<u32>,
-    /// `action`: true = Accept.
-    pub accept: bool,
-    /// `operations` (Accept only).
-    pub operations: Vec<FilterOperation>,
-}
-
-impl FilterRule {
-    /// Whether every match of the rule holds for `route`.
-    pub fn matches(&self, route: &FilterRoute<'_>) -> bool {
-        if let Some((op, cidr)) = &self.cidr
-            && !cidr_matches(*op, cidr, &route.prefix)
-        {
-            return false;
-        }
-        if let Some((min, max)) = self.prefix_length
-            && !(min..=max).contains(&route.prefix.prefix_len())
-        {
-            return false;
-        }
-        if self.remote_peers_only && route.learned_from.is_none() {
-            return false;
-        }
-        if let Some(glob) = &self.interface
-            && !route.interface.is_some_and(|i| glob_matches(glob, i))
-        {
-            return false;
-        }
-        if let Some(t) = self.peer_type
-            && t != route.session_peer_type
-        {
-            return false;
-        }
-        if let Some(c) = self.community
-            && !c.is_in(route.attrs)
-        {
-            return false;
-        }
-        if !route.attrs.as_path_starts_with(&self.as_path_prefix) {
-            return false;
-        }
-        if let Some(p) = self.priority
-            && p != route.priority
-        {
-            return false;
-        }
-        true
-    }
-}
-
-/// An ordered rule list: first match wins.
-#[derive(Debug, Clone, Default)]
-pub struct FilterRules(pub Vec<FilterRule>);
-
-impl RouteFilter for FilterRules {
+impl RouteFilter for PeerFilterChain {
     fn evaluate(&self, route: &FilterRoute<'_>) -> FilterVerdict<'_> {
-        for (i, rule) in self.0.iter().enumerate() {
-            if rule.matches(route) {
-                return if rule.accept {
-                    FilterVerdict::Accept {
-                        rule: i as u32,
+        let view = route_view(route);
+        let peer_type = match route.session_peer_type {
+            PeerType::Ibgp => crate::plan::filter::PeerType::Ibgp,
+            PeerType::Ebgp => crate::plan::filter::PeerType::Ebgp,
+        };
+        let ipv6 = matches!(route.prefix, IpNet::V6(_));
+        let rules = self
+            .filters
+            .iter()
+            .flat_map(|f| f.rules(self.direction, ipv6).iter());
+        for (i, rule) in rules.enumerate() {
+            if rule.matches.matches(&view, peer_type) {
+                return match rule.action {
+                    FilterAction::Accept => FilterVerdict::Accept {
+                        rule: u32::try_from(i).unwrap_or(u32::MAX),
                         operations: &rule.operations,
-                    }
-                } else {
-                    FilterVerdict::Reject
+                    },
+                    FilterAction::Reject => FilterVerdict::Reject,
                 };
             }
         }
@@ -189,31 +121,70 @@ impl RouteFilter for FilterRules {
     }
 }
 
-/// A `*` glob as BIRD's `~` on strings: `*` matches any run of characters.
-pub fn glob_matches(glob: &str, text: &str) -> bool {
-    let parts: Vec<&str> = glob.split('*').collect();
-    if parts.len() == 1 {
-        return glob == text;
+/// The plan's view of a route.
+fn route_view(route: &FilterRoute<'_>) -> RouteView {
+    let a = route.attrs;
+    let communities = a
+        .communities
+        .iter()
+        .map(|c| crate::model::Community::Standard(c.asn(), c.value()))
+        .chain(a.large_communities.iter().map(|c| {
+            crate::model::Community::Large(c.global_admin, c.local_data_1, c.local_data_2)
+        }))
+        .collect();
+    RouteView {
+        prefix: Some(route.prefix),
+        from_bgp: route.learned_from.is_some(),
+        interface: route.interface.map(str::to_owned),
+        communities,
+        as_path: a.as_path.asns().collect(),
+        // The plan compares `priority` through LOCAL_PREF (`2^31 - 1 - priority`), as BIRD does;
+        // local routes carry theirs from their metric (see `origination`).
+        local_pref: a.local_pref,
     }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::model::{Community, MatchOperator};
+    use crate::plan::filter::{CompiledRule, PrefixMatch, RuleMatch};
     use crate::rib::attrs::Origin;
     use std::net::Ipv4Addr;
+
+    /// A chain of one filter whose rules apply to both families and directions.
+    pub(crate) fn chain(direction: Direction, rules: Vec<CompiledRule>) -> PeerFilterChain {
+        PeerFilterChain::new(
+            vec![CompiledFilter {
+                name: "test".into(),
+                import_v4: rules.clone(),
+                export_v4: rules.clone(),
+                import_v6: rules.clone(),
+                export_v6: rules,
+            }],
+            direction,
+        )
+    }
+
+    /// A rule with a CIDR match.
+    pub(crate) fn cidr_rule(
+        operator: MatchOperator,
+        cidr: &str,
+        action: FilterAction,
+    ) -> CompiledRule {
+        CompiledRule {
+            matches: RuleMatch {
+                prefix: Some(PrefixMatch {
+                    cidr: cidr.parse().unwrap(),
+                    operator,
+                    length: None,
+                }),
+                ..RuleMatch::default()
+            },
+            action,
+            operations: vec![],
+        }
+    }
 
     fn route<'a>(prefix: &str, attrs: &'a RouteAttrs) -> FilterRoute<'a> {
         FilterRoute {
@@ -228,53 +199,45 @@ mod tests {
     }
 
     #[test]
-    fn glob_is_birds_star_match() {
-        assert!(glob_matches("*.cali", "eth0.cali"));
-        assert!(glob_matches("bpf*.cali", "bpfout.cali"));
-        assert!(!glob_matches("bpf*.cali", "eth0.cali"));
-        assert!(glob_matches("tunl0", "tunl0"));
-        assert!(!glob_matches("tunl0", "tunl01"));
-        assert!(glob_matches("*", ""));
-        assert!(glob_matches("a*b*c", "axxbyyc"));
-        assert!(!glob_matches("a*b*c", "acb"));
-    }
-
-    #[test]
-    fn each_cidr_operator() {
-        let cidr: IpNet = "10.0.0.0/16".parse().unwrap();
-        let inside: IpNet = "10.0.1.0/24".parse().unwrap();
-        let outside: IpNet = "10.1.0.0/24".parse().unwrap();
-        assert!(cidr_matches(CidrOperator::Equal, &cidr, &cidr));
-        assert!(!cidr_matches(CidrOperator::Equal, &cidr, &inside));
-        assert!(cidr_matches(CidrOperator::NotEqual, &cidr, &inside));
-        assert!(cidr_matches(CidrOperator::In, &cidr, &inside));
-        assert!(cidr_matches(CidrOperator::In, &cidr, &cidr));
-        assert!(!cidr_matches(CidrOperator::In, &cidr, &outside));
-        assert!(cidr_matches(CidrOperator::NotIn, &cidr, &outside));
-    }
-
-    #[test]
     fn first_matching_rule_wins_and_each_match_field_restricts() {
-        let mut attrs = RouteAttrs::new(Origin::Igp, None).with_as_sequence([65001, 65002]);
+        let mut attrs = RouteAttrs::new(Origin::Igp, None)
+            .with_as_sequence([65001, 65002])
+            .with_local_pref(crate::rib::policy::local_pref_from_priority(1024));
         attrs.add_community(crate::rib::attrs::community(65000, 7));
-        let rules = FilterRules(vec![
-            FilterRule {
-                prefix_length: Some((25, 32)),
-                accept: false,
-                ..Default::default()
-            },
-            FilterRule {
-                cidr: Some((CidrOperator::In, "10.0.0.0/8".parse().unwrap())),
-                as_path_prefix: vec![65001],
-                community: Some(Community::Standard(crate::rib::attrs::community(65000, 7))),
-                peer_type: Some(PeerType::Ebgp),
-                remote_peers_only: true,
-                priority: Some(1024),
-                accept: true,
-                operations: vec![FilterOperation::SetPriority(512)],
-                ..Default::default()
-            },
-        ]);
+        let rules = chain(
+            Direction::Export,
+            vec![
+                CompiledRule {
+                    matches: RuleMatch {
+                        prefix: Some(PrefixMatch {
+                            cidr: "0.0.0.0/0".parse().unwrap(),
+                            operator: MatchOperator::In,
+                            length: Some((25, 32)),
+                        }),
+                        ..RuleMatch::default()
+                    },
+                    action: FilterAction::Reject,
+                    operations: vec![],
+                },
+                CompiledRule {
+                    matches: RuleMatch {
+                        prefix: Some(PrefixMatch {
+                            cidr: "10.0.0.0/8".parse().unwrap(),
+                            operator: MatchOperator::In,
+                            length: None,
+                        }),
+                        from_remote_peers: true,
+                        peer_type: Some(crate::plan::filter::PeerType::Ebgp),
+                        community: Some(Community::Standard(65000, 7)),
+                        as_path_prefix: vec![65001],
+                        priority: Some(1024),
+                        interface: None,
+                    },
+                    action: FilterAction::Accept,
+                    operations: vec![FilterOperation::SetPriority(512)],
+                },
+            ],
+        );
         assert_eq!(
             rules.evaluate(&route("10.0.0.0/26", &attrs)),
             FilterVerdict::Reject
@@ -294,22 +257,69 @@ mod tests {
         let mut r = route("10.0.0.0/24", &attrs);
         r.session_peer_type = PeerType::Ibgp;
         assert_eq!(rules.evaluate(&r), FilterVerdict::NoMatch);
-        let mut r = route("10.0.0.0/24", &attrs);
-        r.priority = 100;
-        assert_eq!(rules.evaluate(&r), FilterVerdict::NoMatch);
+        let other_priority = attrs.clone().with_local_pref(100);
+        assert_eq!(
+            rules.evaluate(&route("10.0.0.0/24", &other_priority)),
+            FilterVerdict::NoMatch
+        );
         let other = RouteAttrs::new(Origin::Igp, None).with_as_sequence([65002]);
         assert_eq!(
             rules.evaluate(&route("10.0.0.0/24", &other)),
             FilterVerdict::NoMatch
         );
-        let iface = FilterRules(vec![FilterRule {
-            interface: Some("*.cali".into()),
-            accept: false,
-            ..Default::default()
-        }]);
+        let no_community = RouteAttrs::new(Origin::Igp, None).with_as_sequence([65001]);
+        assert_eq!(
+            rules.evaluate(&route("10.0.0.0/24", &no_community)),
+            FilterVerdict::NoMatch
+        );
+    }
+
+    #[test]
+    fn interface_globs_and_the_chain_order() {
+        let attrs = RouteAttrs::new(Origin::Igp, None);
+        let iface = CompiledRule {
+            matches: RuleMatch {
+                interface: Some("*.cali".into()),
+                ..RuleMatch::default()
+            },
+            action: FilterAction::Reject,
+            operations: vec![],
+        };
+        let c = chain(Direction::Import, vec![iface]);
         let mut r = route("10.0.0.0/24", &attrs);
-        assert_eq!(iface.evaluate(&r), FilterVerdict::NoMatch);
+        assert_eq!(
+            c.evaluate(&r),
+            FilterVerdict::NoMatch,
+            "no interface, no match"
+        );
         r.interface = Some("vm1.cali");
-        assert_eq!(iface.evaluate(&r), FilterVerdict::Reject);
+        assert_eq!(c.evaluate(&r), FilterVerdict::Reject);
+        // Two filters: the first one's verdict wins; an unmatched first one falls through.
+        let first = chain(
+            Direction::Export,
+            vec![cidr_rule(
+                MatchOperator::Equal,
+                "10.0.0.0/24",
+                FilterAction::Accept,
+            )],
+        );
+        let second = chain(
+            Direction::Export,
+            vec![cidr_rule(
+                MatchOperator::In,
+                "10.0.0.0/8",
+                FilterAction::Reject,
+            )],
+        );
+        let both =
+            PeerFilterChain::new([first.filters, second.filters].concat(), Direction::Export);
+        assert!(matches!(
+            both.evaluate(&route("10.0.0.0/24", &attrs)),
+            FilterVerdict::Accept { rule: 0, .. }
+        ));
+        assert_eq!(
+            both.evaluate(&route("10.1.0.0/24", &attrs)),
+            FilterVerdict::Reject
+        );
     }
 }

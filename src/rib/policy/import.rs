@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::IpNet;
 
 use super::filter::{FilterOperation, FilterRoute, FilterVerdict};
-use super::{local_pref_from_priority, priority_from_local_pref};
+use super::{add_community, local_pref_from_priority, priority_from_local_pref};
 use crate::rib::attrs::RouteAttrs;
 use crate::rib::peer::{PeerSession, PeerType};
 use crate::rib::reflection::{self, LoopReason};
@@ -100,7 +100,8 @@ pub fn import(
 pub fn apply_operations(attrs: &mut RouteAttrs, operations: &[FilterOperation]) {
     for op in operations {
         match op {
-            FilterOperation::AddCommunity(c) => c.add_to(attrs),
+            FilterOperation::AddCommunity(c) => add_community(attrs, *c),
+            // Calico: these ASNs, in this order, in front of the path.
             FilterOperation::PrependAsPath(asns) => {
                 for asn in asns.iter().rev() {
                     attrs.prepend_as(*asn, 1);
@@ -116,8 +117,10 @@ pub fn apply_operations(attrs: &mut RouteAttrs, operations: &[FilterOperation]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{FilterAction, MatchOperator};
+    use crate::plan::filter::{CompiledRule, Direction, RuleMatch};
     use crate::rib::attrs::Origin;
-    use crate::rib::policy::filter::{CidrOperator, FilterRule, FilterRules};
+    use crate::rib::policy::filter::tests::{chain, cidr_rule};
     use std::sync::Arc;
 
     fn peer(peer_as: u32) -> PeerSession {
@@ -181,18 +184,17 @@ mod tests {
 
     #[test]
     fn filters_apply_to_explicit_peers_only() {
-        let rules: Arc<dyn crate::rib::policy::filter::RouteFilter> = Arc::new(FilterRules(vec![
-            FilterRule {
-                cidr: Some((CidrOperator::In, "10.0.0.0/8".parse().unwrap())),
-                accept: false,
-                ..Default::default()
-            },
-            FilterRule {
-                accept: true,
-                operations: vec![FilterOperation::SetPriority(512)],
-                ..Default::default()
-            },
-        ]));
+        let rules: Arc<dyn crate::rib::policy::filter::RouteFilter> = Arc::new(chain(
+            Direction::Import,
+            vec![
+                cidr_rule(MatchOperator::In, "10.0.0.0/8", FilterAction::Reject),
+                CompiledRule {
+                    matches: RuleMatch::default(),
+                    action: FilterAction::Accept,
+                    operations: vec![FilterOperation::SetPriority(512)],
+                },
+            ],
+        ));
         let mut explicit = peer(64512);
         explicit.mesh = false;
         explicit.import_filter = Some(rules.clone());

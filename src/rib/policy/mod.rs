@@ -33,49 +33,21 @@ pub fn priority_from_local_pref(local_pref: Option<u32>, normal: u32) -> u32 {
     }
 }
 
-/// A community Calico can attach: `aa:nn` or large `aa:nn:mm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Community {
-    /// RFC 1997 community.
-    Standard(StandardCommunity),
-    /// RFC 8092 large community.
-    Large(LargeCommunity),
-}
+pub use crate::model::Community;
+pub use crate::plan::{PoolPolicy, PrefixCommunities};
 
-impl Community {
-    /// Adds this community to `attrs`.
-    pub fn add_to(self, attrs: &mut RouteAttrs) {
-        match self {
-            Community::Standard(c) => attrs.add_community(c),
-            Community::Large(c) => attrs.add_large_community(c),
+/// Adds a Calico community (standard or large) to `attrs`.
+pub fn add_community(attrs: &mut RouteAttrs, community: Community) {
+    match community {
+        Community::Standard(asn, value) => attrs.add_community(StandardCommunity::new(asn, value)),
+        Community::Large(global_admin, local_data_1, local_data_2) => {
+            attrs.add_large_community(LargeCommunity {
+                global_admin,
+                local_data_1,
+                local_data_2,
+            })
         }
     }
-
-    /// Whether `attrs` carry this community.
-    pub fn is_in(self, attrs: &RouteAttrs) -> bool {
-        match self {
-            Community::Standard(c) => attrs.communities.contains(&c),
-            Community::Large(c) => attrs.large_communities.contains(&c),
-        }
-    }
-}
-
-/// An IP pool as the export pipeline sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolPolicy {
-    /// The pool's CIDR.
-    pub cidr: IpNet,
-    /// `disableBGPExport`.
-    pub disable_bgp_export: bool,
-}
-
-/// One `prefixAdvertisements` entry: routes inside `cidr` get these communities.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrefixCommunities {
-    /// The CIDR.
-    pub cidr: IpNet,
-    /// Communities to add.
-    pub communities: Vec<Community>,
 }
 
 /// Everything Calico's export/import defaults need to know about the cluster and this node.
@@ -94,8 +66,11 @@ pub struct PolicyContext {
     pub lb_external_ranges: Vec<IpNet>,
     /// Whether this node is a route reflector (has a cluster id).
     pub is_route_reflector: bool,
-    /// Whether Felix programs IP-in-IP routes (then `tunl0` routes are not exported over iBGP).
-    pub felix_owns_ipip: bool,
+    /// Interface globs whose routes are not exported to iBGP peers: `*.cali`, `*.calico`, and
+    /// `tunl0` when Felix programs IP-in-IP routes (the plan decides).
+    pub ibgp_reject_interfaces: Vec<String>,
+    /// Interface globs whose routes are exported to nobody (`bpf*.cali`).
+    pub reject_interfaces: Vec<String>,
     /// `prefixAdvertisements`, in order.
     pub prefix_communities: Vec<PrefixCommunities>,
     /// `ipv4NormalRoutePriority`.
@@ -112,10 +87,41 @@ impl Default for PolicyContext {
             service_ranges: Vec::new(),
             lb_external_ranges: Vec::new(),
             is_route_reflector: false,
-            felix_owns_ipip: false,
+            ibgp_reject_interfaces: vec!["*.cali".into(), "*.calico".into()],
+            reject_interfaces: vec!["bpf*.cali".into()],
             prefix_communities: Vec::new(),
             normal_priority_v4: DEFAULT_NORMAL_PRIORITY,
             normal_priority_v6: DEFAULT_NORMAL_PRIORITY,
+        }
+    }
+}
+
+impl From<&crate::plan::RoutePolicy> for PolicyContext {
+    /// The export/import context of a plan: service ranges are the cluster, external and
+    /// LoadBalancer ranges; a reflector's allow-list is the external and LoadBalancer ones.
+    fn from(p: &crate::plan::RoutePolicy) -> Self {
+        let lb_external: Vec<IpNet> = p
+            .service_external_ips
+            .iter()
+            .chain(&p.service_load_balancer_ips)
+            .copied()
+            .collect();
+        Self {
+            pools: p.pools.clone(),
+            own_blocks: p.own_blocks.clone(),
+            service_ranges: p
+                .service_cluster_ips
+                .iter()
+                .chain(&lb_external)
+                .copied()
+                .collect(),
+            lb_external_ranges: lb_external,
+            is_route_reflector: p.route_reflector,
+            ibgp_reject_interfaces: p.ibgp_reject_interfaces.clone(),
+            reject_interfaces: p.reject_interfaces.clone(),
+            prefix_communities: p.prefix_advertisements.clone(),
+            normal_priority_v4: p.ipv4_normal_route_priority,
+            normal_priority_v6: p.ipv6_normal_route_priority,
         }
     }
 }
