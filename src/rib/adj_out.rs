@@ -12,7 +12,8 @@
 //! the whole multipath set, each path under its stable transmit path id.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
+
+use hashbrown::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -208,6 +209,16 @@ impl ExportGroup {
     /// The whole Adj-RIB-Out.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &OutPaths)> {
         self.out.iter()
+    }
+
+    /// The only member, when there is exactly one: paths it sent are then not stored at all
+    /// (they would never be sent to it), which halves the memory of a peer that both sends and
+    /// receives a full table in a group of its own.
+    pub fn sole_member(&self) -> Option<PeerId> {
+        match self.members.as_slice() {
+            [only] => Some(only.peer),
+            _ => None,
+        }
     }
 
     /// Adds a member; it is sent the whole table first, then End-of-RIB.
@@ -421,6 +432,18 @@ impl ExportGroup {
                 None
             },
         }
+    }
+
+    /// Bytes held by the group's own tables (out table, change log, member queues).
+    pub fn heap_bytes(&self) -> usize {
+        self.out.heap_bytes()
+            + self.pending.heap_bytes()
+            + self.log.len() * (std::mem::size_of::<(u64, LogEntry)>() + 8)
+            + self
+                .members
+                .iter()
+                .map(|m| m.dump.capacity() * std::mem::size_of::<IpNet>())
+                .sum::<usize>()
     }
 
     /// The prefixes in the Adj-RIB-Out (a policy change recomputes them all).

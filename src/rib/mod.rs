@@ -30,11 +30,11 @@ pub mod policy;
 pub mod reflection;
 pub mod table;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hashbrown::HashMap;
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
@@ -245,8 +245,18 @@ impl Rib {
         if had_stale && !restart_capable {
             self.sweep_stale(peer);
         }
+        let mut recompute = false;
         if let Some(g) = self.groups.get_mut(&group) {
+            // A group that had one member did not store that member's own paths
+            // (`ExportGroup::sole_member`); now that another peer shares it, it needs them.
+            recompute = g.sole_member().is_some_and(|m| m != peer);
             g.join(peer);
+        }
+        if recompute {
+            let prefixes: Vec<IpNet> = self.table.prefixes().collect();
+            for prefix in prefixes {
+                self.export_to_group(group, prefix);
+            }
         }
         group
     }
@@ -593,6 +603,20 @@ impl Rib {
                 .sum::<usize>()
     }
 
+    /// Heap bytes per structure (debugging aid for the benchmark): Loc-RIB table, local table,
+    /// export groups' Adj-RIB-Out tables, pending FIB changes.
+    pub fn memory_breakdown(&self) -> [(&'static str, usize); 4] {
+        [
+            ("loc-rib table", self.table.heap_bytes()),
+            ("local routes", self.local.heap_bytes()),
+            (
+                "adj-rib-out tables",
+                self.groups.values().map(ExportGroup::heap_bytes).sum(),
+            ),
+            ("pending fib changes", self.fib_dirty.heap_bytes()),
+        ]
+    }
+
     /// Frees unused attribute sets now (also done automatically as routes churn).
     pub fn sweep_unused_attributes(&mut self) -> usize {
         // Sets only the interner holds go; then memo entries whose input went; then the
@@ -697,7 +721,7 @@ impl Rib {
         }
         if before != after {
             self.fib_dirty.insert(prefix, ());
-            let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+            let ids: SmallVec<[GroupId; 8]> = self.groups.keys().copied().collect();
             for id in ids {
                 self.export_to_group(id, prefix);
             }
@@ -723,10 +747,14 @@ impl Rib {
                 cluster_id: self.config.cluster_id,
                 router_id: self.config.router_id,
             };
+            let sole_member = group.sole_member();
             for path in candidates {
                 let Some(attrs) = &path.accepted else {
                     continue;
                 };
+                if sole_member == Some(path.peer) {
+                    continue;
+                }
                 let Some(class) = route_class(path, &prefix, &self.peers, &self.local) else {
                     continue;
                 };

@@ -792,3 +792,23 @@ fn wire_updates_round_trip_through_the_rib() {
     rib.update(PeerId(2), RouteUpdate::from_wire(&bad));
     assert_eq!(rib.loc_rib().count(), 0);
 }
+
+#[test]
+fn a_second_group_member_gets_the_first_members_routes() {
+    let now = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    // Two eBGP peers of one AS share a group; the first is alone when it sends its route, which
+    // the group therefore does not store for it.
+    rib.peer_up(PeerId(8), session(8, 65000));
+    rib.update(
+        PeerId(8),
+        announce(&["10.244.8.0/26"], hop(8).with_as_sequence([65000])),
+    );
+    assert!(drain(&mut rib, PeerId(8), now).0.is_empty());
+    assert_eq!(rib.group_of(PeerId(8)).unwrap().len(), 0);
+    rib.peer_up(PeerId(9), session(9, 65000));
+    let (ann, _) = drain(&mut rib, PeerId(9), now);
+    assert_eq!(announced_prefixes(&ann), vec![net("10.244.8.0/26")]);
+    // And the first member still does not get its own route back.
+    assert!(drain(&mut rib, PeerId(8), now).0.is_empty());
+}
