@@ -11,7 +11,7 @@
 //! Without ADD-PATH a group sends each prefix's best path; with ADD-PATH send (RFC 7911) it sends
 //! the whole multipath set, each path under its stable transmit path id.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 use std::sync::{Arc, Weak};
@@ -110,9 +110,18 @@ pub struct PullOutput {
 
 #[derive(Debug, Clone)]
 struct LogEntry {
+    seq: u64,
     prefix: IpNet,
-    /// Path ids withdrawn by this change (ADD-PATH groups), merged from coalesced changes.
+    /// Path ids withdrawn by this change (ADD-PATH groups).
     withdrawn: SmallVec<[u32; 2]>,
+}
+
+/// A prefix in the group's Adj-RIB-Out: its paths (empty = withdrawn, kept as a tombstone until
+/// every member has read the withdrawal) and the sequence number of its latest log entry.
+#[derive(Debug, Clone)]
+struct OutEntry {
+    paths: OutPaths,
+    seq: u64,
 }
 
 #[derive(Debug)]
@@ -147,10 +156,12 @@ pub struct ExportGroup {
     /// The members' BGPFilter export rules.
     pub filter: Option<Arc<dyn RouteFilter>>,
     members: Vec<Member>,
-    out: PrefixTable<OutPaths>,
-    log: BTreeMap<u64, LogEntry>,
-    /// prefix → sequence number of its live log entry.
-    pending: PrefixTable<u64>,
+    out: PrefixTable<OutEntry>,
+    /// Prefixes with at least one path (`out` minus tombstones).
+    live: usize,
+    /// Changes in sequence order; an entry whose `seq` is not its prefix's latest is stale
+    /// (a later one follows) and only its withdrawn path ids still count.
+    log: VecDeque<LogEntry>,
     next_seq: u64,
     /// Export transform memo: input set (held weakly, which also keeps its address from being
     /// reused) + exported set.
@@ -179,8 +190,8 @@ impl ExportGroup {
             filter,
             members: Vec::new(),
             out: PrefixTable::default(),
-            log: BTreeMap::new(),
-            pending: PrefixTable::default(),
+            live: 0,
+            log: VecDeque::new(),
             next_seq: 0,
             memo: HashMap::new(),
         }
@@ -198,17 +209,27 @@ impl ExportGroup {
 
     /// Number of prefixes in the group's Adj-RIB-Out.
     pub fn len(&self) -> usize {
-        self.out.len()
+        self.live
     }
 
     /// The group's Adj-RIB-Out for `prefix`.
     pub fn get(&self, prefix: &IpNet) -> Option<&OutPaths> {
-        self.out.get(prefix)
+        self.out
+            .get(prefix)
+            .map(|e| &e.paths)
+            .filter(|p| !p.is_empty())
     }
 
     /// The whole Adj-RIB-Out.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &OutPaths)> {
-        self.out.iter()
+        self.out
+            .iter()
+            .filter(|(_, e)| !e.paths.is_empty())
+            .map(|(p, e)| (p, &e.paths))
+    }
+
+    fn live_prefixes(&self) -> Vec<IpNet> {
+        self.iter().map(|(p, _)| p).collect()
     }
 
     /// The only member, when there is exactly one: paths it sent are then not stored at all
@@ -227,7 +248,7 @@ impl ExportGroup {
         self.members.push(Member {
             peer,
             cursor: self.next_seq,
-            dump: self.out.prefixes().collect(),
+            dump: self.live_prefixes(),
             dump_pos: 0,
             owes_end_of_rib: true,
             next_send: None,
@@ -242,7 +263,7 @@ impl ExportGroup {
 
     /// Route refresh (RFC 2918): resend the whole table to `peer`.
     pub fn refresh(&mut self, peer: PeerId) {
-        let dump: Vec<IpNet> = self.out.prefixes().collect();
+        let dump = self.live_prefixes();
         if let Some(m) = self.members.iter_mut().find(|m| m.peer == peer) {
             m.dump = dump;
             m.dump_pos = 0;
@@ -253,48 +274,57 @@ impl ExportGroup {
     /// Sets the out-state of `prefix` (empty = withdrawn); logs it when it changed.
     /// Returns the replaced paths so their attribute sets can be released.
     pub fn set(&mut self, prefix: IpNet, paths: OutPaths) -> Option<OutPaths> {
-        let old = match self.out.get(&prefix) {
-            Some(old) if same_out(old, &paths) => return None,
-            None if paths.is_empty() => return None,
-            _ => {
-                if paths.is_empty() {
-                    self.out.remove(&prefix)
+        let logging = !self.members.is_empty();
+        let seq = self.next_seq;
+        let add_path = self.key.add_path_send;
+        let new_live = !paths.is_empty();
+        let (old, withdrawn) = match self.out.get_mut(&prefix) {
+            Some(entry) => {
+                if same_out(&entry.paths, &paths) {
+                    return None;
+                }
+                // ADD-PATH: the ids that disappeared are withdrawn one by one. Without ADD-PATH
+                // the current state (announce or withdraw) says everything.
+                let withdrawn: SmallVec<[u32; 2]> = if add_path {
+                    entry
+                        .paths
+                        .iter()
+                        .filter(|o| !paths.iter().any(|n| n.tx_path_id == o.tx_path_id))
+                        .map(|o| o.tx_path_id)
+                        .collect()
                 } else {
-                    self.out.insert(prefix, paths.clone())
-                }
+                    SmallVec::new()
+                };
+                let old = std::mem::replace(&mut entry.paths, paths);
+                entry.seq = seq;
+                (old, withdrawn)
+            }
+            None if !new_live => return None,
+            None => {
+                self.out.insert(prefix, OutEntry { paths, seq });
+                (OutPaths::new(), SmallVec::new())
             }
         };
-        // ADD-PATH: the ids that disappeared are withdrawn one by one. Without ADD-PATH the
-        // current state (announce or withdraw) says everything.
-        let mut withdrawn: SmallVec<[u32; 2]> = if self.key.add_path_send {
-            old.iter()
-                .flatten()
-                .filter(|o| !paths.iter().any(|n| n.tx_path_id == o.tx_path_id))
-                .map(|o| o.tx_path_id)
-                .collect()
-        } else {
-            SmallVec::new()
-        };
-        if let Some(seq) = self.pending.remove(&prefix)
-            && let Some(previous) = self.log.remove(&seq)
-        {
-            // Coalesce: members that had not read the older change still learn its withdrawals.
-            for id in previous.withdrawn {
-                if !withdrawn.contains(&id) && !paths.iter().any(|n| n.tx_path_id == id) {
-                    withdrawn.push(id);
-                }
-            }
+        match (old.is_empty(), new_live) {
+            (true, true) => self.live += 1,
+            (false, false) => self.live -= 1,
+            _ => {}
         }
-        if !self.members.is_empty() {
-            let seq = self.next_seq;
+        if logging {
             self.next_seq += 1;
-            self.log.insert(seq, LogEntry { prefix, withdrawn });
-            self.pending.insert(prefix, seq);
+            self.log.push_back(LogEntry {
+                seq,
+                prefix,
+                withdrawn,
+            });
+        } else if !new_live {
+            // Nobody needs to read the withdrawal: no tombstone.
+            self.out.remove(&prefix);
         }
-        old
+        (!old.is_empty()).then_some(old)
     }
 
-    /// Drops log entries every member has read.
+    /// Drops log entries every member has read, and the tombstones they were the last word on.
     fn trim(&mut self) {
         let min = self
             .members
@@ -302,12 +332,19 @@ impl ExportGroup {
             .map(|m| m.cursor)
             .min()
             .unwrap_or(self.next_seq);
-        while let Some(entry) = self.log.first_entry() {
-            if *entry.key() >= min {
-                break;
+        while self.log.front().is_some_and(|e| e.seq < min) {
+            let Some(e) = self.log.pop_front() else { break };
+            let tombstone = self
+                .out
+                .get(&e.prefix)
+                .is_some_and(|o| o.seq == e.seq && o.paths.is_empty());
+            if tombstone {
+                self.out.remove(&e.prefix);
             }
-            let (_, e) = entry.remove_entry();
-            self.pending.remove(&e.prefix);
+        }
+        // A burst (a full table) leaves a large buffer behind; give it back once drained.
+        if self.log.len() < self.log.capacity() / 4 {
+            self.log.shrink_to(self.log.len() * 2);
         }
     }
 
@@ -315,9 +352,7 @@ impl ExportGroup {
     pub fn has_pending(&self, peer: PeerId) -> bool {
         self.members.iter().any(|m| {
             m.peer == peer
-                && (m.dump_pos < m.dump.len()
-                    || m.owes_end_of_rib
-                    || self.log.range(m.cursor..).next().is_some())
+                && (m.dump_pos < m.dump.len() || m.owes_end_of_rib || m.cursor < self.next_seq)
         })
     }
 
@@ -353,8 +388,8 @@ impl ExportGroup {
             let prefix = self.members[mi].dump[self.members[mi].dump_pos];
             self.members[mi].dump_pos += 1;
             taken += 1;
-            if let Some(paths) = self.out.get(&prefix) {
-                for p in paths.iter().filter(|p| p.source != peer) {
+            if let Some(entry) = self.out.get(&prefix) {
+                for p in entry.paths.iter().filter(|p| p.source != peer) {
                     packer.announce(
                         Nlri {
                             prefix,
@@ -379,11 +414,14 @@ impl ExportGroup {
         // 2. The change log.
         if self.members[mi].dump.is_empty() {
             let mut cursor = self.members[mi].cursor;
-            for (&seq, entry) in self.log.range(cursor..) {
+            let start = self.log.front().map_or(0, |e| {
+                usize::try_from(cursor.saturating_sub(e.seq)).unwrap_or(usize::MAX)
+            });
+            for entry in self.log.range(start.min(self.log.len())..) {
                 if taken >= max_prefixes {
                     break;
                 }
-                cursor = seq + 1;
+                cursor = entry.seq + 1;
                 taken += 1;
                 let prefix = entry.prefix;
                 for &id in &entry.withdrawn {
@@ -392,25 +430,32 @@ impl ExportGroup {
                         path_id: add_path.then_some(id),
                     });
                 }
-                match self.out.get(&prefix) {
-                    None if !add_path => packer.withdraw(Nlri {
+                let Some(current) = self.out.get(&prefix) else {
+                    continue;
+                };
+                if current.seq != entry.seq {
+                    // A later change of this prefix follows in the log: send the state once.
+                    continue;
+                }
+                if current.paths.is_empty() {
+                    if !add_path {
+                        packer.withdraw(Nlri {
+                            prefix,
+                            path_id: None,
+                        });
+                    }
+                    continue;
+                }
+                for p in current.paths.iter() {
+                    let nlri = Nlri {
                         prefix,
-                        path_id: None,
-                    }),
-                    None => {}
-                    Some(paths) => {
-                        for p in paths.iter() {
-                            let nlri = Nlri {
-                                prefix,
-                                path_id: id_of(p),
-                            };
-                            if p.source == peer {
-                                // Never back to where it came from: withdraw what it replaced.
-                                packer.withdraw(nlri);
-                            } else {
-                                packer.announce(nlri, &p.attrs);
-                            }
-                        }
+                        path_id: id_of(p),
+                    };
+                    if p.source == peer {
+                        // Never back to where it came from: withdraw what it replaced.
+                        packer.withdraw(nlri);
+                    } else {
+                        packer.announce(nlri, &p.attrs);
                     }
                 }
             }
@@ -437,8 +482,7 @@ impl ExportGroup {
     /// Bytes held by the group's own tables (out table, change log, member queues).
     pub fn heap_bytes(&self) -> usize {
         self.out.heap_bytes()
-            + self.pending.heap_bytes()
-            + self.log.len() * (std::mem::size_of::<(u64, LogEntry)>() + 8)
+            + self.log.capacity() * std::mem::size_of::<LogEntry>()
             + self
                 .members
                 .iter()
@@ -448,7 +492,7 @@ impl ExportGroup {
 
     /// The prefixes in the Adj-RIB-Out (a policy change recomputes them all).
     pub(crate) fn prefixes(&self) -> Vec<IpNet> {
-        self.out.prefixes().collect()
+        self.live_prefixes()
     }
 }
 

@@ -45,6 +45,8 @@ pub struct PrefixEntry {
     pub paths: SmallVec<[Path; 1]>,
     /// Length of the selected set (0 = no eligible path).
     pub multipath: u8,
+    /// Listed in the RIB's pending FIB changes.
+    pub fib_dirty: bool,
 }
 
 impl PrefixEntry {

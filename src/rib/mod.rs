@@ -190,7 +190,9 @@ pub struct Rib {
     groups: HashMap<GroupId, ExportGroup>,
     group_of_key: HashMap<peer::ExportKey, GroupId>,
     next_group: u32,
-    fib_dirty: PrefixTable<()>,
+    /// Prefixes whose selection changed since the last `take_fib_changes` (each once while its
+    /// entry's `fib_dirty` flag is set).
+    fib_dirty: Vec<IpNet>,
     released: usize,
 }
 
@@ -207,7 +209,7 @@ impl Rib {
             groups: HashMap::new(),
             group_of_key: HashMap::new(),
             next_group: 0,
-            fib_dirty: PrefixTable::default(),
+            fib_dirty: Vec::new(),
             released: 0,
         }
     }
@@ -496,12 +498,20 @@ impl Rib {
 
     /// The Loc-RIB changes since the last call, coalesced per prefix.
     pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
-        let dirty = std::mem::take(&mut self.fib_dirty);
+        let mut dirty = std::mem::take(&mut self.fib_dirty);
+        // A prefix removed and re-added is listed twice.
+        dirty.sort_unstable();
+        dirty.dedup();
         dirty
-            .prefixes()
-            .map(|prefix| FibChange {
-                prefix,
-                route: self.fib_route(&prefix),
+            .into_iter()
+            .map(|prefix| {
+                if let Some(e) = self.table.get_mut(&prefix) {
+                    e.fib_dirty = false;
+                }
+                FibChange {
+                    prefix,
+                    route: self.fib_route(&prefix),
+                }
             })
             .collect()
     }
@@ -613,7 +623,10 @@ impl Rib {
                 "adj-rib-out tables",
                 self.groups.values().map(ExportGroup::heap_bytes).sum(),
             ),
-            ("pending fib changes", self.fib_dirty.heap_bytes()),
+            (
+                "pending fib changes",
+                self.fib_dirty.capacity() * std::mem::size_of::<IpNet>(),
+            ),
         ]
     }
 
@@ -716,15 +729,27 @@ impl Rib {
         mutate(entry, &mut self.attrs);
         select_into(entry, &prefix, &self.peers, &self.local);
         let after = entry.signature();
+        if before != after {
+            if !entry.fib_dirty {
+                entry.fib_dirty = true;
+                self.fib_dirty.push(prefix);
+            }
+            let view = ExportView {
+                peers: &self.peers,
+                local: &self.local,
+                policy: &self.policy,
+                config: &self.config,
+            };
+            let current = (!entry.paths.is_empty()).then_some(&*entry);
+            for group in self.groups.values_mut() {
+                let out = view.compute(group, prefix, current, &mut self.attrs);
+                if group.set(prefix, out).is_some() {
+                    self.released += 1;
+                }
+            }
+        }
         if entry.paths.is_empty() {
             self.table.remove(&prefix);
-        }
-        if before != after {
-            self.fib_dirty.insert(prefix, ());
-            let ids: SmallVec<[GroupId; 8]> = self.groups.keys().copied().collect();
-            for id in ids {
-                self.export_to_group(id, prefix);
-            }
         }
     }
 
@@ -733,8 +758,39 @@ impl Rib {
         let Some(group) = self.groups.get_mut(&id) else {
             return;
         };
+        let view = ExportView {
+            peers: &self.peers,
+            local: &self.local,
+            policy: &self.policy,
+            config: &self.config,
+        };
+        let out = view.compute(group, prefix, self.table.get(&prefix), &mut self.attrs);
+        if group.set(prefix, out).is_some() {
+            self.released += 1;
+        }
+    }
+}
+
+/// What computing a group's out-state reads besides the group and the prefix's entry.
+struct ExportView<'a> {
+    peers: &'a HashMap<PeerId, PeerState>,
+    local: &'a PrefixTable<LocalRoute>,
+    policy: &'a PolicyContext,
+    config: &'a RibConfig,
+}
+
+impl ExportView<'_> {
+    /// The out-state of `prefix` for `group`: the best path (or, with ADD-PATH, the multipath
+    /// set) through the export decision and, via the group's memo, the export transform.
+    fn compute(
+        &self,
+        group: &mut ExportGroup,
+        prefix: IpNet,
+        entry: Option<&PrefixEntry>,
+        interner: &mut Interner<RouteAttrs>,
+    ) -> OutPaths {
         let mut out = OutPaths::new();
-        if let Some(entry) = self.table.get(&prefix) {
+        if let Some(entry) = entry {
             let selected = entry.selected();
             let candidates = if group.key.add_path_send {
                 selected
@@ -755,14 +811,14 @@ impl Rib {
                 if sole_member == Some(path.peer) {
                     continue;
                 }
-                let Some(class) = route_class(path, &prefix, &self.peers, &self.local) else {
+                let Some(class) = route_class(path, &prefix, self.peers, self.local) else {
                     continue;
                 };
                 let ExportDecision::Accept {
                     community_mask,
                     rule,
                     ..
-                } = export::decide(&prefix, attrs, class, &target, &self.policy)
+                } = export::decide(&prefix, attrs, class, &target, self.policy)
                 else {
                     continue;
                 };
@@ -796,9 +852,9 @@ impl Rib {
                             rule.map(|r| r.1),
                             community_mask,
                             &target,
-                            &self.policy,
+                            self.policy,
                         );
-                        let exported = self.attrs.intern(t);
+                        let exported = interner.intern(t);
                         group
                             .memo
                             .insert(memo_key, (Arc::downgrade(attrs), Arc::clone(&exported)));
@@ -816,9 +872,7 @@ impl Rib {
                 });
             }
         }
-        if group.set(prefix, out).is_some() {
-            self.released += 1;
-        }
+        out
     }
 }
 
