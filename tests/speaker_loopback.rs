@@ -168,8 +168,12 @@ async fn two_speakers_establish_exchange_and_refuse_strangers() {
         matches!(e.event, PeerEvent::Established { .. }).then_some(())
     })
     .await;
+    next(&mut a_events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
 
-    // Removing the peer ends the session with Cease/3 on the other side.
+    // Removing the peer ends the session with Cease/3 (in a Hard Reset: N bit) on the other side.
     a.set_peers(vec![]);
     let reason = next(&mut b_events, |e| match &e.event {
         PeerEvent::Down(d) => Some(d.reason.clone()),
@@ -450,6 +454,65 @@ async fn a_peer_that_stops_reading_is_closed_and_others_are_not_delayed() {
     assert_eq!(a.state(IpAddr::V4(B)), Some(State::Established));
     let _ = hold_tx.send(());
     slow_peer.await.unwrap();
+    for s in [a, b] {
+        s.shutdown(
+            StopReason::Shutdown {
+                text: String::new(),
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Many flaps (robustness F1): every reset ends its sockets and tasks; the number of open file
+/// descriptors comes back to where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaps_leave_no_sockets_behind() {
+    let (a, _a_events, a_port) = speaker(A);
+    let (b, mut b_events, b_port) = speaker(B);
+    a.set_peers(vec![peer(A, B, b_port, 65000, 65001)]);
+    b.set_peers(vec![peer(B, A, a_port, 65001, 65000)]);
+    next(&mut b_events, established_addrs).await;
+    let baseline = open_fds();
+    for round in 0..20 {
+        a.stop_peer(
+            IpAddr::V4(B),
+            StopReason::Reset {
+                text: format!("flap {round}"),
+            },
+        )
+        .unwrap();
+        let reason = next(&mut b_events, |e| match &e.event {
+            PeerEvent::Down(d) => Some(d.reason.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(
+            matches!(reason, DownReason::NotificationReceived(ref n) if n.shutdown_communication() == Some(&format!("flap {round}"))),
+            "{reason:?}"
+        );
+        next(&mut b_events, established_addrs).await;
+    }
+    // Closing is asynchronous (flush, then close): wait for the count to settle.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let now = open_fds();
+        if now <= baseline {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{now} open fds, {baseline} before the flaps"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for s in [a, b] {
         s.shutdown(
             StopReason::Shutdown {

@@ -159,6 +159,11 @@ pub struct PeerConfig {
     pub send_hold_time: Option<Duration>,
     /// Never connect; only accept the peer's connections (Calico's mesh rule decides).
     pub passive: bool,
+    /// RFC 4271 §10 jitter: the ConnectRetry interval and the error wait are multiplied by a
+    /// factor in [0.75, 1.0] (as BIRD does) so that sessions do not retry in lock-step. The
+    /// factor comes from a generator seeded by the router id and peer address (no randomness
+    /// source in the pure core). Off gives exact timers.
+    pub jitter: bool,
     /// TCP-MD5 key (RFC 2385).
     pub password: Option<Password>,
     /// TTL handling (GTSM or multihop).
@@ -199,6 +204,7 @@ impl PeerConfig {
             error_forget: DEFAULT_ERROR_FORGET,
             send_hold_time: None,
             passive: false,
+            jitter: true,
             password: None,
             ttl: TtlMode::default(),
             source_address: None,
@@ -222,8 +228,8 @@ impl PeerConfig {
 
     /// Whether changing from `self` to `new` requires resetting an established session: anything
     /// that is in the OPEN, the TCP connection or its security (password, AS, addresses, router
-    /// id, timers offered in the OPEN, capabilities). Timers that only pace reconnection and
-    /// `passive` apply without a reset.
+    /// id, timers offered in the OPEN, capabilities). Timers that only pace reconnection,
+    /// `jitter` and `passive` apply without a reset.
     pub fn requires_reset(&self, new: &PeerConfig) -> bool {
         let pacing_only = PeerConfig {
             connect_delay: self.connect_delay,
@@ -231,6 +237,7 @@ impl PeerConfig {
             error_wait: self.error_wait,
             error_forget: self.error_forget,
             passive: self.passive,
+            jitter: self.jitter,
             ..new.clone()
         };
         *self != pacing_only
