@@ -20,13 +20,20 @@ pub fn artifacts_root() -> PathBuf {
 
 /// The artifact directory of one scenario run: `target/interop-artifacts/<scenario>-<pid>/`.
 ///
-/// Dropped while the thread is panicking, or after [`Artifacts::mark_failed`], it is kept
-/// and its path printed; otherwise it is deleted.
+/// Dropped while the thread is panicking, or after [`Artifacts::mark_failed`], or when the
+/// environment has `INTEROP_KEEP_ARTIFACTS=1`, it is kept and its path printed; otherwise it
+/// is deleted.
 #[derive(Debug)]
 pub struct Artifacts {
     dir: PathBuf,
     failed: AtomicBool,
+    /// Runtime directories placed outside `dir` because unix socket paths inside it would be
+    /// too long; removed on drop.
+    outside: std::sync::Mutex<Vec<PathBuf>>,
 }
+
+/// Longest unix socket path the harness creates (`sun_path` holds 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 100;
 
 impl Artifacts {
     /// Creates (after emptying any leftover of the same name) the directory for `scenario`.
@@ -40,6 +47,7 @@ impl Artifacts {
         Ok(Artifacts {
             dir,
             failed: AtomicBool::new(false),
+            outside: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -58,6 +66,32 @@ impl Artifacts {
         let path = self.dir.join(name);
         std::fs::create_dir_all(&path)?;
         Ok(path)
+    }
+
+    /// A directory for a daemon's runtime files, unix sockets among them: a subdirectory when
+    /// a socket path inside it (`<dir>/<name>/<up to 20 bytes>`) fits in `sun_path`,
+    /// otherwise `/tmp/tern-<pid>-<counter>-<name>` (removed when the artifacts are dropped,
+    /// unless kept).
+    pub fn runtime_dir(&self, name: &str) -> Result<PathBuf> {
+        let inside = self.dir.join(name);
+        if inside.as_os_str().len() + 20 <= MAX_SOCKET_PATH {
+            std::fs::create_dir_all(&inside)?;
+            return Ok(inside);
+        }
+        let outside = std::env::temp_dir().join(format!(
+            "tern-{}-{}-{name}",
+            std::process::id(),
+            crate::netns::unique_number()
+        ));
+        std::fs::create_dir_all(&outside)?;
+        std::fs::write(
+            self.dir.join(format!("{name}.location")),
+            format!("{}\n", outside.display()),
+        )?;
+        if let Ok(mut list) = self.outside.lock() {
+            list.push(outside.clone());
+        }
+        Ok(outside)
     }
 
     /// Writes `contents` to a file in the directory and returns its path.
@@ -85,6 +119,7 @@ impl Artifacts {
                 "-i",
                 iface,
                 "-U",
+                "--immediate-mode",
                 "-n",
                 "-s",
                 "0",
@@ -105,10 +140,16 @@ impl Artifacts {
 
 impl Drop for Artifacts {
     fn drop(&mut self) {
-        if std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
+        let keep = std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some_and(|v| v == "1");
+        if keep || std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
             eprintln!("interop: artifacts kept in {}", self.dir.display());
-        } else if let Err(error) = std::fs::remove_dir_all(&self.dir) {
-            eprintln!("interop: removing {}: {error}", self.dir.display());
+        } else {
+            if let Err(error) = std::fs::remove_dir_all(&self.dir) {
+                eprintln!("interop: removing {}: {error}", self.dir.display());
+            }
+            for dir in self.outside.lock().map(|l| l.clone()).unwrap_or_default() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
@@ -124,6 +165,26 @@ impl Capture {
     /// The pcap file being written.
     pub fn path(&self) -> &Path {
         &self.pcap
+    }
+
+    /// How many packets written so far match a tshark display filter (`bgp.type == 3`).
+    /// Reading a file still being written may fail on a cut packet: poll it with
+    /// [`crate::wait::wait_until`].
+    pub fn count(&self, display_filter: &str) -> Result<usize> {
+        let out = crate::netns::run_host(
+            "tshark",
+            [
+                "-r",
+                self.pcap.to_str().context("pcap path")?,
+                "-Y",
+                display_filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ],
+        )?;
+        Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
     }
 
     /// Stops tcpdump (which flushes the file) and returns the pcap path.

@@ -255,6 +255,12 @@ impl Drop for Netns {
 /// The interfaces are created directly in their namespaces, so their names only need to be
 /// unique there (at most 15 characters).
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
+    veth_down(a, a_if, b, b_if)?;
+    a.link_up(a_if)?;
+    b.link_up(b_if)
+}
+
+fn veth_down(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
     run_host(
         "ip",
         [
@@ -273,8 +279,7 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
             b.name(),
         ],
     )?;
-    a.link_up(a_if)?;
-    b.link_up(b_if)
+    Ok(())
 }
 
 /// A "switch": a namespace holding a Linux bridge, to which hosts are attached with veth
@@ -307,8 +312,25 @@ impl Switch {
 
     /// Plugs `host` into the switch: its end is named `host_if`, up, with `addresses`.
     pub fn attach(&self, host: &Netns, host_if: &str, addresses: &[&str]) -> Result<()> {
+        self.attach_with_mac(host, host_if, None, addresses)
+    }
+
+    /// Like [`Switch::attach`], with a fixed MAC address on the host's end (so that its IPv6
+    /// link-local address, derived from the MAC, is the same on every run).
+    pub fn attach_with_mac(
+        &self,
+        host: &Netns,
+        host_if: &str,
+        mac: Option<&str>,
+        addresses: &[&str],
+    ) -> Result<()> {
         let port = format!("p{}", self.ports.fetch_add(1, Ordering::Relaxed));
-        veth(host, host_if, &self.ns, &port)?;
+        veth_down(host, host_if, &self.ns, &port)?;
+        if let Some(mac) = mac {
+            host.ip(["link", "set", host_if, "address", mac])?;
+        }
+        host.link_up(host_if)?;
+        self.ns.link_up(&port)?;
         self.ns.ip(["link", "set", &port, "master", BRIDGE])?;
         for address in addresses {
             host.add_address(host_if, address)?;

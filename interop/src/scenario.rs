@@ -99,3 +99,55 @@ where
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_is_named() {
+        let why = unmet(&[Requirement::Binary("tern-no-such-program")]).unwrap();
+        assert!(why.contains("tern-no-such-program"), "{why}");
+        assert_eq!(unmet(&[Requirement::Binary("sh")]), None);
+    }
+
+    #[test]
+    fn a_skipped_scenario_does_not_run_its_body() {
+        let mut ran = false;
+        run_scenario(
+            "skip-check",
+            &[&[Requirement::Binary("tern-no-such-program")]],
+            |_| {
+                ran = true;
+                Ok(())
+            },
+        );
+        assert!(!ran);
+    }
+
+    #[test]
+    fn artifacts_are_deleted_on_success_and_kept_on_failure() {
+        let passed = Artifacts::new("unit-passed").unwrap();
+        let passed_dir = passed.dir().to_owned();
+        passed.write("log", "x").unwrap();
+        drop(passed);
+        assert!(!passed_dir.exists() || std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some());
+
+        let failed = Artifacts::new("unit-failed").unwrap();
+        let failed_dir = failed.dir().to_owned();
+        failed.mark_failed();
+        drop(failed);
+        assert!(failed_dir.exists());
+        std::fs::remove_dir_all(failed_dir).unwrap();
+    }
+
+    #[test]
+    fn runtime_dirs_stay_short_enough_for_unix_sockets() {
+        let artifacts = Artifacts::new(&"long-scenario-name-".repeat(5)).unwrap();
+        let run = artifacts.runtime_dir("bird").unwrap();
+        assert!(run.as_os_str().len() + 20 <= 100, "{}", run.display());
+        assert!(run.is_dir());
+        drop(artifacts);
+        assert!(!run.exists() || std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some());
+    }
+}

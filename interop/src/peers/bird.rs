@@ -83,11 +83,40 @@ impl BirdPeer {
         }
     }
 
+    /// A node-to-node mesh session written the way Calico's `bird.cfg` template writes it:
+    /// named `Mesh_<peer ip>`, iBGP in `asn`, Calico options, and passive when the peer's IP
+    /// *as a string* sorts after this node's (`"10.0.0.10" < "10.0.0.9"`): the peer then
+    /// connects to us.
+    pub fn calico_mesh(node_ip: &str, peer_ip: &str, asn: u32, families: &[Family]) -> BirdPeer {
+        let mut peer = BirdPeer::new(
+            &calico_protocol_name("Mesh", peer_ip, None),
+            node_ip,
+            asn,
+            peer_ip,
+            asn,
+            families,
+        )
+        .calico();
+        peer.passive = peer_ip > node_ip;
+        peer
+    }
+
     /// The same session with Calico's template options.
     pub fn calico(mut self) -> BirdPeer {
         self.calico_style = true;
         self
     }
+}
+
+/// Calico's BIRD protocol name for a peer: `<kind>_<ip>[_port_<n>]` with the dots or colons
+/// of the IP replaced by `_` (`Mesh_10_0_0_2`, `Global_fd00__1_port_1790`); `kind` is `Mesh`,
+/// `Global` or `Node`. calico-node's status tooling matches these names.
+pub fn calico_protocol_name(kind: &str, ip: &str, port: Option<u16>) -> String {
+    let mut name = format!("{kind}_{}", ip.replace(['.', ':'], "_"));
+    if let Some(port) = port {
+        name.push_str(&format!("_port_{port}"));
+    }
+    name
 }
 
 /// A whole BIRD configuration.
@@ -245,8 +274,9 @@ impl Bird {
         config: &BirdConfig,
     ) -> Result<Bird> {
         let conf = artifacts.write(&format!("{label}-bird.conf"), &config.render())?;
-        let ctl = artifacts.path(&format!("{label}-bird.ctl"));
-        let pid = artifacts.path(&format!("{label}-bird.pid"));
+        let run = artifacts.runtime_dir(&format!("{label}-bird"))?;
+        let ctl = run.join("bird.ctl");
+        let pid = run.join("bird.pid");
         let process = Process::spawn(
             Some(netns),
             &format!("bird {label}"),
@@ -309,6 +339,21 @@ impl Bird {
             .with_context(|| format!("no protocol {name} in: {out}"))
     }
 
+    /// The `Last error:` line of protocol `name` (`Hold timer expired`, ...), if any.
+    pub fn last_error(&self, name: &str) -> Result<Option<String>> {
+        let out = self.birdc(&["show", "protocols", "all", name])?;
+        Ok(out
+            .lines()
+            .find(|l| l.trim_start().starts_with("Last error:"))
+            .map(|l| {
+                l.split_once(':')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            }))
+    }
+
     /// Whether `show route <prefix>` lists the prefix (birdc exits non-zero with
     /// `Network not found` when it does not).
     pub fn has_route(&self, prefix: &str) -> Result<bool> {
@@ -325,5 +370,40 @@ impl Bird {
             bail!("birdc show route {prefix} failed: {out}");
         }
         Ok(out.lines().any(|l| l.starts_with(prefix)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calico_names_and_passive_side() {
+        assert_eq!(
+            calico_protocol_name("Mesh", "10.0.0.2", None),
+            "Mesh_10_0_0_2"
+        );
+        assert_eq!(
+            calico_protocol_name("Global", "fd00::1", Some(1790)),
+            "Global_fd00__1_port_1790"
+        );
+        let v4 = [Family::Ipv4Unicast];
+        // String order, not numeric: "10.0.0.9" sorts after "10.0.0.10".
+        assert!(BirdPeer::calico_mesh("10.0.0.10", "10.0.0.9", 64512, &v4).passive);
+        assert!(!BirdPeer::calico_mesh("10.0.0.9", "10.0.0.10", 64512, &v4).passive);
+        let rendered = BirdConfig::new("10.0.0.10")
+            .with_peer(BirdPeer::calico_mesh("10.0.0.10", "10.0.0.9", 64512, &v4))
+            .render();
+        for line in [
+            "protocol bgp Mesh_10_0_0_9 {",
+            "passive on;",
+            "multihop;",
+            "ttl security off;",
+            "graceful restart;",
+            "add paths on;",
+            "gateway recursive;",
+        ] {
+            assert!(rendered.contains(line), "{line} missing from:\n{rendered}");
+        }
     }
 }

@@ -170,7 +170,7 @@ impl Frr {
         label: &str,
         config: &FrrConfig,
     ) -> Result<Frr> {
-        let dir = artifacts.subdir(&format!("{label}-frr"))?;
+        let dir = artifacts.runtime_dir(&format!("{label}-frr"))?;
         std::fs::write(dir.join("bgpd.conf"), config.render())?;
         std::fs::write(
             dir.join("zebra.conf"),

@@ -31,6 +31,8 @@ pub struct GobgpNeighbor {
     pub long_lived_graceful_restart: bool,
     /// Do not connect, only accept.
     pub passive: bool,
+    /// Hold time in seconds (keepalive a third of it); GoBGP's default (90 s) when `None`.
+    pub hold_time: Option<u16>,
 }
 
 impl GobgpNeighbor {
@@ -45,6 +47,7 @@ impl GobgpNeighbor {
             graceful_restart: false,
             long_lived_graceful_restart: false,
             passive: false,
+            hold_time: None,
         }
     }
 }
@@ -97,6 +100,13 @@ impl GobgpConfig {
             // Retry connecting after 5 s (GoBGP's default is 120 s) so that start order does
             // not matter.
             let _ = writeln!(c, "  [neighbors.timers.config]\n    connect-retry = 5");
+            if let Some(hold) = n.hold_time {
+                let _ = writeln!(
+                    c,
+                    "    hold-time = {hold}\n    keepalive-interval = {}",
+                    (hold / 3).max(1)
+                );
+            }
             if n.passive {
                 let _ = writeln!(c, "  [neighbors.transport.config]\n    passive-mode = true");
             }
