@@ -129,7 +129,21 @@ impl Default for GracefulRestartConfig {
 
 /// Everything one peering needs: the session core's configuration.
 ///
-/// The daemon maps each planned peering (Calico BGPPeer / mesh peer) to one of these.
+/// The daemon maps each planned peering (Calico BGPPeer / mesh peer) to one of these:
+///
+/// | field | Calico |
+/// |---|---|
+/// | `peer_address`, `peer_port` | `peerIP` (`ip`, `ip:port`, `[v6]:port`), mesh peer's address and `listenPort` |
+/// | `remote_as` | `asNumber` of the BGPPeer / the other node's AS |
+/// | `local_as` | `localASNumber`, else the node's AS, else the global AS (64512) |
+/// | `router_id` | the node's router id (`CALICO_ROUTER_ID`, IPv4 address, or `hash`) |
+/// | `passive` | the mesh rule: passive towards a peer whose IP string sorts after ours |
+/// | `password` | `password.secretKeyRef` / `nodeMeshPassword` (fail closed if unreadable) |
+/// | `ttl` | `ttlSecurity: k` → `Security { hops: k }`, else `Multihop(64)` |
+/// | `source_address` | `sourceAddress: UseNodeIP` (default) → the node's address; `None` → unset |
+/// | `graceful_restart.restart_time` | `maxRestartTime` / `nodeMeshMaxRestartTime` (default 120 s) |
+/// | `keepalive_time` | `keepaliveTime` |
+/// | `hold_time`, `send_hold_time`, `families`, `add_path`, `route_refresh` | `tern` extensions (Calico: 240 s, n/a, per address family, on, on) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
     /// The peer's address (also the key of the peer in the speaker).

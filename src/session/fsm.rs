@@ -383,14 +383,14 @@ impl Session {
                 }
                 self.take_primary(conn, direction, now);
             }
-            // A second connection while one is in use: track it for collision resolution
-            // (RFC 4271 §8.2.2 OpenSent/OpenConfirm/Established, events 14-17).
             // We never connect while a connection is in use: an outgoing one now is stale.
             (State::OpenSent | State::OpenConfirm | State::Established, Direction::Outbound)
                 if !self.connecting =>
             {
                 self.close(conn)
             }
+            // A second connection while one is in use: track it for collision resolution
+            // (RFC 4271 §8.2.2 OpenSent/OpenConfirm/Established, events 14-17).
             (State::OpenSent | State::OpenConfirm | State::Established, _) => {
                 if let Some(old) = self.candidate.take() {
                     // The peer gave up on its previous second connection.
