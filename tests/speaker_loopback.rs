@@ -168,8 +168,12 @@ async fn two_speakers_establish_exchange_and_refuse_strangers() {
         matches!(e.event, PeerEvent::Established { .. }).then_some(())
     })
     .await;
+    next(&mut a_events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
 
-    // Removing the peer ends the session with Cease/3 on the other side.
+    // Removing the peer ends the session with Cease/3 (in a Hard Reset: N bit) on the other side.
     a.set_peers(vec![]);
     let reason = next(&mut b_events, |e| match &e.event {
         PeerEvent::Down(d) => Some(d.reason.clone()),
@@ -459,4 +463,161 @@ async fn a_peer_that_stops_reading_is_closed_and_others_are_not_delayed() {
         )
         .await;
     }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Many flaps (robustness F1): every reset ends its sockets and tasks; the number of open file
+/// descriptors comes back to where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaps_leave_no_sockets_behind() {
+    let (a, _a_events, a_port) = speaker(A);
+    let (b, mut b_events, b_port) = speaker(B);
+    a.set_peers(vec![peer(A, B, b_port, 65000, 65001)]);
+    b.set_peers(vec![peer(B, A, a_port, 65001, 65000)]);
+    next(&mut b_events, established_addrs).await;
+    let baseline = open_fds();
+    for round in 0..20 {
+        a.stop_peer(
+            IpAddr::V4(B),
+            StopReason::Reset {
+                text: format!("flap {round}"),
+            },
+        )
+        .unwrap();
+        let reason = next(&mut b_events, |e| match &e.event {
+            PeerEvent::Down(d) => Some(d.reason.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(
+            matches!(reason, DownReason::NotificationReceived(ref n) if n.shutdown_communication() == Some(&format!("flap {round}"))),
+            "{reason:?}"
+        );
+        next(&mut b_events, established_addrs).await;
+    }
+    // Closing is asynchronous (flush, then close): wait for the count to settle.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let now = open_fds();
+        if now <= baseline {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{now} open fds, {baseline} before the flaps"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for s in [a, b] {
+        s.shutdown(
+            StopReason::Shutdown {
+                text: String::new(),
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+}
+
+/// A peer that floods UPDATEs (robustness F5) while the consumer does not take events: the
+/// speaker stops reading, TCP pushes back on the sender (its writes stop progressing), nothing is
+/// lost; once events are taken again every UPDATE arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_pushed_back_and_nothing_is_lost() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const R: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+    const UPDATES: usize = 400_000;
+    let config = SpeakerConfig {
+        listen: vec![SocketAddr::from((A, 0))],
+        event_queue: 16,
+        ..SpeakerConfig::default()
+    };
+    let (a, mut events) = Speaker::start(config).unwrap();
+    let a_port = a.local_addrs()[0].port();
+    let mut flooder = peer(A, R, 1, 65000, 65001);
+    flooder.passive = true;
+    a.set_peers(vec![flooder]);
+
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = written.clone();
+    let sender = tokio::task::spawn_blocking(move || {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from((R, 0)).into()).unwrap();
+        socket
+            .connect(&SocketAddr::from((A, a_port)).into())
+            .unwrap();
+        let mut stream: TcpStream = socket.into();
+        let ctx = Context::default();
+        let open = Open::new(65001, 0, R, vec![Capability::FourOctetAs(65001)]);
+        stream
+            .write_all(&Message::Open(open).to_bytes(&ctx).unwrap())
+            .unwrap();
+        stream
+            .write_all(&Message::Keepalive.to_bytes(&ctx).unwrap())
+            .unwrap();
+        // UPDATE 10.a.b.0/24 (ORIGIN, AS_PATH 65001, NEXT_HOP 127.0.0.5), written in batches.
+        let mut batch = Vec::new();
+        for i in 0..UPDATES {
+            let mut m = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00\x2f\x02\x00\x00\x00\x14\x40\x01\x01\x00\x40\x02\x06\x02\x01\x00\x00\xfd\xe9\x40\x03\x04\x7f\x00\x00\x05\x18\x0a".to_vec();
+            m.extend_from_slice(&[(i >> 8) as u8, i as u8]);
+            batch.extend_from_slice(&m);
+            if batch.len() > 32 * 1024 || i + 1 == UPDATES {
+                stream.write_all(&batch).unwrap();
+                progress.fetch_add(batch.len(), Ordering::Relaxed);
+                batch.clear();
+            }
+        }
+        stream
+    });
+    let total = UPDATES * 47;
+
+    // Do not take events: the sender's progress must stop short of the total.
+    let mut last = 0;
+    let mut stable_since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = written.load(Ordering::Relaxed);
+        assert!(
+            now < total,
+            "all {total} bytes were accepted without anyone taking the events"
+        );
+        if now != last {
+            last = now;
+            stable_since = std::time::Instant::now();
+        } else if now > 0 && stable_since.elapsed() > Duration::from_secs(1) {
+            break; // pushed back
+        }
+        assert!(stable_since.elapsed() < WAIT);
+    }
+    // Take events again: everything arrives.
+    let mut updates = 0;
+    tokio::time::timeout(WAIT, async {
+        while updates < UPDATES {
+            match events.recv().await.unwrap().event {
+                PeerEvent::Update(_) => updates += 1,
+                PeerEvent::Down(d) => panic!("session went down: {}", d.reason),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("all UPDATEs within the timeout");
+    let stream = sender.await.unwrap();
+    assert_eq!(written.load(Ordering::Relaxed), total);
+    assert_eq!(a.state(IpAddr::V4(R)), Some(State::Established));
+    drop(stream);
+    a.shutdown(
+        StopReason::Shutdown {
+            text: String::new(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
 }

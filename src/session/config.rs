@@ -129,7 +129,21 @@ impl Default for GracefulRestartConfig {
 
 /// Everything one peering needs: the session core's configuration.
 ///
-/// The daemon maps each planned peering (Calico BGPPeer / mesh peer) to one of these.
+/// The daemon maps each planned peering (Calico BGPPeer / mesh peer) to one of these:
+///
+/// | field | Calico |
+/// |---|---|
+/// | `peer_address`, `peer_port` | `peerIP` (`ip`, `ip:port`, `[v6]:port`), mesh peer's address and `listenPort` |
+/// | `remote_as` | `asNumber` of the BGPPeer / the other node's AS |
+/// | `local_as` | `localASNumber`, else the node's AS, else the global AS (64512) |
+/// | `router_id` | the node's router id (`CALICO_ROUTER_ID`, IPv4 address, or `hash`) |
+/// | `passive` | the mesh rule: passive towards a peer whose IP string sorts after ours |
+/// | `password` | `password.secretKeyRef` / `nodeMeshPassword` (fail closed if unreadable) |
+/// | `ttl` | `ttlSecurity: k` → `Security { hops: k }`, else `Multihop(64)` |
+/// | `source_address` | `sourceAddress: UseNodeIP` (default) → the node's address; `None` → unset |
+/// | `graceful_restart.restart_time` | `maxRestartTime` / `nodeMeshMaxRestartTime` (default 120 s) |
+/// | `keepalive_time` | `keepaliveTime` |
+/// | `hold_time`, `send_hold_time`, `families`, `add_path`, `route_refresh` | `tern` extensions (Calico: 240 s, n/a, per address family, on, on) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
     /// The peer's address (also the key of the peer in the speaker).
@@ -159,6 +173,11 @@ pub struct PeerConfig {
     pub send_hold_time: Option<Duration>,
     /// Never connect; only accept the peer's connections (Calico's mesh rule decides).
     pub passive: bool,
+    /// RFC 4271 §10 jitter: the ConnectRetry interval and the error wait are multiplied by a
+    /// factor in [0.75, 1.0] (as BIRD does) so that sessions do not retry in lock-step. The
+    /// factor comes from a generator seeded by the router id and peer address (no randomness
+    /// source in the pure core). Off gives exact timers.
+    pub jitter: bool,
     /// TCP-MD5 key (RFC 2385).
     pub password: Option<Password>,
     /// TTL handling (GTSM or multihop).
@@ -199,6 +218,7 @@ impl PeerConfig {
             error_forget: DEFAULT_ERROR_FORGET,
             send_hold_time: None,
             passive: false,
+            jitter: true,
             password: None,
             ttl: TtlMode::default(),
             source_address: None,
@@ -222,8 +242,8 @@ impl PeerConfig {
 
     /// Whether changing from `self` to `new` requires resetting an established session: anything
     /// that is in the OPEN, the TCP connection or its security (password, AS, addresses, router
-    /// id, timers offered in the OPEN, capabilities). Timers that only pace reconnection and
-    /// `passive` apply without a reset.
+    /// id, timers offered in the OPEN, capabilities). Timers that only pace reconnection,
+    /// `jitter` and `passive` apply without a reset.
     pub fn requires_reset(&self, new: &PeerConfig) -> bool {
         let pacing_only = PeerConfig {
             connect_delay: self.connect_delay,
@@ -231,6 +251,7 @@ impl PeerConfig {
             error_wait: self.error_wait,
             error_forget: self.error_forget,
             passive: self.passive,
+            jitter: self.jitter,
             ..new.clone()
         };
         *self != pacing_only

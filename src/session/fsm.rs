@@ -81,6 +81,8 @@ pub struct Session {
     last_received: Instant,
     /// When the last KEEPALIVE or UPDATE was sent (same lazy scheme for the keepalive timer).
     last_sent: Instant,
+    /// State of the jitter generator (xorshift64*).
+    rng: u64,
     actions: Vec<Action>,
 }
 
@@ -93,6 +95,7 @@ impl Session {
             config.error_wait.1,
             config.error_forget,
         );
+        let rng = jitter_seed(&(config.router_id, config.peer_address));
         Session {
             config,
             local_open,
@@ -105,6 +108,7 @@ impl Session {
             backoff,
             last_received: Instant::ZERO,
             last_sent: Instant::ZERO,
+            rng,
             actions: Vec::new(),
         }
     }
@@ -240,6 +244,20 @@ impl Session {
             .unwrap_or_else(|| super::config::MIN_SEND_HOLD_TIME.max(self.negotiated_hold() * 2))
     }
 
+    /// `interval` × a factor in [0.75, 1.0] when jitter is on (RFC 4271 §10).
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        if !self.config.jitter {
+            return interval;
+        }
+        // xorshift64*: deterministic per session, no randomness source needed.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let unit = (r >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        interval.mul_f64(0.75 + 0.25 * unit)
+    }
+
     /// Sends our OPEN on a fresh connection.
     fn send_open(&mut self, conn: ConnId) {
         let bytes = wire::encode_open(&self.local_open);
@@ -365,14 +383,14 @@ impl Session {
                 }
                 self.take_primary(conn, direction, now);
             }
-            // A second connection while one is in use: track it for collision resolution
-            // (RFC 4271 §8.2.2 OpenSent/OpenConfirm/Established, events 14-17).
             // We never connect while a connection is in use: an outgoing one now is stale.
             (State::OpenSent | State::OpenConfirm | State::Established, Direction::Outbound)
                 if !self.connecting =>
             {
                 self.close(conn)
             }
+            // A second connection while one is in use: track it for collision resolution
+            // (RFC 4271 §8.2.2 OpenSent/OpenConfirm/Established, events 14-17).
             (State::OpenSent | State::OpenConfirm | State::Established, _) => {
                 if let Some(old) = self.candidate.take() {
                     // The peer gave up on its previous second connection.
@@ -455,6 +473,7 @@ impl Session {
                     self.connecting = true;
                     self.actions.push(Action::Connect);
                     let retry = self.config.connect_retry;
+                    let retry = self.jittered(retry);
                     self.arm(Timer::ConnectRetry, now + retry);
                     self.set_state(State::Connect);
                 }
@@ -578,6 +597,7 @@ impl Session {
         self.refuse_while_idle = false;
         if self.started {
             let wait = self.backoff.on_error(now);
+            let wait = self.jittered(wait);
             self.arm(Timer::IdleHold, now + wait);
         }
     }
@@ -974,4 +994,12 @@ fn cease_for(reason: &StopReason, hard_reset_possible: bool) -> Option<Notificat
         ));
     }
     Some(n)
+}
+
+/// A non-zero seed for the jitter generator from what distinguishes sessions.
+fn jitter_seed(seed: &(std::net::Ipv4Addr, std::net::IpAddr)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut hasher);
+    hasher.finish() | 1
 }

@@ -24,7 +24,33 @@ fn config() -> PeerConfig {
         notification: true,
         ..GracefulRestartConfig::default()
     });
+    c.jitter = false; // exact timers; `jitter_stays_in_range` covers jitter
     c
+}
+
+/// RFC 4271 §10: with jitter, retries and error waits are 75-100 % of the configured interval,
+/// and not all the same.
+#[test]
+fn jitter_stays_in_range() {
+    let mut c = config();
+    c.jitter = true;
+    let mut t = T::new(c.clone());
+    t.input(Input::Start);
+    let mut retries = Vec::new();
+    for _ in 0..50 {
+        let a = t.timer(Timer::ConnectRetry);
+        let at = armed(&a, Timer::ConnectRetry).unwrap();
+        retries.push(at - t.now);
+        t.input(Input::ConnectFailed);
+    }
+    let in_range = |d: &Duration| *d >= Duration::from_millis(3750) && *d <= Duration::from_secs(5);
+    assert!(retries.iter().all(in_range), "{retries:?}");
+    assert!(retries.iter().any(|d| *d != retries[0]));
+    let mut t = in_state(State::Established);
+    t.s.update_pacing(c);
+    let a = t.input(Input::Closed { conn: C1 });
+    let wait = armed(&a, Timer::IdleHold).unwrap() - t.now;
+    assert!(in_range(&wait), "{wait:?}");
 }
 
 fn peer_caps(asn: u32) -> Vec<Capability> {
