@@ -52,6 +52,7 @@ pub mod nlri;
 mod wire;
 
 pub use attr::{AttrFlags, AttributeValue, Origin, PathAttribute};
+pub use builder::UpdateBuilder;
 pub use capability::Capability;
 pub use context::{AddPathFamilies, Context, Negotiated};
 pub use error::{DecodeError, EncodeError, Rfc7606Action, UpdateIssue};
