@@ -426,6 +426,42 @@ impl Rib {
         self.attrs.release(attrs);
     }
 
+    /// Makes the plan's originated routes (blocks and service ranges) the node's non-kernel
+    /// local routes: new ones are originated, gone ones withdrawn, kernel-learned ones untouched.
+    /// Blocks and service ranges carry the normal priority of their family.
+    pub fn sync_originated(&mut self, routes: &[crate::plan::OriginatedRoute]) {
+        use crate::plan::OriginKind;
+        let wanted: HashMap<IpNet, LocalRoute> = routes
+            .iter()
+            .map(|r| {
+                let kind = match r.kind {
+                    OriginKind::Block => LocalRouteKind::Block,
+                    OriginKind::ServiceClusterIp
+                    | OriginKind::ServiceExternalIp
+                    | OriginKind::ServiceLoadBalancerIp => LocalRouteKind::Service,
+                };
+                let metric = self.policy.normal_priority(&r.prefix);
+                (r.prefix, LocalRoute { kind, metric })
+            })
+            .collect();
+        let gone: Vec<IpNet> = self
+            .local
+            .iter()
+            .filter(|(p, l)| {
+                !matches!(l.kind, LocalRouteKind::Kernel { .. }) && !wanted.contains_key(p)
+            })
+            .map(|(p, _)| p)
+            .collect();
+        for prefix in gone {
+            self.withdraw_local(prefix);
+        }
+        for (prefix, route) in wanted {
+            if self.local.get(&prefix) != Some(&route) {
+                self.originate(prefix, route);
+            }
+        }
+    }
+
     /// Stops originating `prefix`.
     pub fn withdraw_local(&mut self, prefix: IpNet) {
         self.remove_path(prefix, LOCAL_PEER, 0);

@@ -30,6 +30,31 @@ pub enum NextHopMode {
     Keep,
 }
 
+impl From<crate::model::NextHopMode> for NextHopMode {
+    fn from(mode: crate::model::NextHopMode) -> Self {
+        match mode {
+            crate::model::NextHopMode::Auto => NextHopMode::Auto,
+            crate::model::NextHopMode::SelfMode => NextHopMode::SelfAddress,
+            crate::model::NextHopMode::Keep => NextHopMode::Keep,
+        }
+    }
+}
+
+/// What the OPEN exchange of an established session settled, as the RIB needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// The peer's BGP Identifier.
+    pub router_id: Ipv4Addr,
+    /// Our address on the session (the socket's local address).
+    pub local_address: IpAddr,
+    /// ADD-PATH: we may send several paths per prefix.
+    pub add_path_send: bool,
+    /// ADD-PATH: the peer sends path ids.
+    pub add_path_receive: bool,
+    /// The peer negotiated graceful restart.
+    pub graceful_restart: bool,
+}
+
 /// Where a peer sits in the reflection topology (RFC 4456 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReflectionRole {
@@ -105,6 +130,47 @@ impl PeerSession {
             import_filter: None,
             export_filter: None,
             filter_names: Vec::new(),
+            igp_cost: None,
+        }
+    }
+
+    /// The RIB's view of one of the plan's peerings once its session is established: role,
+    /// next-hop mode, allow-local-as and BGPFilters from the plan, the rest from the session.
+    pub fn from_peering(
+        peering: &crate::plan::Peering,
+        plan: &crate::plan::Plan,
+        facts: &SessionFacts,
+    ) -> Self {
+        use super::policy::filter::PeerFilterChain;
+        use crate::plan::filter::Direction;
+        let mesh = peering.kind == crate::plan::PeeringKind::Mesh;
+        let chain = |names: &[String], direction| -> Option<Arc<dyn RouteFilter>> {
+            (!mesh && !names.is_empty()).then(|| {
+                Arc::new(PeerFilterChain::from_plan(plan, names, direction)) as Arc<dyn RouteFilter>
+            })
+        };
+        Self {
+            address: peering.address,
+            local_address: facts.local_address,
+            router_id: facts.router_id,
+            local_as: peering.local_as,
+            peer_as: peering.peer_as,
+            reflection: if peering.route_reflector_client {
+                ReflectionRole::Client
+            } else {
+                ReflectionRole::NonClient
+            },
+            next_hop_mode: peering.next_hop.into(),
+            allow_local_as: peering
+                .allow_local_as
+                .map_or(0, |n| u8::try_from(n).unwrap_or(u8::MAX)),
+            add_path_send: facts.add_path_send,
+            add_path_receive: facts.add_path_receive,
+            graceful_restart: facts.graceful_restart,
+            mesh,
+            import_filter: chain(&peering.import_filters, Direction::Import),
+            export_filter: chain(&peering.export_filters, Direction::Export),
+            filter_names: peering.export_filters.clone(),
             igp_cost: None,
         }
     }

@@ -812,3 +812,91 @@ fn a_second_group_member_gets_the_first_members_routes() {
     // And the first member still does not get its own route back.
     assert!(drain(&mut rib, PeerId(8), now).0.is_empty());
 }
+
+#[test]
+fn the_plans_originated_routes_are_synced() {
+    use crate::plan::{OriginKind, OriginatedRoute};
+    let now = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    rib.peer_up(PeerId(9), session(9, 65000));
+    drain(&mut rib, PeerId(9), now);
+    let block = OriginatedRoute {
+        prefix: net("10.244.1.0/26"),
+        kind: OriginKind::Block,
+        blackhole: true,
+    };
+    let service = OriginatedRoute {
+        prefix: net("10.96.0.0/12"),
+        kind: OriginKind::ServiceClusterIp,
+        blackhole: false,
+    };
+    rib.originate(
+        net("10.244.9.9/32"),
+        LocalRoute {
+            kind: LocalRouteKind::Kernel {
+                interface: "cali1".into(),
+            },
+            metric: 1024,
+        },
+    );
+    rib.sync_originated(&[block, service]);
+    assert_eq!(
+        announced_prefixes(&drain(&mut rib, PeerId(9), now).0),
+        vec![
+            net("10.96.0.0/12"),
+            net("10.244.1.0/26"),
+            net("10.244.9.9/32")
+        ]
+    );
+    rib.sync_originated(&[service]);
+    let (ann, wd) = drain(&mut rib, PeerId(9), now);
+    assert!(ann.is_empty());
+    assert_eq!(wd, vec![Nlri::new(net("10.244.1.0/26"))]);
+    assert_eq!(rib.loc_rib().count(), 2, "the kernel route stays");
+}
+
+#[test]
+fn a_peering_from_the_plan_becomes_a_peer_session() {
+    use crate::plan::{Peering, PeeringKind, TtlMode};
+    let peering = Peering {
+        name: "Global_192_0_2_1".into(),
+        kind: PeeringKind::Global,
+        address: ip("192.0.2.1"),
+        port: 179,
+        peer_as: 65000,
+        local_as: LOCAL_AS,
+        passive: false,
+        source_address: None,
+        password: None,
+        ttl: TtlMode::Multihop { ttl: 64 },
+        route_reflector_client: false,
+        cluster_id: None,
+        next_hop: crate::model::NextHopMode::Keep,
+        allow_local_as: Some(2),
+        graceful_restart_time: None,
+        keepalive_time: None,
+        import_filters: vec!["everything".into()],
+        export_filters: vec![],
+        reachable_by: None,
+        peer_node: None,
+        source_resource: None,
+    };
+    let facts = peer::SessionFacts {
+        router_id: Ipv4Addr::new(192, 0, 2, 1),
+        local_address: ip("192.168.0.1"),
+        add_path_send: true,
+        add_path_receive: false,
+        graceful_restart: true,
+    };
+    let plan_json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clusters/bgpfilter/plan-n1.json"
+    ))
+    .unwrap();
+    let plan: crate::plan::Plan = serde_json::from_str(&plan_json).unwrap();
+    let s = PeerSession::from_peering(&peering, &plan, &facts);
+    assert_eq!(s.peer_type(), PeerType::Ebgp);
+    assert_eq!(s.next_hop_mode, NextHopMode::Keep);
+    assert_eq!(s.allow_local_as, 2);
+    assert!(!s.mesh && s.add_path_send && s.import_filter.is_some() && s.export_filter.is_none());
+}
