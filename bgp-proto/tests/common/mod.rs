@@ -6,7 +6,10 @@ use std::path::PathBuf;
 /// Parses hex digits, ignoring whitespace.
 pub fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    assert!(s.len().is_multiple_of(2), "odd number of hex digits in {s:?}");
+    assert!(
+        s.len().is_multiple_of(2),
+        "odd number of hex digits in {s:?}"
+    );
     (0..s.len())
         .step_by(2)
         .map(|i| {
