@@ -6,6 +6,8 @@
 
 mod check;
 mod client;
+#[cfg(feature = "demo")]
+mod demo;
 mod health;
 mod plan;
 mod show;
@@ -21,6 +23,8 @@ use crate::logging::LogSettings;
 
 pub use check::CheckArgs;
 pub use client::ClientArgs;
+#[cfg(feature = "demo")]
+pub use demo::DemoArgs;
 pub use health::HealthArgs;
 pub use plan::PlanArgs;
 pub use show::{ShowArgs, ShowWhat};
@@ -69,6 +73,9 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print the version (and build details with --json).
     Version(version::VersionArgs),
+    /// Build a three-node cluster in network namespaces, show it converge and ping, tear it down.
+    #[cfg(feature = "demo")]
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -80,6 +87,8 @@ pub fn main() -> ExitCode {
         Command::Show(args) => Ok(show::run(&cli, args)),
         Command::Health(args) => Ok(health::run(&cli, args)),
         Command::Version(args) => version::run(args).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(args),
     };
     result.unwrap_or_else(|message| {
         // One line, naming what is wrong.

@@ -4,5 +4,7 @@ pub mod bgp;
 pub mod birdctl;
 pub mod control;
 pub mod datastore;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod kernel;
 pub mod metrics;
