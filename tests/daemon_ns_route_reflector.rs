@@ -6,7 +6,7 @@
 
 mod daemon_common;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Context as _, ensure};
 use daemon_common::*;
 use interop::prelude::*;
 use serde_json::Value;
