@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod health;
 mod plan;
+mod run;
 mod show;
 mod version;
 
@@ -27,6 +28,7 @@ pub use client::ClientArgs;
 pub use demo::DemoArgs;
 pub use health::HealthArgs;
 pub use plan::PlanArgs;
+pub use run::RunArgs;
 pub use show::{ShowArgs, ShowWhat};
 pub use version::VersionArgs;
 
@@ -63,6 +65,8 @@ impl Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: BGP sessions, RIB, kernel routes, control and status sockets.
+    Run(run::RunArgs),
     /// Print the peering plan of a node without touching the network.
     Plan(plan::PlanArgs),
     /// Validate the settings and the Calico resources; exit 1 when something is invalid.
@@ -82,6 +86,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(args) => run::run(&cli, args).map(|()| ExitCode::SUCCESS),
         Command::Plan(args) => plan::run(&cli, args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => Ok(check::run(&cli, args)),
         Command::Show(args) => Ok(show::run(&cli, args)),

@@ -3,6 +3,7 @@
 pub mod bgp;
 pub mod birdctl;
 pub mod control;
+pub mod daemon;
 pub mod datastore;
 #[cfg(feature = "demo")]
 pub mod demo;
