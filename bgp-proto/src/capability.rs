@@ -10,8 +10,8 @@
 //! +------------------------------+
 //! ```
 //!
-//! A capability whose value is malformed is an OPEN error 2/0 (the caller builds it from
-//! [`CapabilityError`]). A capability this crate does not know is kept as
+//! A capability whose value is malformed makes the OPEN an error 2/0 (see the robustness spec and
+//! `docs/rfc-compliance.md`). A capability this crate does not know is kept as
 //! [`Capability::Unknown`] (RFC 5492 §5: unknown capabilities are ignored, not refused). A known
 //! capability whose reserved octets are not zero is also kept as `Unknown`, so that it re-encodes
 //! byte for byte.
@@ -194,13 +194,17 @@ impl Capability {
                     ),
                 });
             };
-            caps.push(Self::decode_value(code, value)?);
+            caps.push(Self::decode_value(code, value, offset)?);
         }
         Ok(caps)
     }
 
-    fn decode_value(code: u8, mut r: Reader<'_>) -> Result<Capability, CapabilityError> {
-        let offset = r.offset();
+    /// Decodes one capability value; `offset` is where the capability starts (for errors).
+    fn decode_value(
+        code: u8,
+        mut r: Reader<'_>,
+        offset: usize,
+    ) -> Result<Capability, CapabilityError> {
         let raw = r.peek_rest();
         let len = raw.len();
         let malformed = |what: &str| CapabilityError {

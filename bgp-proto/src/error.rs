@@ -121,8 +121,8 @@ pub enum Rfc7606Action {
 pub struct UpdateIssue {
     /// What the receiver must do.
     pub action: Rfc7606Action,
-    /// The attribute at fault, if one is (None for e.g. a missing attribute's absence... see
-    /// `reason`).
+    /// The attribute at fault (for a missing attribute: the one that is missing; `None` when the
+    /// attribute list itself is broken before a type code could be read).
     pub attribute: Option<AttributeType>,
     /// For [`Rfc7606Action::AfiSafiDisable`]: the family to disable.
     pub family: Option<Family>,

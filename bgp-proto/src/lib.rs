@@ -40,15 +40,19 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod builder;
 pub mod capability;
 pub mod context;
 pub mod error;
+#[cfg(feature = "codec")]
+pub mod framing;
 pub mod iana;
 pub mod message;
 pub mod nlri;
 mod wire;
 
 pub use attr::{AttrFlags, AttributeValue, Origin, PathAttribute};
+pub use builder::UpdateBuilder;
 pub use capability::Capability;
 pub use context::{AddPathFamilies, Context, Negotiated};
 pub use error::{DecodeError, EncodeError, Rfc7606Action, UpdateIssue};

@@ -146,16 +146,20 @@ pub(crate) fn decode_field(
         };
         let prefix = match afi {
             Afi::Ipv4 => {
-                let mut octets = [0u8; 4];
-                for (dst, src) in octets.iter_mut().zip(addr) {
-                    *dst = *src;
-                }
+                // Slice patterns instead of a variable-length copy: this is the hot path.
+                let octets = match *addr {
+                    [] => [0, 0, 0, 0],
+                    [a] => [a, 0, 0, 0],
+                    [a, b] => [a, b, 0, 0],
+                    [a, b, c] => [a, b, c, 0],
+                    [a, b, c, d, ..] => [a, b, c, d],
+                };
                 Ipv4Net::new(Ipv4Addr::from(octets), len).map(IpNet::V4)
             }
             _ => {
                 let mut octets = [0u8; 16];
-                for (dst, src) in octets.iter_mut().zip(addr) {
-                    *dst = *src;
+                if let Some(dst) = octets.get_mut(..addr.len()) {
+                    dst.copy_from_slice(addr);
                 }
                 Ipv6Net::new(Ipv6Addr::from(octets), len).map(IpNet::V6)
             }

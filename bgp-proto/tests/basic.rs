@@ -90,3 +90,23 @@ fn notification_shutdown_communication() {
     assert_eq!(back.code, ErrorCode::Cease);
     assert_eq!(back.shutdown_communication(), Some("maintenance"));
 }
+
+#[test]
+fn update_accessors() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/messages");
+    let text = std::fs::read_to_string(dir.join("update-ipv4-ibgp-route-reflected.hex")).unwrap();
+    let bytes = hex(&text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<String>());
+    let Message::Update(u) = Message::decode(&bytes, &Context::default()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.origin(), Some(bgp_proto::Origin::Incomplete));
+    assert_eq!(u.next_hop(), Some(Ipv4Addr::new(10, 0, 0, 7)));
+    assert_eq!(u.local_pref(), Some(100));
+    assert_eq!(u.med(), None);
+    assert!(u.communities().is_empty());
+    assert_eq!(u.as_path().map(|p| p.path_len()), Some(0));
+    assert_eq!(u.route_attributes().count(), 6);
+}

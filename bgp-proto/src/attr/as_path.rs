@@ -170,7 +170,18 @@ impl AsPath {
                 SegmentType::ConfedSequence | SegmentType::ConfedSet => segments.push(seg.clone()),
             }
         }
-        segments.extend(as4.segments.iter().cloned());
+        let mut rest = as4.segments.iter().cloned();
+        // Join the seam of two sequences into one segment where it fits, as the path was
+        // before the OLD speaker split it.
+        if let (Some(last), Some(first)) = (segments.last_mut(), as4.segments.first())
+            && last.kind == SegmentType::Sequence
+            && first.kind == SegmentType::Sequence
+            && last.asns.len().saturating_add(first.asns.len()) <= MAX_SEGMENT_LEN
+        {
+            last.asns.extend_from_slice(&first.asns);
+            rest.next();
+        }
+        segments.extend(rest);
         AsPath { segments }
     }
 

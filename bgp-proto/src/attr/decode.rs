@@ -197,17 +197,33 @@ pub(crate) fn decode_list(
         // RFC 7606 §3(c): Optional/Transitive bits in conflict with the type make the attribute
         // malformed (handled with the attribute's own action).
         let flags_ok = (flags.0 & 0xc0) == expected.0;
-        let decoded = if flags_ok {
-            decode_value(t, &mut value, ctx)
-        } else {
-            Err(value_err(
-                UpdateErrorSubcode::AttributeFlagsError,
-                at,
-                format!(
-                    "flags {:#04x} but {t:?} requires {:#04x}",
-                    flags.0, expected.0
-                ),
-            ))
+        let decoded = match decode_value(t, &mut value, ctx) {
+            Ok(v) if !flags_ok => {
+                let error = value_err(
+                    UpdateErrorSubcode::AttributeFlagsError,
+                    at,
+                    format!(
+                        "flags {:#04x} but {t:?} requires {:#04x}",
+                        flags.0, expected.0
+                    ),
+                );
+                if matches!(t, AttributeType::MpReachNlri | AttributeType::MpUnreachNlri) {
+                    // The routes are still locatable: keep the attribute so that they can be
+                    // withdrawn, and treat them as withdrawn (RFC 7606 §3(c)).
+                    out.issues.push(UpdateIssue {
+                        action: Rfc7606Action::TreatAsWithdraw,
+                        attribute: Some(t),
+                        family: None,
+                        offset: at,
+                        reason: format!("{t:?}: {}", error.reason),
+                        notification: Notification::update(error.subcode, raw.to_vec()),
+                    });
+                    out.attributes.push(PathAttribute { flags, value: v });
+                    continue;
+                }
+                Err(error)
+            }
+            other => other,
         };
         match decoded {
             Ok(v) => {

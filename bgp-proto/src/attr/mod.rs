@@ -33,7 +33,7 @@ use crate::iana::{AttributeType, Family};
 use crate::wire::sum;
 
 /// The attribute flags octet (RFC 4271 §4.3), kept as received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttrFlags(pub u8);
 
 impl AttrFlags {
@@ -76,6 +76,24 @@ impl AttrFlags {
     /// The same flags with the Partial bit set.
     pub fn with_partial(self) -> Self {
         AttrFlags(self.0 | Self::PARTIAL)
+    }
+}
+
+impl std::fmt::Debug for AttrFlags {
+    /// `AttrFlags(0xc0 optional transitive)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AttrFlags({:#04x}", self.0)?;
+        for (bit, name) in [
+            (Self::OPTIONAL, "optional"),
+            (Self::TRANSITIVE, "transitive"),
+            (Self::PARTIAL, "partial"),
+            (Self::EXTENDED_LENGTH, "extended-length"),
+        ] {
+            if self.0 & bit != 0 {
+                write!(f, " {name}")?;
+            }
+        }
+        f.write_str(")")
     }
 }
 

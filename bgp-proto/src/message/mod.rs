@@ -181,7 +181,7 @@ impl Message {
         let mut body = Reader::new(message.get(HEADER_LEN..).unwrap_or_default(), HEADER_LEN);
         Ok(match header.message_type {
             MessageType::Open => Message::Open(Open::decode_body(&mut body)?),
-            MessageType::Update => Message::Update(Update::decode_body(&mut body, ctx, message)?),
+            MessageType::Update => Message::Update(Update::decode_body(&mut body, ctx)?),
             MessageType::Notification => {
                 Message::Notification(Notification::decode_body(&mut body)?)
             }

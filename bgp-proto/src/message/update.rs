@@ -16,7 +16,11 @@
 
 use bytes::BufMut;
 
-use crate::attr::{self, AsPath, AttributeValue, MpReach, MpUnreach, PathAttribute};
+use std::net::Ipv4Addr;
+
+use crate::attr::{
+    self, AsPath, AttributeValue, Community, MpReach, MpUnreach, Origin, PathAttribute,
+};
 use crate::context::Context;
 use crate::error::{DecodeError, EncodeError, Rfc7606Action, UpdateIssue};
 use crate::iana::{Afi, AttributeType, Family, UpdateErrorSubcode};
@@ -153,12 +157,51 @@ impl Update {
         }
     }
 
-    pub(crate) fn decode_body(
-        r: &mut Reader<'_>,
-        ctx: &Context,
-        message: &[u8],
-    ) -> Result<Self, DecodeError> {
-        let _ = message;
+    /// The ORIGIN attribute's value.
+    pub fn origin(&self) -> Option<Origin> {
+        match self.attribute(AttributeType::Origin).map(|a| &a.value) {
+            Some(AttributeValue::Origin(o)) => Some(*o),
+            _ => None,
+        }
+    }
+
+    /// The NEXT_HOP attribute's value (IPv4 NLRI field routes; MP families carry theirs in
+    /// [`MpReach::next_hop`]).
+    pub fn next_hop(&self) -> Option<Ipv4Addr> {
+        match self.attribute(AttributeType::NextHop).map(|a| &a.value) {
+            Some(AttributeValue::NextHop(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// The MULTI_EXIT_DISC attribute's value.
+    pub fn med(&self) -> Option<u32> {
+        match self
+            .attribute(AttributeType::MultiExitDisc)
+            .map(|a| &a.value)
+        {
+            Some(AttributeValue::MultiExitDisc(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The LOCAL_PREF attribute's value.
+    pub fn local_pref(&self) -> Option<u32> {
+        match self.attribute(AttributeType::LocalPref).map(|a| &a.value) {
+            Some(AttributeValue::LocalPref(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The COMMUNITIES attribute's values (empty if absent).
+    pub fn communities(&self) -> &[Community] {
+        match self.attribute(AttributeType::Communities).map(|a| &a.value) {
+            Some(AttributeValue::Communities(c)) => c,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn decode_body(r: &mut Reader<'_>, ctx: &Context) -> Result<Self, DecodeError> {
         // RFC 4271 §6.3: lengths that do not fit the message are Malformed Attribute List.
         let list_error = |field, offset, reason: String| {
             DecodeError::new(
@@ -231,35 +274,28 @@ impl Update {
             .map_err(|e| network_error("UPDATE NLRI", e))?;
 
         let decoded = attr::decode_list(&mut attrs_field, ctx)?;
-        let seen = |t| decoded.saw(t);
-        let seen: Vec<AttributeType> = [
-            AttributeType::Origin,
-            AttributeType::AsPath,
-            AttributeType::NextHop,
-        ]
-        .into_iter()
-        .filter(|t| seen(*t))
-        .collect();
+        // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
+        // ORIGIN and AS_PATH are required with any reachable NLRI (RFC 4271 §5, RFC 4760 §3),
+        // NEXT_HOP only with NLRI in the NLRI field (RFC 4760 §3).
+        let mandatory = [
+            (AttributeType::Origin, decoded.saw(AttributeType::Origin)),
+            (AttributeType::AsPath, decoded.saw(AttributeType::AsPath)),
+            (AttributeType::NextHop, decoded.saw(AttributeType::NextHop)),
+        ];
         let mut update = Update {
             withdrawn,
             attributes: decoded.attributes,
             nlri,
             issues: decoded.issues,
         };
-
-        // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
-        // ORIGIN and AS_PATH are required with any reachable NLRI (RFC 4271 §5, RFC 4760 §3),
-        // NEXT_HOP only with NLRI in the NLRI field (RFC 4760 §3).
         let has_mp_reach = update.mp_reach().is_some();
-        let mut required = Vec::new();
-        if !update.nlri.is_empty() || has_mp_reach {
-            required.extend([AttributeType::Origin, AttributeType::AsPath]);
-        }
-        if !update.nlri.is_empty() {
-            required.push(AttributeType::NextHop);
-        }
-        for t in required {
-            if !seen.contains(&t) {
+        let announcing = !update.nlri.is_empty() || has_mp_reach;
+        for (t, seen) in mandatory {
+            let required = match t {
+                AttributeType::NextHop => !update.nlri.is_empty(),
+                _ => announcing,
+            };
+            if required && !seen {
                 update.issues.push(UpdateIssue {
                     action: Rfc7606Action::TreatAsWithdraw,
                     attribute: Some(t),
