@@ -1,5 +1,5 @@
 //! W4 (docs/benchmarks.md): kernel install of N /24 routes, tern against `ip -batch`, BIRD 2's
-//! kernel protocol and the rtnetlink crate's request API pipelined with `buffer_unordered`.
+//! kernel protocol, a raw pipelined netlink sender and the rtnetlink crate's request API pipelined with `buffer_unordered`.
 //!
 //! Root only. Each run gets a fresh network namespace with `eth0` (192.168.1.1/24) and the same
 //! N routes `11.x.y.0/24 via 192.168.1.2 proto bird`. Runs are interleaved (tern, ip, bird,
@@ -7,14 +7,17 @@
 //! are printed as a Markdown table.
 //!
 //! ```text
-//! cargo bench -p tern --bench kernel_install -- [--sizes 100000,500000] [--reps 5] [--only tern,ip,bird,rtnetlink]
+//! cargo bench -p tern --bench kernel_install -- [--sizes 100000,500000] [--reps 5] [--only tern,tern-mt,ip,bird,raw,rtnetlink]
 //! ```
 //!
 //! When each contender is done:
-//! - tern: the kernel task reports the desired set applied (every write acknowledged);
+//! - tern: the kernel task reports the desired set applied (every write acknowledged); `tern`
+//!   runs it on a current-thread tokio runtime, `tern-mt` on a 2-worker runtime;
 //! - ip -batch: the process exits;
 //! - bird: a netlink listener in the namespace has seen N `RTM_NEWROUTE` of protocol 12
 //!   (the clock starts at `birdc enable` of the static protocol holding the routes);
+//! - raw: the acknowledgement of the last datagram arrived (hand-encoded requests, 1,024 per
+//!   datagram, one acknowledgement per datagram: the kernel's own pace);
 //! - rtnetlink: every request future resolved.
 //!   Every run checks the kernel holds N routes of protocol 12 afterwards.
 
@@ -115,7 +118,13 @@ impl Drop for Netns {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+fn runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+    if !multi_thread {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -123,7 +132,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn tern_run(ns: &Netns, n: u32) -> Duration {
+fn tern_run(ns: &Netns, n: u32, multi_thread: bool) -> Duration {
     let routes: Vec<KernelRoute> = (0..n)
         .map(|i| KernelRoute {
             prefix: IpNet::V4(prefix(i)),
@@ -135,7 +144,7 @@ fn tern_run(ns: &Netns, n: u32) -> Duration {
         })
         .collect();
     ns.enter(move || {
-        runtime().block_on(async move {
+        runtime(multi_thread).block_on(async move {
             let (handle, _learned) = KernelHandle::start(KernelConfig::default()).await.unwrap();
             let mut status = handle.watch_status();
             let start = Instant::now();
@@ -151,6 +160,9 @@ fn tern_run(ns: &Netns, n: u32) -> Duration {
                 "tern failures: {}",
                 applied.failed.len()
             );
+            if std::env::var_os("TERN_BENCH_VERBOSE").is_some() {
+                eprintln!("tern status after apply: {applied:?}");
+            }
             handle.shutdown().await;
             elapsed
         })
@@ -179,7 +191,7 @@ fn ip_batch_run(ns: &Netns, n: u32) -> Duration {
 
 fn rtnetlink_run(ns: &Netns, n: u32) -> Duration {
     ns.enter(move || {
-        runtime().block_on(async move {
+        runtime(false).block_on(async move {
             let (connection, handle, _) = rtnetlink::new_connection().unwrap();
             tokio::spawn(connection);
             let start = Instant::now();
@@ -200,6 +212,80 @@ fn rtnetlink_run(ns: &Netns, n: u32) -> Duration {
             assert!(results.iter().all(Result::is_ok), "rtnetlink failures");
             elapsed
         })
+    })
+}
+
+/// The reference for the goal: hand-encoded `RTM_NEWROUTE` requests, 1,024 per datagram, only the
+/// last of each asking for an acknowledgement (errors come back anyway), no parsing beyond the
+/// acknowledgement headers.
+fn raw_run(ns: &Netns, n: u32) -> Duration {
+    const PER_DATAGRAM: u32 = 1024;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_ACK: u16 = 4;
+    const NLM_F_REPLACE: u16 = 0x100;
+    const NLM_F_CREATE: u16 = 0x400;
+    ns.enter(move || {
+        let mut socket =
+            rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE).unwrap();
+        socket.bind_auto().unwrap();
+        socket
+            .connect(&rtnetlink::sys::SocketAddr::new(0, 0))
+            .unwrap();
+        let mut datagram = Vec::with_capacity(PER_DATAGRAM as usize * 52);
+        let mut reply = vec![0u8; 1 << 16];
+        let start = Instant::now();
+        let mut errors = 0;
+        let mut i = 0;
+        while i < n {
+            datagram.clear();
+            let end = (i + PER_DATAGRAM).min(n);
+            for j in i..end {
+                let flags = NLM_F_REQUEST
+                    | NLM_F_CREATE
+                    | NLM_F_REPLACE
+                    | if j + 1 == end { NLM_F_ACK } else { 0 };
+                datagram.extend_from_slice(&52u32.to_ne_bytes());
+                datagram.extend_from_slice(&24u16.to_ne_bytes());
+                datagram.extend_from_slice(&flags.to_ne_bytes());
+                datagram.extend_from_slice(&(j + 1).to_ne_bytes());
+                datagram.extend_from_slice(&0u32.to_ne_bytes());
+                // rtmsg: AF_INET, /24, src 0, tos 0, main, proto 12, universe, unicast, flags 0
+                datagram.extend_from_slice(&[2, 24, 0, 0, 254, 12, 0, 1, 0, 0, 0, 0]);
+                for (kind, value) in [(1u16, prefix(j).network().octets()), (5, GATEWAY.octets())] {
+                    datagram.extend_from_slice(&8u16.to_ne_bytes());
+                    datagram.extend_from_slice(&kind.to_ne_bytes());
+                    datagram.extend_from_slice(&value);
+                }
+                datagram.extend_from_slice(&8u16.to_ne_bytes());
+                datagram.extend_from_slice(&6u16.to_ne_bytes());
+                datagram.extend_from_slice(&1024u32.to_ne_bytes());
+            }
+            socket.send(&datagram, 0).unwrap();
+            // Read until the acknowledgement of the datagram's last request.
+            'ack: loop {
+                let len = socket.recv(&mut &mut reply[..], 0).unwrap();
+                let mut offset = 0;
+                while offset + 20 <= len {
+                    let msg_len =
+                        u32::from_ne_bytes(reply[offset..offset + 4].try_into().unwrap()) as usize;
+                    let seq =
+                        u32::from_ne_bytes(reply[offset + 8..offset + 12].try_into().unwrap());
+                    let code =
+                        i32::from_ne_bytes(reply[offset + 16..offset + 20].try_into().unwrap());
+                    if code != 0 {
+                        errors += 1;
+                    }
+                    if seq == end {
+                        break 'ack;
+                    }
+                    offset += (msg_len.max(16) + 3) & !3;
+                }
+            }
+            i = end;
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(errors, 0, "raw sender errors");
+        elapsed
     })
 }
 
@@ -354,7 +440,7 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     let reps: usize = value("--reps").map_or(5, |s| s.parse().unwrap());
-    let only = value("--only").unwrap_or_else(|| "tern,ip,bird,rtnetlink".into());
+    let only = value("--only").unwrap_or_else(|| "tern,tern-mt,ip,bird,raw,rtnetlink".into());
     let contenders: Vec<&str> = only.split(',').collect();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -368,10 +454,12 @@ fn main() {
     let measure = |name: &str, n: u32| -> Duration {
         let ns = Netns::new();
         let elapsed = match name {
-            "tern" => tern_run(&ns, n),
+            "tern" => tern_run(&ns, n, false),
+            "tern-mt" => tern_run(&ns, n, true),
             "ip" => ip_batch_run(&ns, n),
             "bird" => bird_run(&ns, n),
             "rtnetlink" => rtnetlink_run(&ns, n),
+            "raw" => raw_run(&ns, n),
             other => panic!("unknown contender {other}"),
         };
         let installed = ns.count_tern_routes();

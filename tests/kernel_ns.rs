@@ -610,7 +610,8 @@ fn ns_flush_on_exit_deletes_routes() {
 fn ns_event_overrun_resyncs_and_keeps_running() {
     let Some(ns) = Netns::new(true) else { return };
     ns.enter(|| async {
-        // A tiny event buffer overruns while thousands of routes are written.
+        // A tiny event buffer overruns when someone flushes thousands of our routes at once
+        // (`ip route flush` sends its deletions in large batches).
         let config = KernelConfig {
             event_buffer_bytes: 4096,
             ..KernelConfig::default()
@@ -626,9 +627,17 @@ fn ns_event_overrun_resyncs_and_keeps_running() {
             .collect();
         let generation = handle.set_desired(routes);
         applied(&handle, generation).await;
-        let status = wait_status(&handle, "an overrun", |s| s.overruns > 0).await;
-        assert!(status.resyncs >= 2);
         wait_status(&handle, "all routes installed", |s| {
+            s.installed.plain == 8192
+        })
+        .await;
+        ns.ip(&["route", "flush", "proto", "bird"]);
+        let status = wait_status(&handle, "an overrun", |s| s.overruns > 0).await;
+        assert!(status.resyncs >= 1);
+        ns.wait_routes("every flushed route restored", |routes| {
+            routes.iter().filter(|r| is_tern(r)).count() == 8192
+        });
+        wait_status(&handle, "all routes installed again", |s| {
             s.installed.plain == 8192
         })
         .await;
@@ -636,6 +645,215 @@ fn ns_event_overrun_resyncs_and_keeps_running() {
         ns.ip(&["route", "del", "10.100.7.0/24", "proto", "bird"]);
         ns.wait_routes("restored after overrun", |routes| {
             routes.iter().any(|r| r["dst"] == "10.100.7.0/24")
+        });
+        handle.shutdown().await;
+    });
+}
+
+/// The example `kernel_agent` next to this test binary (cargo builds examples for tests).
+fn kernel_agent() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join("kernel_agent");
+    path.exists().then_some(path)
+}
+
+/// Kills and reaps a child process when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Agent {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Agent {
+    fn start(ns: &Netns, agent: &std::path::Path, args: &[&str]) -> Agent {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(agent)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kernel_agent");
+        let stdout = child.stdout.take().unwrap();
+        Agent {
+            child,
+            lines: std::io::BufRead::lines(std::io::BufReader::new(stdout)),
+        }
+    }
+
+    /// Waits for a line on the agent's stdout (the agent exits on failure, ending the stream).
+    fn expect_line(&mut self, wanted: &str) {
+        for line in self.lines.by_ref() {
+            if line.expect("agent output") == wanted {
+                return;
+            }
+        }
+        panic!("kernel_agent ended before printing {wanted:?}");
+    }
+
+    fn signal(mut self, signal: &str) {
+        run(&["kill", signal, &self.child.id().to_string()]);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
+    let Some(ns) = Netns::new(true) else { return };
+    let Some(agent) = kernel_agent() else {
+        eprintln!("SKIP: examples/kernel_agent is not built");
+        return;
+    };
+    let mut first = Agent::start(&ns, &agent, &["--count", "50"]);
+    first.expect_line("converged");
+    // Record every route change from here on.
+    let log = std::env::temp_dir().join(format!("{}.monitor", ns.name));
+    let monitor = ChildGuard(
+        Command::new("ip")
+            .args(["-n", &ns.name, "monitor", "route"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ip monitor"),
+    );
+    let monitor_saw = |text: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(text)
+    };
+    let wait_monitor = |text: &str| {
+        let start = Instant::now();
+        while !monitor_saw(text) {
+            assert!(start.elapsed() < WAIT, "ip monitor never showed {text:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    ns.ip(&[
+        "route",
+        "add",
+        "10.254.0.0/24",
+        "dev",
+        "eth0",
+        "proto",
+        "static",
+    ]);
+    wait_monitor("10.254.0.0/24");
+
+    // Planned stop, then a restart that no longer wants route 49.
+    first.signal("-TERM");
+    let mut second = Agent::start(&ns, &agent, &["--count", "50", "--skip", "49"]);
+    second.expect_line("converged");
+    // Crash, then a restart with the same routes.
+    second.signal("-KILL");
+    let mut third = Agent::start(&ns, &agent, &["--count", "50", "--skip", "49"]);
+    third.expect_line("converged");
+    third.signal("-TERM");
+
+    ns.ip(&[
+        "route",
+        "del",
+        "10.254.0.0/24",
+        "dev",
+        "eth0",
+        "proto",
+        "static",
+    ]);
+    wait_monitor("Deleted 10.254.0.0/24");
+    drop(monitor);
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let deleted: Vec<&str> = recorded
+        .lines()
+        .filter(|line| line.starts_with("Deleted") && line.contains("10.200."))
+        .collect();
+    assert_eq!(
+        deleted.len(),
+        1,
+        "only the stale route may disappear; ip monitor recorded:\n{recorded}"
+    );
+    assert!(deleted[0].contains("10.200.49.0/24"), "{}", deleted[0]);
+    let routes = ns.routes();
+    let ours = routes
+        .iter()
+        .filter(|r| is_tern(r) && r["dst"].as_str().is_some_and(|d| d.starts_with("10.200.")))
+        .count();
+    assert_eq!(ours, 49, "routes after the restarts: {routes:#?}");
+}
+
+#[test]
+fn ns_refused_writes_are_reported_per_route_and_retried_when_reachable() {
+    let Some(ns) = Netns::new(true) else { return };
+    ns.enter(|| async {
+        let (handle, _learned) = KernelHandle::start(KernelConfig::default()).await.unwrap();
+        // 3,000 routes via a gateway nothing reaches: every request of every batch fails, and
+        // each failure must be matched to its route from the kernel's error.
+        let mut routes: Vec<KernelRoute> = (0..3000u32)
+            .map(|i| {
+                unicast(
+                    &format!("10.{}.{}.0/24", 120 + i / 256, i % 256),
+                    &[("10.77.0.1", false)],
+                )
+            })
+            .collect();
+        routes.push(blackhole("10.1.7.0/26"));
+        let generation = handle.set_desired(routes);
+        let status = applied(&handle, generation).await;
+        assert_eq!(
+            status.failed.len(),
+            3000,
+            "{:?}",
+            status.failed.iter().next()
+        );
+        assert!(
+            status
+                .failed
+                .values()
+                .all(|reason| reason.contains("unreachable")),
+            "{:?}",
+            status.failed.values().next()
+        );
+        assert_eq!(status.installed.blackhole, 1);
+        // A route to the gateway appears: the routes follow through it.
+        ns.ip(&[
+            "route",
+            "add",
+            "10.77.0.0/24",
+            "via",
+            "192.168.1.2",
+            "proto",
+            "static",
+        ]);
+        wait_status(&handle, "routes installed via the resolved next hop", |s| {
+            s.failed.is_empty() && s.installed.plain == 3000
+        })
+        .await;
+        let route = ns.route("10.121.5.0/24").expect("installed");
+        assert_eq!(route["gateway"], "192.168.1.2");
+        // The route to the gateway goes: the routes must not keep forwarding to the old next hop.
+        ns.ip(&["route", "del", "10.77.0.0/24", "proto", "static"]);
+        wait_status(&handle, "routes withdrawn as unreachable", |s| {
+            s.failed.len() == 3000 && s.installed.plain == 0
+        })
+        .await;
+        ns.wait_routes("unreachable routes gone", |routes| {
+            !routes.iter().any(|r| r["dst"] == "10.121.5.0/24")
         });
         handle.shutdown().await;
     });

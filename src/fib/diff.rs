@@ -6,6 +6,9 @@ use ipnet::IpNet;
 
 use super::{KernelRoute, KernelRouteKind, MAX_ECMP_PATHS};
 
+/// The metric the kernel gives an IPv6 route added with metric 0.
+const IPV6_DEFAULT_METRIC: u32 = 1024;
+
 /// The kernel identifies a route of the main table by prefix and metric (and TOS, always 0 here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteKey {
@@ -25,10 +28,13 @@ impl KernelRoute {
     }
 
     /// The same route in canonical form: next hops sorted, deduplicated by gateway, at most
-    /// [`MAX_ECMP_PATHS`]; the prefix with its host bits cleared. Kernel dumps and desired routes
-    /// are compared in this form.
+    /// [`MAX_ECMP_PATHS`]; the prefix with its host bits cleared; an IPv6 metric of 0 as the 1024
+    /// the kernel stores instead. Kernel dumps and desired routes are compared in this form.
     pub fn normalized(mut self) -> Self {
         self.prefix = self.prefix.trunc();
+        if matches!(self.prefix, IpNet::V6(_)) && self.metric == 0 {
+            self.metric = IPV6_DEFAULT_METRIC;
+        }
         if let KernelRouteKind::Unicast(hops) = &mut self.kind {
             hops.sort();
             hops.dedup_by_key(|hop| hop.gateway);
@@ -48,17 +54,18 @@ impl DesiredRoutes {
     /// Builds the set from routes in any order. Routes are normalized; when a prefix appears twice
     /// the one with the lower metric wins (of equal metrics, the first).
     pub fn new(routes: impl IntoIterator<Item = KernelRoute>) -> Self {
-        let mut map: BTreeMap<IpNet, KernelRoute> = BTreeMap::new();
-        for route in routes {
-            let route = route.normalized();
-            match map.get(&route.prefix) {
-                Some(existing) if existing.metric <= route.metric => {}
-                _ => {
-                    map.insert(route.prefix, route);
-                }
-            }
+        let mut routes: Vec<KernelRoute> =
+            routes.into_iter().map(KernelRoute::normalized).collect();
+        // Stable sort by (prefix, metric), then keep the first of each prefix; the map is then
+        // bulk-built from sorted input.
+        routes.sort_by_key(|route| (route.prefix, route.metric));
+        routes.dedup_by_key(|route| route.prefix);
+        Self {
+            routes: routes
+                .into_iter()
+                .map(|route| (route.prefix, route))
+                .collect(),
         }
-        Self { routes: map }
     }
 
     /// The desired route for `prefix`.
@@ -105,6 +112,18 @@ impl FibChange {
 /// The routes of tern's protocol in the kernel's table, by key.
 pub type CurrentRoutes = BTreeMap<RouteKey, KernelRoute>;
 
+/// What a desired route becomes when it is written now (see [`diff_formed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Formed {
+    /// Written as desired.
+    AsDesired,
+    /// Written in another form (e.g. a gateway replaced by the kernel's next hop for it).
+    Rewritten(KernelRoute),
+    /// Cannot be written now (e.g. its tunnel device is missing): whatever the kernel holds for
+    /// the prefix is kept.
+    Unavailable,
+}
+
 /// Computes the writes that make `current` equal to `desired`.
 ///
 /// Deterministic: all adds and replaces first, in prefix order (so a metric change installs the
@@ -115,14 +134,33 @@ pub fn diff(
     current: &CurrentRoutes,
     keep: impl Fn(&KernelRoute) -> bool,
 ) -> Vec<FibChange> {
+    diff_formed(desired, current, |_| Formed::AsDesired, keep)
+}
+
+/// [`diff`] where each desired route is first put in the form it must be written in now; a
+/// route whose form is [`Formed::Unavailable`] is neither written nor are the kernel's routes for
+/// its prefix deleted. Routes written as desired are not copied unless they need a write.
+pub fn diff_formed(
+    desired: &DesiredRoutes,
+    current: &CurrentRoutes,
+    form: impl Fn(&KernelRoute) -> Formed,
+    keep: impl Fn(&KernelRoute) -> bool,
+) -> Vec<FibChange> {
     let mut changes = Vec::new();
+    let mut unavailable = std::collections::HashSet::new();
     for route in desired.iter() {
-        if let Some(change) = write_for(route, current) {
-            changes.push(change);
-        }
+        let change = match form(route) {
+            Formed::AsDesired => write_for(route, current),
+            Formed::Rewritten(rewritten) => write_for(&rewritten.normalized(), current),
+            Formed::Unavailable => {
+                unavailable.insert(route.prefix);
+                None
+            }
+        };
+        changes.extend(change);
     }
     for route in current.values() {
-        if !is_desired_key(desired, route) && !keep(route) {
+        if !is_desired_key(desired, route) && !unavailable.contains(&route.prefix) && !keep(route) {
             changes.push(FibChange::Delete(route.clone()));
         }
     }
@@ -137,16 +175,30 @@ pub fn diff_prefixes<'a>(
     prefixes: impl IntoIterator<Item = &'a IpNet>,
     keep: impl Fn(&KernelRoute) -> bool,
 ) -> Vec<FibChange> {
+    diff_prefixes_formed(desired, current, prefixes, |_| Formed::AsDesired, keep)
+}
+
+/// [`diff_formed`] restricted to the given prefixes.
+pub fn diff_prefixes_formed<'a>(
+    desired: &DesiredRoutes,
+    current: &CurrentRoutes,
+    prefixes: impl IntoIterator<Item = &'a IpNet>,
+    form: impl Fn(&KernelRoute) -> Formed,
+    keep: impl Fn(&KernelRoute) -> bool,
+) -> Vec<FibChange> {
     let mut prefixes: Vec<IpNet> = prefixes.into_iter().copied().collect();
     prefixes.sort();
     prefixes.dedup();
     let mut writes = Vec::new();
     let mut deletes = Vec::new();
     for prefix in prefixes {
-        if let Some(route) = desired.get(&prefix)
-            && let Some(change) = write_for(route, current)
-        {
-            writes.push(change);
+        if let Some(route) = desired.get(&prefix) {
+            let change = match form(route) {
+                Formed::AsDesired => write_for(route, current),
+                Formed::Rewritten(rewritten) => write_for(&rewritten.normalized(), current),
+                Formed::Unavailable => continue,
+            };
+            writes.extend(change);
         }
         let lowest = RouteKey { prefix, metric: 0 };
         let highest = RouteKey {
@@ -255,6 +307,18 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_metric_zero_is_the_kernels_1024() {
+        let route = KernelRoute {
+            prefix: "fd00::1/64".parse().unwrap(),
+            kind: KernelRouteKind::Blackhole,
+            metric: 0,
+        };
+        let normalized = route.normalized();
+        assert_eq!(normalized.metric, 1024);
+        assert_eq!(normalized.prefix, "fd00::/64".parse::<IpNet>().unwrap());
+    }
+
+    #[test]
     fn duplicate_prefixes_keep_the_lowest_metric() {
         let desired = DesiredRoutes::new([
             route("10.0.1.0/24", "192.0.2.1", 1024),
@@ -265,6 +329,26 @@ mod tests {
             desired.get(&"10.0.1.0/24".parse().unwrap()).unwrap().metric,
             500
         );
+    }
+
+    #[test]
+    fn formed_routes_are_compared_in_their_written_form() {
+        let desired = DesiredRoutes::new([
+            route("10.0.1.0/24", "10.50.0.1", 1024),
+            route("10.0.2.0/24", "192.0.2.9", 1024),
+        ]);
+        let kernel = current(&[
+            route("10.0.1.0/24", "192.0.2.1", 1024),
+            route("10.0.2.0/24", "192.0.2.1", 1024),
+        ]);
+        let form = |r: &KernelRoute| match r.prefix.to_string().as_str() {
+            "10.0.1.0/24" => Formed::Rewritten(route("10.0.1.0/24", "192.0.2.1", 1024)),
+            _ => Formed::Unavailable,
+        };
+        // The rewritten form is already there; the unavailable one is left alone.
+        assert!(diff_formed(&desired, &kernel, form, |_| false).is_empty());
+        let p2: IpNet = "10.0.2.0/24".parse().unwrap();
+        assert!(diff_prefixes_formed(&desired, &kernel, [&p2], form, |_| false).is_empty());
     }
 
     #[test]

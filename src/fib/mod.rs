@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 pub use decide::{
     BestRoute, NodeKernelContext, RouteOrigin, kernel_route_for, metric_from_local_pref, pool_for,
 };
-pub use diff::{CurrentRoutes, DesiredRoutes, FibChange, RouteKey, diff, diff_prefixes};
+pub use diff::{
+    CurrentRoutes, DesiredRoutes, FibChange, Formed, RouteKey, diff, diff_formed, diff_prefixes,
+    diff_prefixes_formed,
+};
 pub use stale::StaleRoutes;
 
 /// The most next hops of one multipath route (the kernel allows more; Calico's BIRD uses 16).

@@ -25,10 +25,12 @@ impl StaleRoutes {
         now: Instant,
         hold: Duration,
     ) -> Self {
+        let adopted: HashSet<IpNet> = found.into_iter().map(|route| route.prefix).collect();
+        let swept = adopted.is_empty();
         Self {
-            adopted: found.into_iter().map(|route| route.prefix).collect(),
+            adopted,
             deadline: now + hold,
-            swept: false,
+            swept,
         }
     }
 
@@ -111,6 +113,12 @@ mod tests {
             diff(&desired, &current, |r| stale.keeps(r)),
             vec![FibChange::Delete(blackhole("10.0.2.0/26"))]
         );
+    }
+
+    #[test]
+    fn nothing_adopted_means_nothing_held() {
+        let stale = StaleRoutes::adopt(&[], Instant::now(), Duration::from_secs(120));
+        assert_eq!(stale.deadline(), None);
     }
 
     #[test]

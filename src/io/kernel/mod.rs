@@ -13,7 +13,12 @@
 //! someone else is restored from its notification; link and address changes (after which the
 //! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
 //! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
-//! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change.
+//! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change;
+//! when a gateway becomes unreachable its routes are withdrawn (listed as failed) until it is
+//! reachable again. tern's own `RTM_NEWROUTE` notifications are dropped in the kernel by a BPF
+//! filter on the event socket (they would halve the install rate); the cost is that a route of
+//! tern's protocol written by another process is only noticed at the next resynchronisation.
+//! Changes on workload interfaces (`cali*`, `kube-ipvs*`, the ignored ones) never trigger one.
 //! Routes found at start are adopted (never flushed) and the stale ones are swept after
 //! [`KernelHandle::converged`] or the hold timer. On stop routes stay unless `flush_on_exit`.
 //!
@@ -108,7 +113,8 @@ pub struct RouteCounts {
 /// A snapshot of the kernel task, for metrics and `tern show fib`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KernelStatus {
-    /// Generation of the last desired set the task has applied (see [`KernelHandle::set_desired`]).
+    /// Generation of the last desired set the task has fully reconciled (see
+    /// [`KernelHandle::set_desired`]); routes that failed are listed in `failed`.
     pub applied_generation: u64,
     /// Number of desired routes.
     pub desired: usize,
@@ -205,7 +211,8 @@ impl KernelHandle {
     }
 
     /// The convergence signal (End-of-RIB from all peers): stale adopted routes not desired again
-    /// are removed now rather than when the hold timer runs out.
+    /// are removed now rather than when the hold timer runs out. Call it once the desired set
+    /// passed to [`KernelHandle::set_desired`] reflects the re-converged RIB.
     pub fn converged(&self) {
         let _ = self.commands.send(Command::Converged);
     }

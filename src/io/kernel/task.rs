@@ -26,8 +26,8 @@ use super::{
     Command, KernelConfig, KernelError, KernelStatus, LearnedRoute, LearnedRouteEvent, RouteCounts,
 };
 use crate::fib::{
-    CurrentRoutes, DesiredRoutes, FibChange, KernelRoute, KernelRouteKind, NextHop, RouteKey,
-    StaleRoutes, diff, diff_prefixes,
+    CurrentRoutes, DesiredRoutes, FibChange, Formed, KernelRoute, KernelRouteKind, NextHop,
+    RouteKey, StaleRoutes, diff_formed, diff_prefixes_formed,
 };
 
 type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -55,6 +55,8 @@ pub(super) struct KernelTask {
     learned: HashMap<RouteKey, LearnedRoute>,
     desired: DesiredRoutes,
     generation: u64,
+    /// The generation whose full reconciliation last completed.
+    applied_generation: u64,
     /// Gateways the kernel did not accept directly, and the kernel's next hop for each (None:
     /// unreachable or directly connected after all).
     recursive: HashMap<IpAddr, Option<IpAddr>>,
@@ -69,8 +71,11 @@ pub(super) struct KernelTask {
     dirty: HashSet<IpNet>,
 }
 
-fn force_receive_buffer(fd: i32, bytes: usize) {
+/// Sets the socket's receive buffer (`SO_RCVBUFFORCE` when permitted, else `SO_RCVBUF`, which
+/// the kernel caps at `net.core.rmem_max`) and returns the size the kernel reports.
+fn force_receive_buffer(fd: i32, bytes: usize) -> usize {
     let value = i32::try_from(bytes).unwrap_or(i32::MAX);
+    let size = std::mem::size_of::<i32>() as libc::socklen_t;
     for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
         // SAFETY: setsockopt with a valid fd, a pointer to an i32 and its size.
         let rc = unsafe {
@@ -79,12 +84,91 @@ fn force_receive_buffer(fd: i32, bytes: usize) {
                 libc::SOL_SOCKET,
                 option,
                 (&value as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
+                size,
             )
         };
         if rc == 0 {
-            return;
+            break;
         }
+    }
+    let mut actual: i32 = 0;
+    let mut len = size;
+    // SAFETY: getsockopt with a valid fd, a pointer to an i32 and its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut actual as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        usize::try_from(actual).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// Attaches a classic BPF filter to the event socket that drops `RTM_NEWROUTE` notifications of
+/// tern's own protocol in the kernel: each of tern's writes would otherwise come back as a
+/// notification to copy, wake up for and parse (it halves the install rate of large tables).
+/// Deletions of tern's routes and every route of other protocols still arrive. The cost: a route
+/// of tern's protocol written by another process is only seen at the next resynchronisation.
+fn drop_own_route_notifications(fd: i32, protocol: u8) -> std::io::Result<()> {
+    const RTM_NEWROUTE: u32 = 24;
+    // nlmsghdr.nlmsg_type is a host-order u16 at offset 4; rtmsg.rtm_protocol is at 16 + 5.
+    let (type_low, type_high) = if cfg!(target_endian = "little") {
+        (4, 5)
+    } else {
+        (5, 4)
+    };
+    let load_byte = |offset: u32| libc::sock_filter {
+        code: 0x30,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }; // ld b [k]
+    let jump_unless = |value: u32, skip: u8| libc::sock_filter {
+        code: 0x15,
+        jt: 0,
+        jf: skip,
+        k: value,
+    }; // jeq
+    let ret = |value: u32| libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: value,
+    };
+    let mut program = [
+        load_byte(type_low),
+        jump_unless(RTM_NEWROUTE, 5),
+        load_byte(type_high),
+        jump_unless(0, 3),
+        load_byte(16 + 5),
+        jump_unless(u32::from(protocol), 1),
+        ret(0),
+        ret(u32::MAX),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: a valid fd and a filter program that outlives the call (the kernel copies it).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -108,12 +192,17 @@ impl KernelTask {
             monitor_conn.socket_mut().as_raw_fd(),
             config.event_buffer_bytes,
         );
+        if let Err(error) =
+            drop_own_route_notifications(monitor_conn.socket_mut().as_raw_fd(), config.protocol)
+        {
+            tracing::warn!(%error, "cannot filter tern's own route notifications; continuing without");
+        }
         tokio::spawn(monitor_conn);
         let (mut writer_conn, writer_handle, unsolicited) =
             rtnetlink::proto::new_connection::<RouteNetlinkMessage>(NETLINK_ROUTE)?;
-        force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
+        let writer_buffer = force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
         tokio::spawn(writer_conn);
-        let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol);
+        let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol, writer_buffer);
         let mut task = KernelTask {
             stale: StaleRoutes::none(Instant::now()),
             config,
@@ -131,6 +220,7 @@ impl KernelTask {
             learned: HashMap::new(),
             desired: DesiredRoutes::default(),
             generation: 0,
+            applied_generation: 0,
             recursive: HashMap::new(),
             failed: BTreeMap::new(),
             status: KernelStatus::default(),
@@ -234,9 +324,9 @@ impl KernelTask {
             .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
             .await
         {
-            Ok(failures) => tracing::info!(
+            Ok(outcome) => tracing::info!(
                 routes = changes.len(),
-                failed = failures.len(),
+                failed = outcome.failures.len(),
                 "flush on exit: deleted tern's routes"
             ),
             Err(error) => tracing::error!(%error, "flush on exit failed"),
@@ -287,9 +377,15 @@ impl KernelTask {
                 self.need_full |= !self.failed.is_empty();
                 self.need_reresolve |= !self.recursive.is_empty();
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(_)) => {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(address)) => {
                 // The kernel drops IPv4 routes through a removed address without notifying.
-                self.need_resync = true;
+                let ignored = self
+                    .links
+                    .get(&address.header.index)
+                    .is_some_and(|link| self.ignored_interface(&link.name));
+                if !ignored {
+                    self.need_resync = true;
+                }
             }
             _ => {}
         }
@@ -304,14 +400,22 @@ impl KernelTask {
             metric: parsed.metric,
         };
         if parsed.protocol == self.config.protocol {
-            if added {
-                if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
-                    self.insert_current(route);
+            // Our own writes come back as notifications that change nothing; only a change made
+            // by someone else makes the prefix dirty.
+            let changed = if added {
+                match parsed.to_kernel_route(self.tunnel_ifindex) {
+                    Some(route) if self.current.get(&key) != Some(&route) => {
+                        self.insert_current(route);
+                        true
+                    }
+                    _ => false,
                 }
             } else {
-                self.remove_current(&key);
+                self.remove_current(&key)
+            };
+            if changed {
+                self.dirty.insert(parsed.prefix);
             }
-            self.dirty.insert(parsed.prefix);
             return;
         }
         if added && replaced && self.current.contains_key(&key) {
@@ -320,6 +424,14 @@ impl KernelTask {
             self.dirty.insert(parsed.prefix);
         }
         self.learn(&parsed, added);
+        // Workload routes (`cali*`, ...) come and go with pods and never carry tern's next hops.
+        let workload = parsed
+            .first_oif()
+            .and_then(|index| self.links.get(&index))
+            .is_some_and(|link| self.ignored_interface(&link.name));
+        if workload {
+            return;
+        }
         if !self.recursive.is_empty() {
             self.need_reresolve = true;
         }
@@ -346,8 +458,11 @@ impl KernelTask {
         }
         if exists {
             let changed_state = before.as_ref().is_none_or(|before| before.up != link.up);
+            // Workload interfaces (`cali*`, ...) come and go with pods; tern's routes never use
+            // them, so their changes need no resynchronisation.
+            let relevant = !self.ignored_interface(&link.name);
             self.links.insert(link.index, link);
-            if changed_state && before.is_some() {
+            if changed_state && before.is_some() && relevant {
                 // The kernel drops (or revives) routes over a link without notifying.
                 self.need_resync = true;
             } else if changed_state {
@@ -355,7 +470,9 @@ impl KernelTask {
             }
         } else {
             self.links.remove(&link.index);
-            self.need_resync = true;
+            if !self.ignored_interface(&link.name) {
+                self.need_resync = true;
+            }
         }
     }
 
@@ -443,14 +560,18 @@ impl KernelTask {
         }
     }
 
-    fn remove_current(&mut self, key: &RouteKey) {
-        if let Some(old) = self.current.remove(key) {
-            Self::count(&mut self.counts, &old, -1);
+    fn remove_current(&mut self, key: &RouteKey) -> bool {
+        match self.current.remove(key) {
+            Some(old) => {
+                Self::count(&mut self.counts, &old, -1);
+                true
+            }
+            None => false,
         }
     }
 
     fn publish(&mut self) {
-        self.status.applied_generation = self.generation;
+        self.status.applied_generation = self.applied_generation;
         self.status.desired = self.desired.len();
         self.status.installed = self.counts.clone();
         self.status.stale = self.stale.stale_count();
@@ -474,39 +595,36 @@ impl KernelTask {
 
     // ---- dumps -----------------------------------------------------------------------------
 
-    async fn dump(
+    /// Starts a dump; its messages are read as a stream (a table of 500k routes is never held
+    /// as parsed messages all at once).
+    fn dump(
         &self,
         request: NetlinkMessage<RouteNetlinkMessage>,
-    ) -> Result<Vec<RouteNetlinkMessage>, String> {
-        let mut responses = self
-            .writer
+    ) -> Result<impl futures::Stream<Item = NetlinkMessage<RouteNetlinkMessage>> + use<>, String>
+    {
+        self.writer
             .handle()
             .request(request, SocketAddr::new(0, 0))
-            .map_err(|e| e.to_string())?;
-        let mut messages = Vec::new();
-        while let Some(message) = responses.next().await {
-            match message.payload {
-                NetlinkPayload::InnerMessage(inner) => messages.push(inner),
-                NetlinkPayload::Error(error) if error.code.is_some() => {
-                    return Err(error.to_string());
-                }
-                _ => {}
-            }
-        }
-        Ok(messages)
+            .map_err(|e| e.to_string())
     }
 
     /// Reads links and routes from the kernel and rebuilds the view of tern's routes and the
     /// learned routes.
     async fn resync(&mut self) -> Result<(), String> {
         self.status.resyncs += 1;
-        let links = self.dump(dump_links_message()).await?;
+        let mut links = self.dump(dump_links_message())?;
         self.links.clear();
-        for message in &links {
-            if let RouteNetlinkMessage::NewLink(link) = message
-                && let Some(link) = parse_link(link)
-            {
-                self.links.insert(link.index, link);
+        while let Some(message) = links.next().await {
+            match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    if let Some(link) = parse_link(&link) {
+                        self.links.insert(link.index, link);
+                    }
+                }
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(error.to_string());
+                }
+                _ => {}
             }
         }
         let tunnel = self
@@ -518,15 +636,19 @@ impl KernelTask {
             self.tunnel_missing_logged = false;
         }
         self.tunnel_ifindex = tunnel;
-        let routes = self.dump(dump_routes_message()).await?;
+        let mut routes = self.dump(dump_routes_message())?;
         self.current.clear();
         self.counts = RouteCounts::default();
         let mut learned = HashMap::new();
-        for message in &routes {
-            let RouteNetlinkMessage::NewRoute(route) = message else {
-                continue;
+        while let Some(message) = routes.next().await {
+            let route = match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => route,
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(error.to_string());
+                }
+                _ => continue,
             };
-            let Some(parsed) = parse_route(route) else {
+            let Some(parsed) = parse_route(&route) else {
                 continue;
             };
             if parsed.table != MAIN_TABLE {
@@ -587,7 +709,9 @@ impl KernelTask {
         if self.need_full {
             self.need_full = false;
             self.dirty.clear();
+            let generation = self.generation;
             self.reconcile(None).await?;
+            self.applied_generation = generation;
         } else if !self.dirty.is_empty() {
             let dirty: Vec<IpNet> = self.dirty.drain().collect();
             self.reconcile(Some(&dirty)).await?;
@@ -595,65 +719,41 @@ impl KernelTask {
         Ok(())
     }
 
-    /// The route as it must be written now: plain gateways the kernel does not reach directly are
-    /// replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
-    fn kernel_form(&self, route: &KernelRoute) -> Result<KernelRoute, String> {
+    /// The form a route must be written in now: plain gateways the kernel does not reach directly
+    /// are replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
+    fn form(&self, route: &KernelRoute) -> Formed {
         let KernelRouteKind::Unicast(hops) = &route.kind else {
-            return Ok(route.clone());
+            return Formed::AsDesired;
         };
-        let mut formed = Vec::with_capacity(hops.len());
-        for hop in hops {
+        if self.tunnel_ifindex.is_none() && hops.iter().any(|hop| hop.via_tunnel) {
+            return Formed::Unavailable;
+        }
+        let resolved = |hop: &NextHop| {
             if hop.via_tunnel {
-                if self.tunnel_ifindex.is_none() {
-                    return Err(format!(
-                        "tunnel device {} is missing (the node agent creates it); waiting for it",
-                        self.config.tunnel_device
-                    ));
-                }
-                formed.push(*hop);
+                None
             } else {
-                let gateway = self
-                    .recursive
-                    .get(&hop.gateway)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(hop.gateway);
-                formed.push(NextHop {
-                    gateway,
-                    via_tunnel: false,
-                });
+                self.recursive.get(&hop.gateway).copied().flatten()
             }
+        };
+        if self.recursive.is_empty() || !hops.iter().any(|hop| resolved(hop).is_some()) {
+            return Formed::AsDesired;
         }
-        Ok(KernelRoute {
+        let hops = hops
+            .iter()
+            .map(|hop| NextHop {
+                gateway: resolved(hop).unwrap_or(hop.gateway),
+                via_tunnel: hop.via_tunnel,
+            })
+            .collect();
+        Formed::Rewritten(KernelRoute {
             prefix: route.prefix,
-            kind: KernelRouteKind::Unicast(formed),
+            kind: KernelRouteKind::Unicast(hops),
             metric: route.metric,
-        }
-        .normalized())
+        })
     }
 
     async fn reconcile(&mut self, scope: Option<&[IpNet]>) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
-            let mut forms = Vec::new();
-            let mut waiting: HashSet<IpNet> = HashSet::new();
-            let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
-                None => Box::new(self.desired.iter()),
-                Some(prefixes) => Box::new(
-                    prefixes
-                        .iter()
-                        .filter_map(|prefix| self.desired.get(prefix)),
-                ),
-            };
-            let mut failed_now = Vec::new();
-            for route in in_scope {
-                match self.kernel_form(route) {
-                    Ok(form) => forms.push(form),
-                    Err(reason) => {
-                        waiting.insert(route.prefix);
-                        failed_now.push((route.prefix, reason));
-                    }
-                }
-            }
             match scope {
                 None => self.failed.clear(),
                 Some(prefixes) => {
@@ -662,23 +762,43 @@ impl KernelTask {
                     }
                 }
             }
-            let tunnel_waiting = failed_now.len();
-            self.failed.extend(failed_now);
-            if tunnel_waiting > 0 && !self.tunnel_missing_logged {
-                self.tunnel_missing_logged = true;
-                tracing::error!(
-                    device = %self.config.tunnel_device,
-                    routes = tunnel_waiting,
-                    "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
+            if self.tunnel_ifindex.is_none() {
+                let reason = format!(
+                    "tunnel device {} is missing (the node agent creates it); waiting for it",
                     self.config.tunnel_device
                 );
+                let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
+                    None => Box::new(self.desired.iter()),
+                    Some(prefixes) => Box::new(
+                        prefixes
+                            .iter()
+                            .filter_map(|prefix| self.desired.get(prefix)),
+                    ),
+                };
+                let waiting: Vec<IpNet> = in_scope
+                    .filter(|route| self.form(route) == Formed::Unavailable)
+                    .map(|route| route.prefix)
+                    .collect();
+                if !waiting.is_empty() && !self.tunnel_missing_logged {
+                    self.tunnel_missing_logged = true;
+                    tracing::error!(
+                        device = %self.config.tunnel_device,
+                        routes = waiting.len(),
+                        "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
+                        self.config.tunnel_device
+                    );
+                }
+                self.failed
+                    .extend(waiting.into_iter().map(|prefix| (prefix, reason.clone())));
             }
-            let forms = DesiredRoutes::new(forms);
             let stale = &self.stale;
-            let keep = |route: &KernelRoute| stale.keeps(route) || waiting.contains(&route.prefix);
+            let keep = |route: &KernelRoute| stale.keeps(route);
+            let form = |route: &KernelRoute| self.form(route);
             let changes = match scope {
-                None => diff(&forms, &self.current, keep),
-                Some(prefixes) => diff_prefixes(&forms, &self.current, prefixes, keep),
+                None => diff_formed(&self.desired, &self.current, form, keep),
+                Some(prefixes) => {
+                    diff_prefixes_formed(&self.desired, &self.current, prefixes, form, keep)
+                }
             };
             if changes.is_empty() {
                 return Ok(());
@@ -692,20 +812,23 @@ impl KernelTask {
                 }
             }
             self.status.writes += changes.len() as u64;
-            let failures = self
+            let outcome = self
                 .writer
                 .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
                 .await?;
-            let mut failed_index = failures
+            self.need_resync |= outcome.incomplete;
+            let mut failed_index = outcome
+                .failures
                 .iter()
                 .map(|failure| (failure.index, failure.errno))
                 .collect::<HashMap<_, _>>();
             let mut new_gateways = Vec::new();
+            let mut unreachable_replaced = Vec::new();
             for (index, change) in changes.into_iter().enumerate() {
                 let errno = failed_index.remove(&index);
                 match (change, errno) {
                     (FibChange::Delete(route), None | Some(ESRCH)) => {
-                        self.remove_current(&route.key())
+                        self.remove_current(&route.key());
                     }
                     (FibChange::Add(route) | FibChange::Replace(route), None) => {
                         self.insert_current(route)
@@ -713,9 +836,11 @@ impl KernelTask {
                     (change, Some(errno)) => {
                         let route = change.route();
                         let error = std::io::Error::from_raw_os_error(errno);
-                        if matches!(errno, ENETUNREACH | EHOSTUNREACH | ENETDOWN)
-                            && let KernelRouteKind::Unicast(hops) = &route.kind
-                        {
+                        let unreachable = matches!(errno, ENETUNREACH | EHOSTUNREACH | ENETDOWN);
+                        if unreachable && matches!(change, FibChange::Replace(_)) {
+                            unreachable_replaced.push(route.key());
+                        }
+                        if unreachable && let KernelRouteKind::Unicast(hops) = &route.kind {
                             for hop in hops.iter().filter(|hop| !hop.via_tunnel) {
                                 if !self.recursive.contains_key(&hop.gateway) {
                                     new_gateways.push(hop.gateway);
@@ -729,8 +854,44 @@ impl KernelTask {
             }
             new_gateways.sort();
             new_gateways.dedup();
-            if attempt > 0 || new_gateways.is_empty() || !self.resolve(&new_gateways).await? {
+            let retry =
+                attempt == 0 && !new_gateways.is_empty() && self.resolve(&new_gateways).await?;
+            if !retry {
+                // A route whose next hop became unreachable must not keep forwarding to the old
+                // one: the kernel's copy goes until the next hop is reachable again.
+                self.withdraw(&unreachable_replaced).await?;
                 return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn withdraw(&mut self, keys: &[RouteKey]) -> Result<(), WriterClosed> {
+        let deletes: Vec<FibChange> = keys
+            .iter()
+            .filter_map(|key| self.current.get(key))
+            .map(|route| FibChange::Delete(route.clone()))
+            .collect();
+        if deletes.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            routes = deletes.len(),
+            "withdrawing routes whose next hop became unreachable"
+        );
+        let outcome = self
+            .writer
+            .apply(&deletes, self.tunnel_ifindex.unwrap_or(0))
+            .await?;
+        self.need_resync |= outcome.incomplete;
+        let failed: HashMap<usize, i32> = outcome
+            .failures
+            .iter()
+            .map(|failure| (failure.index, failure.errno))
+            .collect();
+        for (index, change) in deletes.iter().enumerate() {
+            if matches!(failed.get(&index), None | Some(&ESRCH)) {
+                self.remove_current(&change.route().key());
             }
         }
         Ok(())

@@ -17,8 +17,16 @@ use crate::fib::{FibChange, RouteKey};
 
 /// Requests per datagram, and a byte budget that keeps a datagram well under the default
 /// socket send buffer.
-const MAX_BATCH_MESSAGES: usize = 512;
-const MAX_BATCH_BYTES: usize = 96 * 1024;
+const MAX_BATCH_MESSAGES: usize = 1024;
+/// The fewest requests per datagram (with a small receive buffer).
+const MIN_BATCH_MESSAGES: usize = 16;
+/// Receive buffer bytes to budget per request: a failed request's error echoes it (~1 KiB of
+/// socket memory), and a whole datagram is processed before tern reads the answers.
+const RECEIVE_BYTES_PER_REQUEST: usize = 2048;
+/// How long the acknowledgement of one datagram may take before the writer gives up on it and
+/// the task resynchronises from a dump (a lost acknowledgement after a receive overrun).
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_BATCH_BYTES: usize = 128 * 1024;
 /// Datagrams handed to the connection before the first acknowledgement is awaited.
 const BATCHES_IN_FLIGHT: usize = 8;
 
@@ -29,12 +37,23 @@ pub(super) struct WriteFailure {
     pub errno: i32,
 }
 
+/// What became of a list of changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct WriteOutcome {
+    /// The changes the kernel refused, by index.
+    pub failures: Vec<WriteFailure>,
+    /// Some answers were lost (receive overrun or timeout): the kernel's state is unknown and
+    /// must be read back.
+    pub incomplete: bool,
+}
+
 /// Writes route changes over one netlink connection.
 pub(super) struct RouteWriter {
     handle: ConnectionHandle<RouteNetlinkMessage>,
     /// Errors for requests sent without an acknowledgement flag arrive here.
     unsolicited: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
     protocol: u8,
+    batch_messages: usize,
 }
 
 impl RouteWriter {
@@ -42,11 +61,15 @@ impl RouteWriter {
         handle: ConnectionHandle<RouteNetlinkMessage>,
         unsolicited: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
         protocol: u8,
+        receive_buffer_bytes: usize,
     ) -> Self {
+        let batch_messages = (receive_buffer_bytes / RECEIVE_BYTES_PER_REQUEST)
+            .clamp(MIN_BATCH_MESSAGES, MAX_BATCH_MESSAGES);
         Self {
             handle,
             unsolicited,
             protocol,
+            batch_messages,
         }
     }
 
@@ -61,8 +84,8 @@ impl RouteWriter {
         &mut self,
         changes: &[FibChange],
         tunnel_ifindex: u32,
-    ) -> Result<Vec<WriteFailure>, WriterClosed> {
-        let mut failures = Vec::new();
+    ) -> Result<WriteOutcome, WriterClosed> {
+        let mut outcome = WriteOutcome::default();
         let mut in_flight = VecDeque::new();
         let mut next = 0;
         // Which change a failed request was for: (is delete, key) → indices, built on first error.
@@ -72,7 +95,7 @@ impl RouteWriter {
                 let mut batch = Vec::new();
                 let mut bytes = 0;
                 while next < changes.len()
-                    && batch.len() < MAX_BATCH_MESSAGES
+                    && batch.len() < self.batch_messages
                     && bytes < MAX_BATCH_BYTES
                 {
                     let message = match &changes[next] {
@@ -98,17 +121,34 @@ impl RouteWriter {
             let Some(mut responses) = in_flight.pop_front() else {
                 break;
             };
-            while let Some(message) = responses.next().await {
-                self.record_error(message, changes, &mut index, &mut failures);
+            loop {
+                match tokio::time::timeout(ACK_TIMEOUT, responses.next()).await {
+                    Ok(Some(message)) => {
+                        self.record_error(message, changes, &mut index, &mut outcome)
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(
+                            "no netlink acknowledgement within {ACK_TIMEOUT:?}; the kernel state will be read back"
+                        );
+                        outcome.incomplete = true;
+                        break;
+                    }
+                }
             }
             // Errors of unacknowledged requests were read from the socket before this
             // acknowledgement, and the connection forwards them first.
             while let Ok((message, _)) = self.unsolicited.try_recv() {
-                self.record_error(message, changes, &mut index, &mut failures);
+                self.record_error(message, changes, &mut index, &mut outcome);
+            }
+            if outcome.incomplete {
+                // Unsent changes are left to the resynchronisation.
+                break;
             }
         }
-        failures.sort_by_key(|failure| failure.index);
-        Ok(failures)
+        outcome.failures.sort_by_key(|failure| failure.index);
+        outcome.failures.dedup();
+        Ok(outcome)
     }
 
     fn record_error(
@@ -116,10 +156,18 @@ impl RouteWriter {
         message: NetlinkMessage<RouteNetlinkMessage>,
         changes: &[FibChange],
         index: &mut Option<HashMap<(bool, RouteKey), Vec<usize>>>,
-        failures: &mut Vec<WriteFailure>,
+        outcome: &mut WriteOutcome,
     ) {
-        let NetlinkPayload::Error(error) = message.payload else {
-            return;
+        let error = match message.payload {
+            NetlinkPayload::Error(error) => error,
+            NetlinkPayload::Overrun(_) => {
+                tracing::warn!(
+                    "netlink writer socket overrun (ENOBUFS): answers were lost; the kernel state will be read back"
+                );
+                outcome.incomplete = true;
+                return;
+            }
+            _ => return,
         };
         let errno = error.raw_code().abs();
         if errno == 0 {
@@ -151,7 +199,9 @@ impl RouteWriter {
             map
         });
         if let Some(indices) = index.get(&(is_delete, key)) {
-            failures.extend(indices.iter().map(|&index| WriteFailure { index, errno }));
+            outcome
+                .failures
+                .extend(indices.iter().map(|&index| WriteFailure { index, errno }));
         }
     }
 }
