@@ -727,6 +727,49 @@ fn ns_sessions_planned_restart_frr() {
                 .is_some_and(|r| r.contains("NSF peer closed")),
             "FRR does not treat it as a graceful restart: {neighbor:#}"
         );
+        drop(tern);
+
+        // tern comes back (RFC 4724): R bit set, forwarding state preserved (F bit); it
+        // re-announces its route and End-of-RIB, and FRR's copy is fresh again.
+        let tern = NsSpeaker::start(&tern_ns)?;
+        let mut back = tern_peer(PEER_AS);
+        back.graceful_restart = Some(GracefulRestartConfig {
+            restarting: true,
+            forwarding_preserved: true,
+            ..GracefulRestartConfig::default()
+        });
+        tern.set_peers(vec![back]);
+        tern.wait_state(PEER_IP, State::Established, ESTABLISH)?;
+        wait_until("tern's Established event", ESTABLISH, || {
+            Ok(tern.info(PEER_IP).is_some())
+        })?;
+        let neighbor = frr.neighbor(TERN_IP)?;
+        artifacts.write("frr-neighbor-restarted.json", &format!("{neighbor:#}"))?;
+        let gr = &neighbor["gracefulRestartInfo"];
+        ensure!(
+            gr["rBit"] == true && gr["nBit"] == true && gr["ipv4Unicast"]["fBit"] == true,
+            "FRR does not see R, N and F from the restarted tern: {gr:#}"
+        );
+        tern.announce(PEER_IP, "10.99.0.0/24")?;
+        wait_until("FRR's copy of the route no longer stale", ESTABLISH, || {
+            let route: Value =
+                serde_json::from_str(&frr.vtysh(&["show bgp ipv4 unicast 10.99.0.0/24 json"])?)?;
+            let paths = route["paths"].as_array().cloned().unwrap_or_default();
+            Ok(
+                if !paths.is_empty() && paths.iter().all(|p| p["stale"] != true) {
+                    Check::Ready(())
+                } else {
+                    pending(format!("{route}"))
+                },
+            )
+        })?;
+        wait_until("FRR received tern's End-of-RIB", ESTABLISH, || {
+            let neighbor = frr.neighbor(TERN_IP)?;
+            Ok(
+                neighbor["gracefulRestartInfo"]["ipv4Unicast"]["endOfRibStatus"]["endOfRibRecv"]
+                    == true,
+            )
+        })?;
         Ok(())
     });
 }
