@@ -295,6 +295,16 @@ impl SpeakerHandle {
 
     fn install_key(&self, peer: IpAddr, key: Option<&crate::session::Password>) {
         for listener in &self.inner.listeners {
+            // A listener that cannot receive this peer's connections needs no key: IPv4-only
+            // for an IPv6 peer, or bound to an IPv6 address (IPv6-only) for an IPv4 peer.
+            let reachable = match (listener.local_addr(), peer) {
+                (Ok(SocketAddr::V4(_)), IpAddr::V6(_)) => false,
+                (Ok(SocketAddr::V6(l)), IpAddr::V4(_)) => l.ip().is_unspecified(),
+                _ => true,
+            };
+            if !reachable {
+                continue;
+            }
             if let Err(error) = socket::set_md5_key(listener.as_ref(), peer, key) {
                 warn!(%peer, %error, "cannot set the TCP-MD5 key on a listener");
             }
@@ -313,7 +323,9 @@ impl SpeakerHandle {
             self.inner.events.clone(),
             shared.clone(),
         );
-        let task = tokio::spawn(task.run());
+        // One span per peer (CONVENTIONS: logging).
+        let span = tracing::info_span!("peer", address = %config.peer_address);
+        let task = tokio::spawn(tracing::Instrument::instrument(task.run(), span));
         PeerEntry {
             config,
             commands,

@@ -220,5 +220,54 @@ mod tests {
         let s =
             outgoing_socket("[::1]:179".parse().unwrap(), None, None, TtlMode::default()).unwrap();
         assert_eq!(s.unicast_hops_v6().unwrap(), 64);
+        let s = outgoing_socket(
+            "[::1]:179".parse().unwrap(),
+            None,
+            None,
+            TtlMode::Security { hops: 2 },
+        )
+        .unwrap();
+        assert_eq!(s.unicast_hops_v6().unwrap(), 255);
+    }
+
+    fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: value and len are valid for the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    /// An IPv4 peer accepted on a dual-stack listener: GTSM uses the IPv4 options on the IPv6
+    /// socket (TTL 255 out, minimum 256 - hops in).
+    #[test]
+    fn gtsm_on_an_ipv4_mapped_accepted_socket() {
+        let listener = listening_socket("[::]:0".parse().unwrap(), 8).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (accepted, from) = listener.accept().unwrap();
+        let from = canonical(from.as_socket().unwrap().ip());
+        assert_eq!(from, "127.0.0.1".parse::<IpAddr>().unwrap());
+        set_ttl(&accepted, from, TtlMode::Security { hops: 1 }).unwrap();
+        assert_eq!(
+            getsockopt_int(&accepted, libc::IPPROTO_IP, libc::IP_TTL),
+            255
+        );
+        assert_eq!(
+            getsockopt_int(&accepted, libc::IPPROTO_IP, libc::IP_MINTTL),
+            255
+        );
+        // MD5 keys for IPv4 peers go in as IPv4-mapped addresses on this listener.
+        set_md5_key(&listener, from, Password::new("k").as_ref()).unwrap();
     }
 }
