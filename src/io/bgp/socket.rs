@@ -138,10 +138,10 @@ pub fn set_ttl(socket: &Socket, peer: IpAddr, mode: TtlMode) -> io::Result<()> {
 }
 
 /// A TCP socket for an outgoing connection to `peer`, ready for `connect`: `TCP_NODELAY`,
-/// TCP-MD5 key, TTL/GTSM, bound to `source` if given.
+/// TCP-MD5 key, TTL/GTSM, bound to `source` (port 0 = any) if given.
 pub fn outgoing_socket(
     peer: SocketAddr,
-    source: Option<IpAddr>,
+    source: Option<SocketAddr>,
     password: Option<&Password>,
     ttl: TtlMode,
 ) -> io::Result<Socket> {
@@ -153,7 +153,7 @@ pub fn outgoing_socket(
     }
     set_ttl(&socket, peer.ip(), ttl)?;
     if let Some(source) = source {
-        socket.bind(&SockAddr::from(SocketAddr::new(source, 0)))?;
+        socket.bind(&SockAddr::from(source))?;
     }
     Ok(socket)
 }
@@ -177,6 +177,16 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// The socket address of `ip:port`, with `scope_id` when `ip` is IPv6 link-local.
+pub fn scoped(ip: IpAddr, port: u16, scope_id: Option<u32>) -> SocketAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => SocketAddr::V6(
+            std::net::SocketAddrV6::new(v6, port, 0, scope_id.unwrap_or(0)),
+        ),
+        other => SocketAddr::new(other, port),
     }
 }
 
@@ -211,7 +221,7 @@ mod tests {
         set_md5_key(&listener, "127.0.0.3".parse().unwrap(), None).unwrap();
         let s = outgoing_socket(
             "127.0.0.1:179".parse().unwrap(),
-            Some("127.0.0.1".parse().unwrap()),
+            Some("127.0.0.1:0".parse().unwrap()),
             Some(&key),
             TtlMode::Security { hops: 1 },
         )
