@@ -1,4 +1,5 @@
 //! The only async and OS code: listener, peer tasks, kernel (rtnetlink), datastores, control socket, metrics.
+
 pub mod bgp;
 pub mod birdctl;
 pub mod control;
