@@ -745,16 +745,20 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    ns.ip(&[
-        "route",
-        "add",
-        "10.254.0.0/24",
-        "dev",
-        "eth0",
-        "proto",
-        "static",
-    ]);
-    wait_monitor("10.254.0.0/24");
+    // The monitor subscribes asynchronously: add sentinel routes (a new prefix each time, so that
+    // each one is notified) until one shows up.
+    let start = Instant::now();
+    for attempt in 0u32.. {
+        if monitor_saw("10.254.") {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "ip monitor never started");
+        let sentinel = format!("10.254.{}.0/24", attempt % 256);
+        ns.ip(&[
+            "route", "replace", &sentinel, "dev", "eth0", "proto", "static",
+        ]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Planned stop, then a restart that no longer wants route 49.
     first.signal("-TERM");
@@ -768,14 +772,14 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
 
     ns.ip(&[
         "route",
-        "del",
-        "10.254.0.0/24",
+        "add",
+        "10.253.0.0/24",
         "dev",
         "eth0",
         "proto",
         "static",
     ]);
-    wait_monitor("Deleted 10.254.0.0/24");
+    wait_monitor("10.253.0.0/24");
     drop(monitor);
     let recorded = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
