@@ -581,6 +581,46 @@ fn ns_routes_of_other_agents_are_learned_except_ignored_interfaces() {
                 _ => panic!("timed out waiting for the learned route's removal"),
             }
         }
+        // Workload interfaces come and go with pods: no resynchronisation for them.
+        let resyncs_before = handle.status().resyncs;
+        ns.ip(&["link", "set", "cali1234", "down"]);
+        ns.ip(&["link", "set", "cali1234", "up"]);
+        ns.ip(&["link", "del", "cali1234"]);
+        // Events are handled in order: once a later route is learned and then a desired set
+        // applied, the link events were handled.
+        ns.ip(&[
+            "route",
+            "add",
+            "10.63.0.9/32",
+            "dev",
+            "eth0",
+            "proto",
+            "boot",
+        ]);
+        loop {
+            match tokio::time::timeout_at(deadline, learned.recv()).await {
+                Ok(Some(LearnedRouteEvent::Added(route)))
+                    if route.prefix == net("10.63.0.9/32") =>
+                {
+                    break;
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("timed out waiting for the sentinel route"),
+            }
+        }
+        let generation = handle.set_desired(vec![blackhole("10.1.8.0/26")]);
+        applied(&handle, generation).await;
+        assert_eq!(
+            handle.status().resyncs,
+            resyncs_before,
+            "a cali* link change caused a resync"
+        );
+        // An uplink change does (the kernel drops routes over it without notifying).
+        ns.ip(&["link", "set", "eth0", "down"]);
+        wait_status(&handle, "a resync after eth0 went down", |s| {
+            s.resyncs > resyncs_before
+        })
+        .await;
         handle.shutdown().await;
     });
 }
