@@ -516,10 +516,7 @@ impl KernelTask {
             .iter()
             .copied()
             .chain(self.config.ignored_interfaces.iter().map(String::as_str))
-            .any(|pattern| match pattern.strip_suffix('*') {
-                Some(stem) => name.starts_with(stem),
-                None => name == pattern,
-            })
+            .any(|pattern| interface_matches(pattern, name))
     }
 
     fn learn(&mut self, parsed: &ParsedRoute, added: bool) {
@@ -950,17 +947,24 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Whether an interface name matches a pattern; a trailing `*` matches any suffix.
+fn interface_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(stem) => name.starts_with(stem),
+        None => name == pattern,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::interface_matches;
+
     #[test]
     fn interface_patterns_match_prefix_globs() {
-        let matches = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
-            Some(stem) => name.starts_with(stem),
-            None => name == pattern,
-        };
-        assert!(matches("cali*", "cali12345"));
-        assert!(!matches("cali*", "eth0"));
-        assert!(matches("eth1", "eth1"));
-        assert!(!matches("eth1", "eth10"));
+        assert!(interface_matches("cali*", "cali12345"));
+        assert!(interface_matches("kube-ipvs*", "kube-ipvs0"));
+        assert!(!interface_matches("cali*", "eth0"));
+        assert!(interface_matches("eth1", "eth1"));
+        assert!(!interface_matches("eth1", "eth10"));
     }
 }
