@@ -277,11 +277,11 @@ fn split_documents(text: &str) -> Vec<String> {
             part.push_str(line);
         }
     }
-    // Keep the parts with something besides markers, blank lines and comments.
+    // Keep the parts with something besides markers, directives, blank lines and comments.
     parts.retain(|part| {
         part.lines().any(|line| {
             let line = if is_marker(line) { &line[3..] } else { line }.trim();
-            !line.is_empty() && !line.starts_with('#')
+            !line.is_empty() && !line.starts_with('#') && !line.starts_with('%')
         })
     });
     parts
@@ -305,6 +305,7 @@ mod tests {
         );
         assert!(split_documents("").is_empty());
         assert!(split_documents("---\n").is_empty());
+        assert_eq!(split_documents("%YAML 1.2\n---\na: 1\n").len(), 1);
         assert_eq!(split_documents("---x: 1\n"), vec!["---x: 1\n".to_string()]);
     }
 
