@@ -447,3 +447,15 @@ fn cli_a_daemon_that_does_not_answer_times_out() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
 }
+
+#[test]
+fn cli_show_peers_without_a_name_is_a_table_even_for_one_peer() {
+    let mut snapshot = Snapshot::sample();
+    snapshot.peers.truncate(1);
+    let d = Daemon::start(snapshot);
+    let text = ok_text(&d.tern(&["show", "peers"]));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.starts_with("NAME"), "{text}");
+    let text = ok_text(&d.tern(&["show", "peers", "Mesh_10_0_0_2"]));
+    assert!(text.starts_with("Mesh_10_0_0_2 ("), "{text}");
+}
