@@ -151,6 +151,11 @@ fn cli_check_missing_secrets_are_warnings_naming_the_peering() {
         "{t}"
     );
     assert!(t.trim_end().ends_with("0 errors, 2 warnings"), "{t}");
+    // Secrets are named, never shown.
+    assert!(
+        !t.contains("tor-password") && !t.contains("mesh-password"),
+        "{t}"
+    );
 
     // A mesh password whose Secret is gone: every mesh session of the node stays down.
     let dir = check.copy("mesh-ipip-crosssubnet");
