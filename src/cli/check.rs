@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Cli, one_line};
+use super::{Cli, one_line, print_out};
 use crate::config::{DatastoreType, Settings};
 use crate::model::{Cluster, load_documents};
 use crate::plan::compute;
@@ -54,13 +54,13 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> ExitCode {
     let mut report = Report::default();
     let summary = check(cli, args, &mut report);
     for e in &report.errors {
-        println!("error: {e}");
+        print_out(&format!("error: {e}\n"));
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        print_out(&format!("warning: {w}\n"));
     }
     for n in &report.notes {
-        println!("note: {n}");
+        print_out(&format!("note: {n}\n"));
     }
     let counts = format!(
         "{} error{}, {} warning{}",
@@ -70,10 +70,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> ExitCode {
         plural(report.warnings.len())
     );
     if report.errors.is_empty() {
-        println!("valid: {summary}; {counts}");
+        print_out(&format!("valid: {summary}; {counts}\n"));
         ExitCode::SUCCESS
     } else {
-        println!("invalid: {summary}; {counts}");
+        print_out(&format!("invalid: {summary}; {counts}\n"));
         ExitCode::FAILURE
     }
 }

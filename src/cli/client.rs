@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::{Cli, one_line};
+use super::{Cli, one_line, print_out};
 use crate::config::Settings;
 use crate::io::control::format::{exit_status, render};
 use crate::io::control::{ClientError, Request, Response, request};
@@ -95,7 +95,7 @@ pub fn ask_and_print_with(
     if matches!(response, Response::Error(_)) && !args.json {
         eprint!("{text}");
     } else {
-        print!("{text}");
+        print_out(&text);
     }
     ExitCode::from(exit_status(&response))
 }

@@ -109,6 +109,13 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// Writes to standard output. A reader that went away (`tern show peers | head -1`) is not an
+/// error worth a panic: the rest of the output is dropped.
+pub(crate) fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// A message on one line: line breaks become spaces.
 pub(crate) fn one_line(message: &str) -> String {
     message

@@ -43,9 +43,9 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
     let plan = compute(&cluster, &node, &settings.plan_options()).map_err(|e| e.to_string())?;
     if args.json {
         let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
-        println!("{text}");
+        super::print_out(&format!("{text}\n"));
     } else {
-        print!("{plan}");
+        super::print_out(&plan.to_string());
     }
     Ok(())
 }
