@@ -42,12 +42,16 @@ pub enum ConfigError {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines when standard error is a terminal, JSON lines otherwise.
     #[default]
-    Text,
+    Auto,
+    /// Human-readable lines (`text` is accepted as a synonym).
+    #[serde(alias = "text")]
+    #[value(alias = "text")]
+    Human,
     /// One JSON object per line.
     Json,
 }
@@ -187,8 +191,11 @@ impl Default for MetricsSettings {
 pub struct Settings {
     /// This node's name (Calico Node resource name); `NODENAME` overrides.
     pub node_name: Option<String>,
-    /// `text` or `json`.
+    /// `auto`, `human` or `json`.
     pub log_format: LogFormat,
+    /// Log level or filter (`info`, `debug`, `warn,tern::session=trace`, or a Calico severity
+    /// such as `Warning`); `None` = `info`. `TERN_LOG` / `RUST_LOG` override.
+    pub log_level: Option<String>,
     /// Datastore.
     pub datastore: DatastoreSettings,
     /// BGP.
@@ -274,6 +281,9 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(level) = &self.log_level {
+            crate::logging::parse_filter(level).map_err(|e| format!("log_level: {e}"))?;
+        }
         self.bgp
             .router_id
             .parse::<RouterIdSource>()
@@ -355,6 +365,7 @@ mod tests {
             r#"
 node_name = "n1"
 log_format = "json"
+log_level = "debug,tern::session=trace"
 [datastore]
 type = "file"
 paths = ["/a", "/b"]
@@ -412,6 +423,13 @@ address = "0.0.0.0:9000"
                 .contains("router_id")
         );
         assert!(parse("log_format = 'xml'\n").is_err());
+        assert_eq!(
+            parse("log_format = 'text'\n").unwrap().log_format,
+            LogFormat::Human
+        );
+        let e = parse("log_level = 'loud'\n").unwrap_err().to_string();
+        assert!(e.contains("log_level"), "{e}");
+        assert!(parse("log_level = 'Warning'\n").is_ok());
         assert!(parse("[datastore]\napi_group = 'x'\n").is_err());
     }
 
