@@ -444,7 +444,7 @@ fn state_event_table() {
 /// The OPEN rows of shared/fixtures/malformed-messages.tsv, received in OpenSent.
 #[test]
 fn open_errors_from_fixtures() {
-    let fixtures = include_str!("../../../../shared/fixtures/malformed-messages.tsv");
+    let fixtures = include_str!("../../fixtures/malformed-messages.tsv");
     let mut seen = 0;
     for line in fixtures.lines().filter(|l| l.starts_with("open-")) {
         let mut cols = line.split('\t');
