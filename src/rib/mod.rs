@@ -290,10 +290,29 @@ impl Rib {
             return;
         };
         let regroup = state.session.export_key() != session.export_key();
+        let new_filter = if session.filters_apply() {
+            session.export_filter.clone()
+        } else {
+            None
+        };
         if regroup {
             self.peer_up(peer, session);
         } else if let Some(state) = self.peers.get_mut(&peer) {
             state.session = session;
+            // Same filter names, new compiled rules (a BGPFilter was edited): the group's members
+            // all name the same filters, so the group takes the new rules and recomputes.
+            let group = state.group;
+            if let Some(id) = group
+                && let Some(g) = self.groups.get_mut(&id)
+                && !same_filter(&g.filter, &new_filter)
+            {
+                g.filter = new_filter;
+                g.memo.clear();
+                let prefixes: Vec<IpNet> = self.table.prefixes().chain(g.prefixes()).collect();
+                for prefix in prefixes {
+                    self.export_to_group(id, prefix);
+                }
+            }
         }
         self.reimport(peer);
     }
@@ -909,6 +928,17 @@ impl ExportView<'_> {
             }
         }
         out
+    }
+}
+
+fn same_filter(
+    a: &Option<Arc<dyn policy::filter::RouteFilter>>,
+    b: &Option<Arc<dyn policy::filter::RouteFilter>>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        _ => false,
     }
 }
 

@@ -900,3 +900,77 @@ fn a_peering_from_the_plan_becomes_a_peer_session() {
     assert_eq!(s.allow_local_as, 2);
     assert!(!s.mesh && s.add_path_send && s.import_filter.is_some() && s.export_filter.is_none());
 }
+
+#[test]
+fn an_edited_export_filter_is_applied_without_a_reset() {
+    let now = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    rib.originate(
+        net("10.244.1.0/26"),
+        LocalRoute {
+            kind: LocalRouteKind::Block,
+            metric: 1024,
+        },
+    );
+    let accept_all: Arc<dyn RouteFilter> = Arc::new(chain(
+        Direction::Export,
+        vec![CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Accept,
+            operations: vec![],
+        }],
+    ));
+    let mut tor = session(9, 65000);
+    tor.mesh = false;
+    tor.filter_names = vec!["f".into()];
+    tor.export_filter = Some(accept_all);
+    rib.peer_up(PeerId(9), tor.clone());
+    assert_eq!(drain(&mut rib, PeerId(9), now).0.len(), 1);
+    // The BGPFilter "f" is edited to reject everything: same name, new rules.
+    tor.export_filter = Some(Arc::new(chain(
+        Direction::Export,
+        vec![CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Reject,
+            operations: vec![],
+        }],
+    )));
+    rib.update_peer(PeerId(9), tor);
+    let (ann, wd) = drain(&mut rib, PeerId(9), now);
+    assert!(ann.is_empty());
+    assert_eq!(wd, vec![Nlri::new(net("10.244.1.0/26"))]);
+}
+
+proptest! {
+    /// Graceful restart: while a peer restarts nothing changes for the FIB; after it re-sends a
+    /// subset and End-of-RIB, exactly that subset remains.
+    #[test]
+    fn graceful_restart_keeps_then_sweeps_exactly_the_unrefreshed(
+        before in proptest::collection::btree_set(0u32..40, 1..20),
+        after in proptest::collection::btree_set(0u32..40, 0..20),
+    ) {
+        let t0 = Instant::now();
+        let mut rib = Rib::new(config(None), policy());
+        rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+        for i in &before {
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+        }
+        rib.take_fib_changes();
+        rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
+        prop_assert!(rib.take_fib_changes().is_empty());
+        rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+        for i in &after {
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+        }
+        rib.end_of_rib(PeerId(2), Family::Ipv4);
+        let mut left: Vec<IpNet> = rib.loc_rib().map(|(p, _)| p).collect();
+        left.sort();
+        let expected: Vec<IpNet> = after.iter().map(|i| v4(*i, 26)).collect();
+        prop_assert_eq!(left, expected);
+        prop_assert!(rib.loc_rib().all(|(_, p)| !p.stale));
+        // FIB changes: exactly the prefixes that came or went.
+        let changed: std::collections::BTreeSet<IpNet> = rib.take_fib_changes().into_iter().map(|c| c.prefix).collect();
+        let diff: std::collections::BTreeSet<IpNet> = before.symmetric_difference(&after).map(|i| v4(*i, 26)).collect();
+        prop_assert_eq!(changed, diff);
+    }
+}
