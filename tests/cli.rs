@@ -76,6 +76,55 @@ fn plan_prints_text_and_json() {
 }
 
 #[test]
+fn plan_prints_every_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clusters");
+    let mut runs = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        for node in std::fs::read_to_string(dir.join("nodes.txt"))
+            .unwrap()
+            .split_whitespace()
+        {
+            let out = tern()
+                .args(["plan", "--node", node, "--datastore", &fixture(&name)])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}/{node}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .starts_with(&format!("node        {node}\n"))
+            );
+            let out = tern()
+                .args([
+                    "plan",
+                    "--json",
+                    "--node",
+                    node,
+                    "--datastore",
+                    &fixture(&name),
+                ])
+                .output()
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let golden = std::fs::read_to_string(dir.join(format!("plan-{node}.json"))).unwrap();
+            assert_eq!(
+                json,
+                serde_json::from_str::<serde_json::Value>(&golden).unwrap(),
+                "{name}/{node}"
+            );
+            runs += 1;
+        }
+    }
+    assert!(runs >= 9);
+}
+
+#[test]
 fn plan_shows_password_references_only() {
     let out = tern()
         .args(["plan", "--node", "n1", "--datastore", &fixture("passwords")])

@@ -315,6 +315,8 @@ impl Settings {
             // Validated in `validate`.
             router_id: self.bgp.router_id.parse().unwrap_or_default(),
             secret_namespace: self.datastore.secret_namespace.clone(),
+            listen_port: self.bgp.listen_port,
+            listen_addresses: self.bgp.listen_addresses.clone(),
         }
     }
 }

@@ -153,6 +153,12 @@ fn load_value(
     let v1_storage = api_version == GROUP_V1;
     match (calico, api_version.as_str(), kind.as_str()) {
         (true, _, "BGPConfiguration") => {
+            if name != "default" && !name.starts_with("node.") {
+                cluster.notes.push(format!(
+                    "{}: BGPConfiguration {name:?} ignored: only \"default\" and \"node.<name>\" have an effect",
+                    path.display()
+                ));
+            }
             let r = ctx.resource::<BgpConfigurationSpec>(
                 value,
                 v1_storage,

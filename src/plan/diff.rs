@@ -37,7 +37,8 @@ pub struct PlanDiff {
     /// Peerings whose session parameters changed: reset them.
     pub peers_reset: Vec<PeerChange>,
     /// Peerings changed only in ways that need no reset (filters, next-hop mode, allow-local-as,
-    /// reachableBy, provenance): re-evaluate routes only.
+    /// reachableBy, provenance): re-run export towards the peer; for import-side changes
+    /// (import filters, allow-local-as) ask the peer for its routes again (ROUTE-REFRESH).
     pub peers_updated: Vec<PeerChange>,
     /// Originated routes to add.
     pub routes_added: Vec<OriginatedRoute>,

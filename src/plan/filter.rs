@@ -35,11 +35,12 @@ pub enum Direction {
 
 /// Whether a session is iBGP or eBGP (peer AS against the effective local AS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub enum PeerType {
     /// Same AS.
+    #[serde(rename = "iBGP")]
     Ibgp,
     /// Different AS.
+    #[serde(rename = "eBGP")]
     Ebgp,
 }
 

@@ -68,6 +68,10 @@ pub struct PlanOptions {
     pub router_id: RouterIdSource,
     /// Namespace of the Secrets that `secretKeyRef`s point to.
     pub secret_namespace: String,
+    /// Listen port override (tern settings `bgp.listen_port`).
+    pub listen_port: Option<u16>,
+    /// Listen address override (tern settings `bgp.listen_addresses`); empty = from `bindMode`.
+    pub listen_addresses: Vec<IpAddr>,
 }
 
 impl Default for PlanOptions {
@@ -75,6 +79,8 @@ impl Default for PlanOptions {
         Self {
             router_id: RouterIdSource::NodeIpv4,
             secret_namespace: "kube-system".into(),
+            listen_port: None,
+            listen_addresses: Vec::new(),
         }
     }
 }
@@ -426,6 +432,41 @@ impl Plan {
     pub fn peering(&self, name: &str) -> Option<&Peering> {
         self.peerings.iter().find(|p| p.name == name)
     }
+
+    /// The compiled BGPFilters of a peering for one direction, in the peering's order (feed to
+    /// [`filter::evaluate_chain`]). Mesh peerings have none.
+    pub fn filters_for<'a>(
+        &'a self,
+        peering: &'a Peering,
+        direction: filter::Direction,
+    ) -> impl Iterator<Item = &'a CompiledFilter> + 'a {
+        let names = match direction {
+            filter::Direction::Import => &peering.import_filters,
+            filter::Direction::Export => &peering.export_filters,
+        };
+        names.iter().filter_map(|n| self.filters.get(n))
+    }
+}
+
+impl RoutePolicy {
+    /// The normal route priority (kernel metric) for a family; below it a route is elevated.
+    pub fn normal_priority(&self, ipv6: bool) -> u32 {
+        if ipv6 {
+            self.ipv6_normal_route_priority
+        } else {
+            self.ipv4_normal_route_priority
+        }
+    }
+
+    /// The pool containing `prefix`, if any (most specific first).
+    pub fn pool_of(&self, prefix: &IpNet) -> Option<&PoolPolicy> {
+        self.pools
+            .iter()
+            .filter(|p| {
+                p.cidr.contains(&prefix.network()) && p.cidr.prefix_len() <= prefix.prefix_len()
+            })
+            .max_by_key(|p| p.cidr.prefix_len())
+    }
 }
 
 /// Computes the plan for `node_name`. Pure: the same inputs always give the same plan.
@@ -466,13 +507,16 @@ pub fn compute(
 
     let global = cluster.global_bgp_configuration();
     let node_cfg = cluster.node_bgp_configuration(node_name);
-    let port = node_cfg
-        .and_then(|c| c.listen_port)
-        .or(global.and_then(|c| c.listen_port))
+    let port = options
+        .listen_port
         .filter(|&p| p != 0)
+        .or(node_cfg.and_then(|c| c.listen_port).filter(|&p| p != 0))
+        .or(global.and_then(|c| c.listen_port).filter(|&p| p != 0))
         .unwrap_or(DEFAULT_PORT);
     let bind_node_ip = global.and_then(|c| c.bind_mode) == Some(crate::model::BindMode::NodeIP);
-    let addresses = if bind_node_ip {
+    let addresses = if !options.listen_addresses.is_empty() {
+        options.listen_addresses.clone()
+    } else if bind_node_ip {
         [me.ipv4, me.ipv6]
             .into_iter()
             .flatten()

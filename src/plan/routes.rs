@@ -179,10 +179,15 @@ pub(super) fn routes(
     let bgp_policy = global
         .program_cluster_routes
         .unwrap_or(DEFAULT_BGP_PROGRAM_CLUSTER_ROUTES);
-    let felix_policy = cluster
-        .felix_configurations
-        .get("default")
-        .and_then(|f| f.spec.program_cluster_routes)
+    // Felix reads `node.<name>` over `default`.
+    let felix_policy = [format!("node.{}", me.name), "default".to_string()]
+        .iter()
+        .find_map(|n| {
+            cluster
+                .felix_configurations
+                .get(n)
+                .and_then(|f| f.spec.program_cluster_routes)
+        })
         .unwrap_or(DEFAULT_FELIX_PROGRAM_CLUSTER_ROUTES);
     let mut pools: Vec<(&String, &IpPoolSpec)> =
         cluster.ip_pools.iter().map(|(n, p)| (n, &p.spec)).collect();

@@ -406,3 +406,109 @@ fn diff_separates_resets_from_soft_changes() {
     assert_eq!(d.routes_added.len(), 1);
     assert_eq!(PlanDiff::between(&moved, &old).routes_removed.len(), 1);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// In a full mesh exactly one side of every pair is passive, whatever the addresses.
+        #[test]
+        fn mesh_has_exactly_one_passive_side(addrs in proptest::collection::btree_set(any::<[u8; 4]>(), 2..6)) {
+            let text: String = addrs.iter().enumerate()
+                .map(|(i, a)| node(&format!("n{i}"), &format!("{}.{}.{}.{}/24", a[0], a[1], a[2], a[3]), ""))
+                .collect();
+            let c = cluster(&text);
+            let plans: Vec<Plan> = (0..addrs.len()).map(|i| plan(&c, &format!("n{i}"))).collect();
+            for a in &plans {
+                for b in &plans {
+                    if a.node == b.node {
+                        continue;
+                    }
+                    let ab = a.peerings.iter().find(|p| p.peer_node.as_deref() == Some(b.node.as_str())).unwrap();
+                    let ba = b.peerings.iter().find(|p| p.peer_node.as_deref() == Some(a.node.as_str())).unwrap();
+                    prop_assert!(ab.passive != ba.passive, "{} / {}", ab.name, ba.name);
+                }
+            }
+        }
+
+        /// Corrupted manifests never panic the loader or the planner.
+        #[test]
+        fn corrupted_manifests_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let text = include_str!("../../fixtures/clusters/bgpfilter/manifests/all.yaml");
+            let mut bytes = text.as_bytes().to_vec();
+            for (index, byte) in flips {
+                let i = index.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let mut c = Cluster::default();
+            if load_documents(&mut c, std::path::Path::new("t.yaml"), &text, "kube-system").is_ok() {
+                let _ = compute(&c, "n1", &PlanOptions::default());
+            }
+        }
+    }
+}
+
+#[test]
+fn filters_for_and_pool_lookup() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/clusters/bgpfilter/manifests");
+    let c = crate::model::load_paths(&[dir], "kube-system").unwrap();
+    let p = plan(&c, "n1");
+    let tor = p.peering("Node_10_0_0_254").unwrap();
+    let names: Vec<&str> = p
+        .filters_for(tor, filter::Direction::Export)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["everything"]);
+    assert_eq!(
+        p.filters_for(
+            p.peering("Mesh_10_0_0_2").unwrap(),
+            filter::Direction::Import
+        )
+        .count(),
+        0
+    );
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/clusters/dual-stack/manifests");
+    let p = plan(
+        &crate::model::load_paths(&[dir], "kube-system").unwrap(),
+        "n1",
+    );
+    let pool = p.policy.pool_of(&"10.244.3.0/26".parse().unwrap()).unwrap();
+    assert_eq!(pool.cidr.to_string(), "10.244.0.0/16");
+    assert!(p.policy.pool_of(&"10.0.0.0/8".parse().unwrap()).is_none());
+    assert!(
+        p.policy
+            .pool_of(&"fd00:244::5/128".parse().unwrap())
+            .unwrap()
+            .disable_bgp_export
+    );
+    assert_eq!(p.policy.normal_priority(true), 512);
+}
+
+#[test]
+fn listen_overrides_from_settings_win() {
+    let text = node("n1", "10.0.0.1/24", "")
+        + "---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {listenPort: 1000, bindMode: NodeIP}\n";
+    let c = cluster(&text);
+    let p = plan(&c, "n1");
+    assert_eq!(
+        (p.listen.port, p.listen.addresses.clone()),
+        (1000, vec!["10.0.0.1".parse().unwrap()])
+    );
+    let opts = PlanOptions {
+        listen_port: Some(2000),
+        listen_addresses: vec!["0.0.0.0".parse().unwrap()],
+        ..PlanOptions::default()
+    };
+    let p = compute(&c, "n1", &opts).unwrap();
+    assert_eq!(
+        (p.listen.port, p.listen.addresses),
+        (2000, vec!["0.0.0.0".parse().unwrap()])
+    );
+}

@@ -44,6 +44,8 @@ pub enum DatastoreEvent {
         plan: Arc<Plan>,
         /// What changed.
         diff: PlanDiff,
+        /// Loader notes (skipped kinds, ignored fields) worth logging.
+        notes: Vec<String>,
     },
     /// An edit was rejected; the previous plan stays.
     Rejected {
@@ -73,6 +75,7 @@ pub enum StartError {
 
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
 pub struct FileDatastore {
+    initial_notes: Vec<String>,
     watcher: Option<notify::RecommendedWatcher>,
     worker: Option<JoinHandle<()>>,
 }
@@ -83,10 +86,11 @@ impl std::fmt::Debug for FileDatastore {
     }
 }
 
-fn load_plan(config: &FileDatastoreConfig) -> Result<Plan, String> {
+fn load_plan(config: &FileDatastoreConfig) -> Result<(Plan, Vec<String>), String> {
     let cluster =
         load_paths(&config.paths, &config.options.secret_namespace).map_err(|e| e.to_string())?;
-    compute(&cluster, &config.node, &config.options).map_err(|e| e.to_string())
+    let plan = compute(&cluster, &config.node, &config.options).map_err(|e| e.to_string())?;
+    Ok((plan, cluster.notes))
 }
 
 /// Whether a file event concerns the manifests.
@@ -189,7 +193,7 @@ impl FileDatastore {
                         continue;
                     }
                     let event = match load_plan(&config) {
-                        Ok(plan) => {
+                        Ok((plan, notes)) => {
                             let diff = PlanDiff::between(&current, &plan);
                             if diff.is_empty() && plan == current {
                                 continue;
@@ -198,6 +202,7 @@ impl FileDatastore {
                             DatastoreEvent::Plan {
                                 plan: Arc::new(plan),
                                 diff,
+                                notes,
                             }
                         }
                         Err(error) => DatastoreEvent::Rejected { error },
@@ -213,12 +218,20 @@ impl FileDatastore {
             })?;
         Ok((
             FileDatastore {
+                initial_notes: cluster.notes,
                 watcher: Some(watcher),
                 worker: Some(worker),
             },
             first,
             rx,
         ))
+    }
+}
+
+impl FileDatastore {
+    /// Loader notes from the first load (skipped kinds, ignored fields).
+    pub fn initial_notes(&self) -> &[String] {
+        &self.initial_notes
     }
 }
 
@@ -275,7 +288,7 @@ mod tests {
             dir.path().join("n3.yaml"),
             "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n3}\nspec: {bgp: {ipv4Address: 10.0.0.3/24}}\n",
         );
-        let DatastoreEvent::Plan { plan, diff } = next(&mut rx).await else {
+        let DatastoreEvent::Plan { plan, diff, .. } = next(&mut rx).await else {
             panic!("expected a plan")
         };
         assert_eq!(plan.peerings.len(), 2);
