@@ -85,7 +85,7 @@ impl OutboundUpdate {
                     field: "NEXT_HOP",
                     reason: "an announced route has no next hop".into(),
                 })?;
-                wire = attrs.to_wire();
+                wire = attrs.to_wire_for(ctx.four_octet_as);
                 builder = builder.announce(&wire, next_hop, &announced);
             }
             out.extend(builder.build()?);
