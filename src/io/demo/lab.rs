@@ -77,7 +77,10 @@ impl Lab {
                 pod.add_address("eth0", &format!("{}/32", node.pod_address))?;
                 pod.add_route(&format!("{POD_GATEWAY} dev eth0 scope link"))?;
                 pod.add_route(&format!("default via {POD_GATEWAY} dev eth0"))?;
+                // As Calico does: answer the pod's ARP for the gateway at once (the default
+                // proxy delay is up to 0.8 s per reply).
                 ns.sysctl(&format!("net.ipv4.conf.{host_if}.proxy_arp"), "1")?;
+                ns.sysctl(&format!("net.ipv4.neigh.{host_if}.proxy_delay"), "0")?;
                 ns.add_route(&format!("{}/32 dev {host_if} scope link", node.pod_address))?;
                 pods.push((node.name, pod));
             }
