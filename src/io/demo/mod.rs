@@ -123,8 +123,10 @@ pub fn run(options: &DemoOptions) -> Result<DemoOutcome, String> {
     let result = run_in(options, &interrupt, &run_dir);
     let outcome = match result {
         Ok(()) => Ok(DemoOutcome::Success),
-        Err(error) => match error.downcast_ref::<Interrupted>() {
-            Some(Interrupted(signal)) => Ok(DemoOutcome::Interrupted(*signal)),
+        // A Ctrl-C in a terminal also stops the `ip` or `ping` command running at that moment:
+        // once a signal arrived, whatever failed failed because of it.
+        Err(error) => match interrupt.signal() {
+            Some(signal) => Ok(DemoOutcome::Interrupted(signal)),
             None => {
                 run_dir.keep();
                 Err(format!("{error:#}"))
