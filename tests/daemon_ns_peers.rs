@@ -229,6 +229,30 @@ fn ns_daemon_bird_gobgp_frr() {
                 ensure!(remote["graceful_restart"].is_object(), "{ip}: {p}");
                 ensure!(p["prefixes"]["received"].as_u64() >= Some(1), "{ip}: {p}");
             }
+
+            // A live plan change: the FRR BGPPeer is deleted. Only that session stops (FRR
+            // sees it go down, its route leaves tern's kernel); the others keep theirs.
+            std::fs::write(
+                node.dir.join("resources/cluster.yaml"),
+                manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS)]),
+            )?;
+            wait_until("FRR's peering removed from tern", CONVERGE, || {
+                Ok(!node.peers()?.iter().any(|p| p["address"] == FRR_IP))
+            })?;
+            wait_until("FRR sees the session end", CONVERGE, || {
+                Ok(frr.session_state(TERN_IP)? != "Established")
+            })?;
+            wait_until("FRR's route gone from tern's kernel", CONVERGE, || {
+                Ok(kernel_route(tern_ns, "10.250.4.0/24")?.is_none())
+            })?;
+            for p in node.peers()? {
+                ensure!(
+                    p["state"] == "Established" && p["flaps"] == 0,
+                    "an unchanged peer was reset: {p}"
+                );
+            }
+            ensure!(bird.bgp_state("tern")? == "Established");
+            ensure!(gobgp.session_state(TERN_IP)? == "Established");
             Ok(())
         },
     );
