@@ -262,6 +262,12 @@ fn ns_daemon_mesh() {
             kernel_route(&ns2, "10.244.2.0/26")?.is_some_and(|r| r["type"] == "blackhole"),
             "n2's block kept across the restart"
         );
+        // n2 reports its recovery (calico-node's probes read it as BIRD's 0024 status).
+        let status = wait_until("n2 reports graceful restart recovery", CONVERGE, || {
+            let status = n2.show("status")?;
+            Ok(status.contains("waiting_for_peers").then_some(status))
+        })?;
+        artifacts.write("n2-status-recovering.json", &status)?;
         wait_until("n2's route back on n1", CONVERGE, || {
             kernel_route(&ns1, "10.244.2.0/26")
         })?;
@@ -274,6 +280,9 @@ fn ns_daemon_mesh() {
             kernel_route(&ns2, "10.244.1.0/26")?.is_some(),
             "re-learned routes stay after the sweep"
         );
+        wait_until("n2's recovery over in its status", CONVERGE, || {
+            Ok(!n2.show("status")?.contains("waiting_for_peers"))
+        })?;
         Ok(())
     });
 }
