@@ -184,3 +184,39 @@ fn ns_demo_interrupted_cleans_up() {
     );
     assert_eq!(leftovers(pid), Vec::<String>::new(), "left behind");
 }
+
+#[test]
+fn ns_demo_route_reflector_runs_and_cleans_up() {
+    if !can_run("ns_demo_route_reflector_runs_and_cleans_up") {
+        return;
+    }
+    let (mut child, lines) = spawn_demo(&["--topology", "rr", "--timeout", "90"]);
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(240));
+    let output: Vec<String> = lines.try_iter().collect();
+    let text = output.join("\n");
+    assert!(
+        status.success(),
+        "tern demo --topology rr failed ({status}):\n{text}"
+    );
+    // node-1 and node-2 each peer with node-3 only; node-3 with both.
+    let established = output
+        .iter()
+        .filter(|l| l.starts_with("Node_") && l.contains("Established"))
+        .count();
+    assert_eq!(established, 4, "{text}");
+    assert!(!output.iter().any(|l| l.starts_with("Mesh_")), "{text}");
+    // Reflected between the clients with the original next hop: node-1 reaches node-2's block
+    // directly on their shared subnet.
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("10.244.2.0/26 via 10.0.1.12 dev eth0")),
+        "{text}"
+    );
+    assert!(
+        output.iter().any(|l| l.starts_with("ping succeeded")),
+        "{text}"
+    );
+    assert_eq!(leftovers(pid), Vec::<String>::new(), "left behind");
+}
