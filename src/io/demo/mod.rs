@@ -139,7 +139,8 @@ pub fn run(options: &DemoOptions) -> Result<DemoOutcome, String> {
             println!("interrupted by signal {signal}: everything was torn down")
         }
         Err(_) => eprintln!(
-            "the nodes' settings, manifests and logs are kept in {}",
+            "torn down (tern processes stopped, namespaces deleted); the nodes' settings, \
+             manifests and logs are kept in {}",
             run_dir.path.display()
         ),
         Ok(DemoOutcome::Success) => {}
@@ -208,8 +209,8 @@ fn run_in(options: &DemoOptions, interrupt: &Interrupt, run_dir: &RunDir) -> Res
 
     let started = Instant::now();
     println!(
-        "waiting for convergence (every peer Established, every block in every kernel; at \
-         most {} s)...",
+        "waiting for convergence (every peer Established with routes both ways, every block in \
+         every kernel; at most {} s)...",
         options.timeout.as_secs()
     );
     let expected_peers: Vec<Vec<String>> = plans
@@ -225,9 +226,9 @@ fn run_in(options: &DemoOptions, interrupt: &Interrupt, run_dir: &RunDir) -> Res
         }
         if Instant::now() >= deadline {
             bail!(
-                "the cluster did not converge within {} s; still missing:\n  {}",
+                "the cluster did not converge within {} s; still missing: {}",
                 options.timeout.as_secs(),
-                missing.join("\n  ")
+                missing.join("; ")
             );
         }
         interrupt.sleep(Duration::from_millis(250))?;
@@ -431,6 +432,14 @@ fn convergence_gaps(
                                 p.state.as_str()
                             ));
                         }
+                        // Every node originates a block, so every session carries at least
+                        // one route each way once both sides have sent their tables.
+                        Some(p) if p.prefixes.accepted == 0 || p.prefixes.advertised == 0 => gaps
+                            .push(format!(
+                                "{}: peer {name} is Established but has accepted {} and \
+                                 advertised {} prefixes",
+                                node.name, p.prefixes.accepted, p.prefixes.advertised
+                            )),
                         Some(_) => {}
                     }
                 }
