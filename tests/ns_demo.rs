@@ -1,6 +1,6 @@
 //! `tern demo` end to end, as root: the built binary builds its cluster, converges, pings and
 //! removes everything it made (namespaces `tern-<demo pid>-*`, tern processes whose settings
-//! live in its run directory `tern-demo-<demo pid>`), also when stopped with SIGINT mid-run.
+//! live in its run directory `tern-demo-<demo pid>-*`), also when stopped with SIGINT mid-run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -42,7 +42,7 @@ fn leftovers(pid: u32) -> Vec<String> {
             left.push(format!("namespace {line}"));
         }
     }
-    let marker = format!("tern-demo-{pid}/");
+    let marker = format!("tern-demo-{pid}-");
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(process) = entry.file_name().into_string() else {
             continue;

@@ -501,39 +501,38 @@ fn log_tail(log: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The run's directory (`$TMPDIR/tern-demo-<pid>`): manifests, settings, sockets, logs.
-/// Removed when dropped unless [`RunDir::keep`] was called (after a failure, for diagnosis).
+/// The run's directory (`$TMPDIR/tern-demo-<pid>-<random>`, created atomically with mode 0700):
+/// manifests, settings, sockets, logs. Removed when dropped unless [`RunDir::keep`] was called
+/// (after a failure, for diagnosis).
 #[derive(Debug)]
 struct RunDir {
     path: PathBuf,
-    keep: std::cell::Cell<bool>,
+    dir: std::cell::RefCell<Option<tempfile::TempDir>>,
 }
 
 impl RunDir {
     fn create() -> Result<RunDir> {
-        let path = std::env::temp_dir().join(format!("tern-demo-{}", std::process::id()));
-        if path.exists() {
-            // A leftover of an earlier run with the same pid (the pid is ours now).
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("removing leftover {}", path.display()))?;
-        }
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tern-demo-{}-", std::process::id()))
+            .tempdir()
+            .context("creating the run directory")?;
         Ok(RunDir {
-            path,
-            keep: std::cell::Cell::new(false),
+            path: dir.path().to_owned(),
+            dir: std::cell::RefCell::new(Some(dir)),
         })
     }
 
+    /// Leaves the directory in place.
     fn keep(&self) {
-        self.keep.set(true);
+        if let Some(dir) = self.dir.borrow_mut().take() {
+            let _ = dir.keep();
+        }
     }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        if !self.keep.get() {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
+        // A TempDir still held removes itself.
         let _ = std::io::stdout().flush();
     }
 }
