@@ -1,7 +1,68 @@
-//! `tern version`.
+//! `tern version [--json]`.
+
+use clap::Args;
+use serde::Serialize;
+
+/// Arguments of `tern version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print a JSON object: version, git commit, enabled features, target.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Cargo features of the `tern` crate compiled into this binary (none are defined yet; list
+/// each new feature here as `cfg!(feature = "...")`).
+const FEATURES: &[(&str, bool)] = &[];
+
+/// What `tern version --json` prints.
+#[derive(Debug, Serialize)]
+pub struct VersionInfo {
+    /// The crate version.
+    pub version: &'static str,
+    /// The git commit, when the build set `TERN_GIT_COMMIT` (e.g.
+    /// `TERN_GIT_COMMIT=$(git rev-parse HEAD) cargo build`).
+    pub git_commit: Option<&'static str>,
+    /// Enabled cargo features.
+    pub features: Vec<&'static str>,
+    /// `debug` or `release` (whether debug assertions are on).
+    pub profile: &'static str,
+    /// Operating system and architecture.
+    pub target: String,
+}
+
+impl VersionInfo {
+    /// This binary's version information.
+    pub fn current() -> Self {
+        VersionInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            git_commit: option_env!("TERN_GIT_COMMIT").filter(|c| !c.is_empty()),
+            features: FEATURES
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(name, _)| *name)
+                .collect(),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        }
+    }
+}
 
 /// Prints the version.
-pub fn run() -> Result<(), String> {
-    println!("tern {}", env!("CARGO_PKG_VERSION"));
+pub fn run(args: &VersionArgs) -> Result<(), String> {
+    let info = VersionInfo::current();
+    if args.json {
+        let text = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        match info.git_commit {
+            Some(commit) => println!("tern {} ({commit})", info.version),
+            None => println!("tern {}", info.version),
+        }
+    }
     Ok(())
 }

@@ -42,12 +42,16 @@ pub enum ConfigError {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines when standard error is a terminal, JSON lines otherwise.
     #[default]
-    Text,
+    Auto,
+    /// Human-readable lines (`text` is accepted as a synonym).
+    #[serde(alias = "text")]
+    #[value(alias = "text")]
+    Human,
     /// One JSON object per line.
     Json,
 }
@@ -138,11 +142,42 @@ impl Default for BgpSettings {
 pub struct KernelSettings {
     /// Route protocol number of the routes tern installs (12 = `bird`, known to Felix).
     pub route_protocol: u8,
+    /// After a restart, how long routes left in the kernel by the previous run are kept while
+    /// waiting for End-of-RIB from every graceful-restart peer, seconds.
+    pub restart_wait: u16,
+    /// Delete tern's routes from the kernel on exit (`tern run --flush-on-exit` also sets it).
+    pub flush_on_exit: bool,
 }
 
 impl Default for KernelSettings {
     fn default() -> Self {
-        Self { route_protocol: 12 }
+        Self {
+            route_protocol: 12,
+            restart_wait: 120,
+            flush_on_exit: false,
+        }
+    }
+}
+
+/// `[birdctl]`: BIRD-compatible control sockets for Calico's probes and `calicoctl node status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BirdCtlSettings {
+    /// Serve the BIRD-compatible sockets at all.
+    pub enabled: bool,
+    /// The IPv4 socket (BIRD's `bird.ctl`).
+    pub socket: PathBuf,
+    /// The IPv6 socket (BIRD's `bird6.ctl`).
+    pub socket6: PathBuf,
+}
+
+impl Default for BirdCtlSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            socket: PathBuf::from("/var/run/calico/bird.ctl"),
+            socket6: PathBuf::from("/var/run/calico/bird6.ctl"),
+        }
     }
 }
 
@@ -187,8 +222,11 @@ impl Default for MetricsSettings {
 pub struct Settings {
     /// This node's name (Calico Node resource name); `NODENAME` overrides.
     pub node_name: Option<String>,
-    /// `text` or `json`.
+    /// `auto`, `human` or `json`.
     pub log_format: LogFormat,
+    /// Log level or filter (`info`, `debug`, `warn,tern::session=trace`, or a Calico severity
+    /// such as `Warning`); `None` = `info`. `TERN_LOG` / `RUST_LOG` override.
+    pub log_level: Option<String>,
     /// Datastore.
     pub datastore: DatastoreSettings,
     /// BGP.
@@ -197,6 +235,8 @@ pub struct Settings {
     pub kernel: KernelSettings,
     /// Control socket.
     pub control: ControlSettings,
+    /// BIRD-compatible sockets.
+    pub birdctl: BirdCtlSettings,
     /// Metrics.
     pub metrics: MetricsSettings,
 }
@@ -274,6 +314,9 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(level) = &self.log_level {
+            crate::logging::parse_filter(level).map_err(|e| format!("log_level: {e}"))?;
+        }
         self.bgp
             .router_id
             .parse::<RouterIdSource>()
@@ -355,6 +398,7 @@ mod tests {
             r#"
 node_name = "n1"
 log_format = "json"
+log_level = "debug,tern::session=trace"
 [datastore]
 type = "file"
 paths = ["/a", "/b"]
@@ -412,6 +456,13 @@ address = "0.0.0.0:9000"
                 .contains("router_id")
         );
         assert!(parse("log_format = 'xml'\n").is_err());
+        assert_eq!(
+            parse("log_format = 'text'\n").unwrap().log_format,
+            LogFormat::Human
+        );
+        let e = parse("log_level = 'loud'\n").unwrap_err().to_string();
+        assert!(e.contains("log_level"), "{e}");
+        assert!(parse("log_level = 'Warning'\n").is_ok());
         assert!(parse("[datastore]\napi_group = 'x'\n").is_err());
     }
 

@@ -1,0 +1,327 @@
+//! `tern check`: validates tern's settings and the Calico resources without touching the
+//! network, and reports every problem found, one line each.
+//!
+//! Unlike the daemon's loader, which stops at the first bad document, every manifest document is
+//! loaded on its own so that one run reports all of them. Then the plan of the node (`--node`,
+//! the settings' `node_name` / `NODENAME`), or of every BGP node in the datastore, is computed:
+//! its errors are problems, its warnings (e.g. a peering that will not start because a Secret is
+//! missing) are printed but do not make the check fail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Cli, one_line};
+use crate::config::{DatastoreType, Settings};
+use crate::model::{Cluster, load_documents};
+use crate::plan::compute;
+
+/// Arguments of `tern check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest file or directory to check; repeatable (default: settings datastore.paths).
+    #[arg(long, value_name = "PATH")]
+    pub datastore: Vec<PathBuf>,
+    /// Check this node's plan only (default: settings node_name / NODENAME, else every node).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+/// Findings of a check, in the order found.
+#[derive(Debug, Default)]
+struct Report {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn error(&mut self, message: impl AsRef<str>) {
+        self.errors.push(one_line(message.as_ref()));
+    }
+    fn warning(&mut self, message: impl AsRef<str>) {
+        self.warnings.push(one_line(message.as_ref()));
+    }
+    fn note(&mut self, message: impl AsRef<str>) {
+        self.notes.push(one_line(message.as_ref()));
+    }
+}
+
+/// Runs `tern check`; exit 0 when valid (warnings allowed), 1 when anything is invalid.
+pub fn run(cli: &Cli, args: &CheckArgs) -> ExitCode {
+    let mut report = Report::default();
+    let summary = check(cli, args, &mut report);
+    for e in &report.errors {
+        println!("error: {e}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    let counts = format!(
+        "{} error{}, {} warning{}",
+        report.errors.len(),
+        plural(report.errors.len()),
+        report.warnings.len(),
+        plural(report.warnings.len())
+    );
+    if report.errors.is_empty() {
+        println!("valid: {summary}; {counts}");
+        ExitCode::SUCCESS
+    } else {
+        println!("invalid: {summary}; {counts}");
+        ExitCode::FAILURE
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Checks everything and returns a summary of what was checked.
+fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
+    let env = |k: &str| std::env::var(k).ok();
+
+    // Settings: the file, the environment, the logging flags and variables.
+    let settings_name = match &cli.config {
+        Some(p) => p.display().to_string(),
+        None if Path::new(crate::config::DEFAULT_CONFIG_PATH).exists() => {
+            crate::config::DEFAULT_CONFIG_PATH.to_owned()
+        }
+        None => "default settings".to_owned(),
+    };
+    let (mut settings, settings_ok) = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => (s, true),
+        Err(e) => {
+            report.error(e.to_string());
+            (Settings::default(), false)
+        }
+    };
+    if let Err(e) = settings.apply_env(env) {
+        report.error(e.to_string());
+    }
+    if let Err(e) = cli.log_settings(&settings) {
+        report.error(e);
+    }
+
+    // Resources.
+    let paths = if !args.datastore.is_empty() {
+        args.datastore.clone()
+    } else if !settings_ok {
+        report.note("resources not checked: the settings are invalid and no --datastore was given");
+        return settings_name;
+    } else if settings.datastore.kind == DatastoreType::Kubernetes {
+        report.error(
+            "datastore.type is kubernetes: tern check reads manifest files only; pass --datastore PATH",
+        );
+        return settings_name;
+    } else {
+        settings.datastore.paths.clone()
+    };
+    let files = manifest_files(&paths, report);
+    if files.is_empty() && report.errors.is_empty() {
+        report.warning(format!(
+            "no manifest files (*.yaml, *.yml, *.json) in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut cluster = Cluster::default();
+    for file in &files {
+        load_file(
+            &mut cluster,
+            file,
+            &settings.datastore.secret_namespace,
+            report,
+        );
+    }
+    for note in std::mem::take(&mut cluster.notes) {
+        report.note(note);
+    }
+    let resources = cluster.bgp_configurations.len()
+        + cluster.bgp_peers.len()
+        + cluster.bgp_filters.len()
+        + cluster.nodes.len()
+        + cluster.ip_pools.len()
+        + cluster.block_affinities.len()
+        + cluster.felix_configurations.len()
+        + cluster.secrets.len();
+
+    // Plans.
+    let nodes: Vec<String> = match args.node.clone().or(settings.node_name.clone()) {
+        Some(node) => vec![node],
+        None => {
+            let mut nodes = Vec::new();
+            for (name, node) in &cluster.nodes {
+                if node.spec.bgp.is_some() {
+                    nodes.push(name.clone());
+                } else {
+                    report.note(format!(
+                        "Node {name:?} has no BGP addresses (spec.bgp): not a BGP node, no plan checked"
+                    ));
+                }
+            }
+            if nodes.is_empty() {
+                report.warning(
+                    "no BGP Node in the datastore: no plan checked (pass --node NAME to name one)",
+                );
+            }
+            nodes
+        }
+    };
+    // The same finding for several nodes (a bad BGPFilter, a pool conflict) is printed once.
+    let mut errors: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut warnings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let options = settings.plan_options();
+    let mut planned = 0;
+    for node in &nodes {
+        match compute(&cluster, node, &options) {
+            Ok(plan) => {
+                planned += 1;
+                for w in plan.warnings {
+                    warnings.entry(w).or_default().push(node);
+                }
+            }
+            Err(e) => errors.entry(e.to_string()).or_default().push(node),
+        }
+    }
+    let by_nodes = |nodes: &[&str], message: &str| match nodes {
+        [one] => format!("node {one}: {message}"),
+        many => format!("nodes {}: {message}", many.join(", ")),
+    };
+    for (message, nodes) in &errors {
+        report.error(by_nodes(nodes, message));
+    }
+    for (message, nodes) in &warnings {
+        report.warning(by_nodes(nodes, message));
+    }
+
+    format!(
+        "{settings_name}, {} manifest file{}, {resources} resource{}, {planned} node plan{}",
+        files.len(),
+        plural(files.len()),
+        plural(resources),
+        plural(planned)
+    )
+}
+
+/// The manifest files under `paths` in load order (as the daemon reads them: files as named,
+/// directories non-recursively, `*.yaml`, `*.yml`, `*.json` in name order). Unreadable paths
+/// are reported.
+fn manifest_files(paths: &[PathBuf], report: &mut Report) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        let listing = std::fs::metadata(path).and_then(|meta| {
+            if !meta.is_dir() {
+                return Ok(vec![path.clone()]);
+            }
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(
+                            p.extension().and_then(|e| e.to_str()),
+                            Some("yaml" | "yml" | "json")
+                        )
+                })
+                .collect();
+            entries.sort();
+            Ok(entries)
+        });
+        match listing {
+            Ok(entries) => files.extend(entries),
+            Err(e) => report.error(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    files
+}
+
+/// Loads one file document by document, so that every bad document is reported and the good
+/// ones are kept.
+fn load_file(cluster: &mut Cluster, file: &Path, secret_namespace: &str, report: &mut Report) {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            report.error(format!("{}: cannot read: {e}", file.display()));
+            return;
+        }
+    };
+    for document in split_documents(&text) {
+        if let Err(e) = load_documents(cluster, file, &document, secret_namespace) {
+            report.error(e.to_string());
+        }
+    }
+}
+
+/// Splits a multi-document YAML text at its `---` document markers (a marker is always at the
+/// start of a line). Each part is padded with the blank lines before it, so that the line
+/// numbers of YAML errors are those of the whole file.
+fn split_documents(text: &str) -> Vec<String> {
+    let is_marker = |line: &str| {
+        line.strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    };
+    let mut parts = vec![String::new()];
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        if is_marker(line) {
+            parts.push("\n".repeat(line_no));
+        }
+        if let Some(part) = parts.last_mut() {
+            part.push_str(line);
+        }
+    }
+    // Keep the parts with something besides markers, blank lines and comments.
+    parts.retain(|part| {
+        part.lines().any(|line| {
+            let line = if is_marker(line) { &line[3..] } else { line }.trim();
+            !line.is_empty() && !line.starts_with('#')
+        })
+    });
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_split_at_markers_keeping_line_numbers() {
+        let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n---\n\n---\nkey: |\n  --- not a marker\n";
+        let parts = split_documents(text);
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert_eq!(parts[0], "a: 1\n");
+        assert_eq!(parts[1], "\n---\nb: 2\n");
+        assert_eq!(parts[2], "\n\n\n--- # c\nc: 3\n");
+        assert_eq!(
+            parts[3],
+            "\n".repeat(7) + "---\nkey: |\n  --- not a marker\n"
+        );
+        assert!(split_documents("").is_empty());
+        assert!(split_documents("---\n").is_empty());
+        assert_eq!(split_documents("---x: 1\n"), vec!["---x: 1\n".to_string()]);
+    }
+
+    #[test]
+    fn bad_yaml_lines_are_those_of_the_file() {
+        let mut cluster = Cluster::default();
+        let mut report = Report::default();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16}\n---\nkind: [\n",
+        )
+        .unwrap();
+        load_file(&mut cluster, &file, "kube-system", &mut report);
+        assert_eq!(cluster.ip_pools.len(), 1, "the good document is kept");
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        assert!(report.errors[0].contains("line 7"), "{:?}", report.errors);
+    }
+}

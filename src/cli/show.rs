@@ -1,0 +1,55 @@
+//! `tern show peers | routes | rib | fib | status`: answered by the running daemon over its
+//! read-only control socket.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use ipnet::IpNet;
+
+use super::Cli;
+use super::client::{ClientArgs, ask_and_print};
+use crate::io::control::Request;
+
+/// Arguments of `tern show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// What to show.
+    #[command(subcommand)]
+    pub what: ShowWhat,
+    /// How to reach the daemon and print its answer.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// What `tern show` asks for.
+#[derive(Debug, Subcommand)]
+pub enum ShowWhat {
+    /// Every BGP peer (state, since when, last error, prefix counts), or one peer in detail.
+    Peers {
+        /// Protocol name of one peer (e.g. Mesh_10_0_0_2) to show its details and capabilities.
+        name: Option<String>,
+    },
+    /// Best and alternative paths of the Loc-RIB, or of one prefix.
+    Routes {
+        /// Only this prefix, exact match (e.g. 10.65.2.0/26).
+        prefix: Option<IpNet>,
+    },
+    /// RIB sizes: prefixes, paths, shared attribute sets, stale paths.
+    Rib,
+    /// Routes tern installed in the kernel, their counts by kind and the last kernel error.
+    Fib,
+    /// The daemon: version, router id, AS, uptime, graceful restart.
+    Status,
+}
+
+/// Runs `tern show ...`.
+pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
+    let request = match &args.what {
+        ShowWhat::Peers { name } => Request::ShowPeers { name: name.clone() },
+        ShowWhat::Routes { prefix } => Request::ShowRoutes { prefix: *prefix },
+        ShowWhat::Rib => Request::ShowRib,
+        ShowWhat::Fib => Request::ShowFib,
+        ShowWhat::Status => Request::ShowStatus,
+    };
+    ask_and_print(cli, &args.client, &request)
+}

@@ -1,0 +1,433 @@
+//! The BGP transport: listeners, one task per peer, socket options.
+//!
+//! ```text
+//!  SpeakerHandle::set_peers ──► peer table (Arc<Mutex<..>>) ◄── listener(s): accept, look up source,
+//!        │ (diff: start/stop/reset)        │                   hand over or close before reading
+//!        ▼                                 ▼
+//!   peer task (one per peer): Session core + timers ──► reader/writer task per TCP connection
+//!        │  events (bounded mpsc, shared)              ▲
+//!        ▼                                             │ outbound (bounded per peer, never blocks
+//!   SpeakerEvent consumer (RIB / supervisor)  ─────────┘  the caller: Full = back-pressure)
+//! ```
+//!
+//! A slow or stuck peer never delays another: each peer has its own task, its own bounded
+//! outbound queue and its own writer; a peer that stops reading is closed by the send hold timer
+//! (RFC 9687); one that floods is not read while its events wait for the consumer.
+
+mod conn;
+mod listener;
+mod peer;
+pub mod socket;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant as TokioInstant;
+use tracing::warn;
+
+use bgp_proto::Family;
+use bgp_proto::message::Update;
+
+use crate::session::{Down, PeerConfig, SessionInfo, State, StopReason};
+
+use peer::{PeerCommand, PeerShared, PeerTask};
+
+/// Speaker-wide settings.
+#[derive(Debug, Clone)]
+pub struct SpeakerConfig {
+    /// Addresses to listen on (Calico `listenPort`; `bindMode: NodeIP` binds the node address).
+    /// `[::]:179` is dual-stack: IPv4 peers arrive as IPv4-mapped addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Capacity of the event channel shared by all peers.
+    pub event_queue: usize,
+    /// Capacity of each peer's outbound queue (messages).
+    pub outbound_queue: usize,
+}
+
+impl Default for SpeakerConfig {
+    fn default() -> Self {
+        SpeakerConfig {
+            listen: vec!["[::]:179".parse().expect("literal")],
+            event_queue: 1024,
+            outbound_queue: 1024,
+        }
+    }
+}
+
+/// Something to send to an Established peer.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// One or more encoded UPDATE messages (encoded with the session's send context,
+    /// [`SessionInfo::codec`]`.send`).
+    Message(Bytes),
+    /// End-of-RIB for a family (RFC 4724 §2), after the initial table.
+    EndOfRib(Family),
+    /// Ask the peer to send its routes of a family again (RFC 2918; only when
+    /// [`SessionInfo::route_refresh`] was negotiated).
+    RouteRefresh(Family),
+}
+
+/// What happened to a peer.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// The session state changed.
+    StateChanged {
+        /// Old state.
+        from: State,
+        /// New state.
+        to: State,
+    },
+    /// The session is Established. Send the initial table, then End-of-RIB per family, with
+    /// [`SpeakerHandle::send`] and this `session` id.
+    Established {
+        /// Identifies this session; outbound items tagged with an older id are dropped.
+        session: u64,
+        /// The negotiated facts.
+        info: Arc<SessionInfo>,
+        /// Our end of the TCP connection (the next hop for locally originated routes).
+        local: Option<SocketAddr>,
+        /// The peer's end.
+        remote: Option<SocketAddr>,
+    },
+    /// An UPDATE from the peer (decoded; RFC 7606 issues inside).
+    Update(Box<Update>),
+    /// The peer's End-of-RIB for a family.
+    EndOfRib(Family),
+    /// The peer asks for our routes of a family again.
+    RouteRefresh(Family),
+    /// The session ended (routes to withdraw, or keep as stale per `retain_routes_for`).
+    Down(Down),
+    /// The outbound queue was full and has drained: send more.
+    OutputReady,
+}
+
+/// An event of one peer.
+#[derive(Debug)]
+pub struct SpeakerEvent {
+    /// The peer (its configured address).
+    pub peer: IpAddr,
+    /// What happened.
+    pub event: PeerEvent,
+}
+
+/// A peer's status for `show` commands and readiness.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    /// Current state.
+    pub state: State,
+    /// Negotiated facts while Established.
+    pub info: Option<Arc<SessionInfo>>,
+    /// The last reason the session failed or could not come up (never contains secrets).
+    pub last_error: Option<String>,
+}
+
+impl Default for PeerStatus {
+    fn default() -> Self {
+        PeerStatus {
+            state: State::Idle,
+            info: None,
+            last_error: None,
+        }
+    }
+}
+
+/// Why [`SpeakerHandle::send`] refused an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No such peer.
+    #[error("no configured peer {0}")]
+    UnknownPeer(IpAddr),
+    /// The session the item was for has ended (or never existed).
+    #[error("session {session} of peer {peer} is not the current one")]
+    StaleSession {
+        /// The peer.
+        peer: IpAddr,
+        /// The session id given.
+        session: u64,
+    },
+    /// The peer's outbound queue is full: wait for [`PeerEvent::OutputReady`].
+    #[error("outbound queue of peer {0} is full")]
+    Full(IpAddr),
+}
+
+pub(crate) struct PeerEntry {
+    config: PeerConfig,
+    pub(crate) commands: mpsc::Sender<PeerCommand>,
+    outbound: mpsc::Sender<(u64, Outbound)>,
+    shared: Arc<PeerShared>,
+    task: JoinHandle<()>,
+}
+
+pub(crate) type Peers = Arc<Mutex<HashMap<IpAddr, PeerEntry>>>;
+
+/// Starts the speaker.
+pub struct Speaker;
+
+impl Speaker {
+    /// Binds the listeners and starts accepting (connections are closed until their peer is
+    /// configured with [`SpeakerHandle::set_peers`]). Must run inside a tokio runtime.
+    pub fn start(
+        config: SpeakerConfig,
+    ) -> io::Result<(SpeakerHandle, mpsc::Receiver<SpeakerEvent>)> {
+        let (events, rx) = mpsc::channel(config.event_queue.max(1));
+        let peers: Peers = Arc::new(Mutex::new(HashMap::new()));
+        let mut listeners = Vec::new();
+        let mut accept_tasks = Vec::new();
+        for addr in &config.listen {
+            let listener = Arc::new(listener::bind(*addr)?);
+            accept_tasks.push(tokio::spawn(listener::accept_loop(
+                listener.clone(),
+                peers.clone(),
+            )));
+            listeners.push(listener);
+        }
+        let inner = Arc::new(Inner {
+            config,
+            peers,
+            listeners,
+            accept_tasks,
+            events,
+            base: TokioInstant::now(),
+        });
+        Ok((SpeakerHandle { inner }, rx))
+    }
+}
+
+struct Inner {
+    config: SpeakerConfig,
+    peers: Peers,
+    listeners: Vec<Arc<TcpListener>>,
+    accept_tasks: Vec<JoinHandle<()>>,
+    events: mpsc::Sender<SpeakerEvent>,
+    base: TokioInstant,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in &self.accept_tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Controls a running speaker. Cheap to clone.
+#[derive(Clone)]
+pub struct SpeakerHandle {
+    inner: Arc<Inner>,
+}
+
+impl SpeakerHandle {
+    /// The addresses the listeners are bound to (useful with port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Applies a new set of peers as a diff: new peers start, removed ones stop (Cease/3 Peer
+    /// De-configured), peers whose session-relevant parameters changed (password, AS, addresses,
+    /// router id, capabilities, timers in the OPEN: [`PeerConfig::requires_reset`]) are reset with
+    /// Cease/6; the others keep their sessions. Peers are keyed by address.
+    pub fn set_peers(&self, configs: Vec<PeerConfig>) {
+        let mut wanted: HashMap<IpAddr, PeerConfig> =
+            configs.into_iter().map(|c| (c.peer_address, c)).collect();
+        let Ok(mut table) = self.inner.peers.lock() else {
+            return;
+        };
+        // Removed peers.
+        let removed: Vec<IpAddr> = table
+            .keys()
+            .filter(|a| !wanted.contains_key(a))
+            .copied()
+            .collect();
+        for address in removed {
+            if let Some(entry) = table.remove(&address) {
+                let _ = entry
+                    .commands
+                    .try_send(PeerCommand::Stop(StopReason::Deconfigured));
+                self.install_key(address, None);
+                drop(entry.task); // detached: it ends after its NOTIFICATION
+            }
+        }
+        // Changed peers.
+        for (address, entry) in table.iter_mut() {
+            let Some(new) = wanted.remove(address) else {
+                continue;
+            };
+            if new == entry.config {
+                continue;
+            }
+            if new.password != entry.config.password {
+                // F16: the new key is installed before the reset; never falls back to none
+                // unless the configuration says so.
+                self.install_key(*address, new.password.as_ref());
+            }
+            let reset = entry.config.requires_reset(&new);
+            entry.config = new.clone();
+            if entry
+                .commands
+                .try_send(PeerCommand::Reconfigure {
+                    config: Box::new(new),
+                    reset,
+                })
+                .is_err()
+            {
+                warn!(peer = %address, "peer task busy; reconfiguration dropped");
+            }
+        }
+        // New peers.
+        for (address, config) in wanted {
+            self.install_key(address, config.password.as_ref());
+            let entry = self.spawn_peer(config);
+            table.insert(address, entry);
+        }
+    }
+
+    fn install_key(&self, peer: IpAddr, key: Option<&crate::session::Password>) {
+        for listener in &self.inner.listeners {
+            if let Err(error) = socket::set_md5_key(listener.as_ref(), peer, key) {
+                warn!(%peer, %error, "cannot set the TCP-MD5 key on a listener");
+            }
+        }
+    }
+
+    fn spawn_peer(&self, config: PeerConfig) -> PeerEntry {
+        let (commands, commands_rx) = mpsc::channel(16);
+        let (outbound, outbound_rx) = mpsc::channel(self.inner.config.outbound_queue.max(1));
+        let shared = Arc::new(PeerShared::default());
+        let task = PeerTask::new(
+            config.clone(),
+            self.inner.base,
+            commands_rx,
+            outbound_rx,
+            self.inner.events.clone(),
+            shared.clone(),
+        );
+        let task = tokio::spawn(task.run());
+        PeerEntry {
+            config,
+            commands,
+            outbound,
+            shared,
+            task,
+        }
+    }
+
+    /// Queues an item for an Established peer without waiting. `Full` is back-pressure: keep the
+    /// change and retry after [`PeerEvent::OutputReady`].
+    pub fn send(&self, peer: IpAddr, session: u64, item: Outbound) -> Result<(), SendError> {
+        let table = self
+            .inner
+            .peers
+            .lock()
+            .map_err(|_| SendError::UnknownPeer(peer))?;
+        let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
+        if entry.shared.session.load(Ordering::Relaxed) != session
+            || entry
+                .shared
+                .status
+                .lock()
+                .map(|s| s.state != State::Established)
+                .unwrap_or(true)
+        {
+            return Err(SendError::StaleSession { peer, session });
+        }
+        entry.outbound.try_send((session, item)).map_err(|_| {
+            entry.shared.output_blocked.store(true, Ordering::Relaxed);
+            SendError::Full(peer)
+        })
+    }
+
+    /// Stops one peer's session with `reason` without removing the peer: Cease per the reason
+    /// (e.g. [`StopReason::MaxPrefix`] from the RIB, robustness F19, or [`StopReason::Reset`]).
+    /// Reasons that restart ([`StopReason::restarts`]) bring the session back by themselves;
+    /// the others wait for [`SpeakerHandle::start_peer`].
+    pub fn stop_peer(&self, peer: IpAddr, reason: StopReason) -> Result<(), SendError> {
+        self.command(peer, PeerCommand::AdminStop(reason))
+    }
+
+    /// Starts a peer stopped with [`SpeakerHandle::stop_peer`].
+    pub fn start_peer(&self, peer: IpAddr) -> Result<(), SendError> {
+        self.command(peer, PeerCommand::Start)
+    }
+
+    fn command(&self, peer: IpAddr, command: PeerCommand) -> Result<(), SendError> {
+        let table = self
+            .inner
+            .peers
+            .lock()
+            .map_err(|_| SendError::UnknownPeer(peer))?;
+        let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
+        entry
+            .commands
+            .try_send(command)
+            .map_err(|_| SendError::Full(peer))
+    }
+
+    /// The status of every configured peer.
+    pub fn status(&self) -> Vec<(IpAddr, PeerStatus)> {
+        let Ok(table) = self.inner.peers.lock() else {
+            return Vec::new();
+        };
+        let mut all: Vec<(IpAddr, PeerStatus)> = table
+            .iter()
+            .filter_map(|(a, e)| e.shared.status.lock().ok().map(|s| (*a, s.clone())))
+            .collect();
+        all.sort_by_key(|(a, _)| *a);
+        all
+    }
+
+    /// The state of one peer.
+    pub fn state(&self, peer: IpAddr) -> Option<State> {
+        let table = self.inner.peers.lock().ok()?;
+        let entry = table.get(&peer)?;
+        entry.shared.status.lock().ok().map(|s| s.state)
+    }
+
+    /// Stops every session with `reason` (e.g. [`StopReason::PlannedRestart`] on SIGTERM: no
+    /// NOTIFICATION to graceful-restart peers) and waits, at most `timeout`, for the tasks.
+    pub async fn shutdown(&self, reason: StopReason, timeout: Duration) {
+        let entries: Vec<PeerEntry> = match self.inner.peers.lock() {
+            Ok(mut table) => table.drain().map(|(_, e)| e).collect(),
+            Err(_) => return,
+        };
+        for entry in &entries {
+            let _ = entry.commands.try_send(PeerCommand::Stop(reason.clone()));
+        }
+        let deadline = TokioInstant::now() + timeout;
+        for entry in entries {
+            let _ = tokio::time::timeout_at(deadline, entry.task).await;
+        }
+        for task in &self.inner.accept_tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A ROUTE-REFRESH request for a family (RFC 2918).
+pub(crate) fn route_refresh(family: Family) -> Bytes {
+    bgp_proto::message::Message::RouteRefresh(bgp_proto::message::RouteRefresh::new(family))
+        .to_bytes(&bgp_proto::Context::default())
+        .map(|b| b.freeze())
+        .unwrap_or_default()
+}
+
+/// End-of-RIB for a family (RFC 4724 §2): an UPDATE without routes (IPv4 unicast) or with only
+/// an empty MP_UNREACH_NLRI.
+pub(crate) fn end_of_rib(family: Family) -> Bytes {
+    let update = Update::end_of_rib(family);
+    bgp_proto::message::Message::Update(update)
+        .to_bytes(&bgp_proto::Context::default())
+        .map(|b| b.freeze())
+        .unwrap_or_default()
+}

@@ -1,0 +1,400 @@
+//! The task of one peer: owns its [`Session`] core and turns its actions into socket writes,
+//! connection attempts and tokio timers.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant as TokioInstant;
+use tracing::{debug, info, trace, warn};
+
+use crate::session::{
+    Action, ConnId, Direction, Input, PeerConfig, Session, State, StopReason, Timer,
+};
+
+use super::conn::{Conn, ConnEvent};
+use super::socket;
+use super::{Outbound, PeerEvent, PeerStatus, SpeakerEvent};
+
+/// Most bytes queued for writing to a peer before the task stops taking UPDATEs from its
+/// outbound queue (the rest wait there, bounded, and the RIB sees back-pressure).
+const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// How long a stopping peer task may wait for the consumer to take its last events.
+const FINAL_EVENTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Commands from the speaker to a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerCommand {
+    /// The listener accepted a connection from this peer's address.
+    Inbound(TcpStream),
+    /// New configuration; `reset` when the session must be re-established.
+    Reconfigure {
+        config: Box<PeerConfig>,
+        reset: bool,
+    },
+    /// Stop the session and end the task.
+    Stop(StopReason),
+    /// Stop the session but keep the task (it restarts by itself when the reason says so, or
+    /// on [`PeerCommand::Start`]).
+    AdminStop(StopReason),
+    /// Start a session stopped with [`PeerCommand::AdminStop`].
+    Start,
+}
+
+/// State shared between a peer task and the speaker handle.
+#[derive(Debug, Default)]
+pub(crate) struct PeerShared {
+    /// The current session id (incremented on every Established).
+    pub(crate) session: AtomicU64,
+    /// Set by the handle when the outbound queue was full; the task reports
+    /// [`PeerEvent::OutputReady`] once it has drained.
+    pub(crate) output_blocked: AtomicBool,
+    /// Status for `show` commands.
+    pub(crate) status: std::sync::Mutex<PeerStatus>,
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+pub(crate) struct PeerTask {
+    peer: IpAddr,
+    session: Session,
+    base: TokioInstant,
+    timers: HashMap<Timer, TokioInstant>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: u64,
+    connect: Option<ConnectFuture>,
+    commands: mpsc::Receiver<PeerCommand>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    conn_rx: mpsc::Receiver<ConnEvent>,
+    /// Notified by the writers when queued bytes went out.
+    written: Arc<Notify>,
+    outbound: mpsc::Receiver<(u64, Outbound)>,
+    events: mpsc::Sender<SpeakerEvent>,
+    pending: VecDeque<PeerEvent>,
+    /// The Established connection and its session id.
+    established: Option<(ConnId, u64)>,
+    shared: Arc<PeerShared>,
+    exit: bool,
+}
+
+impl PeerTask {
+    pub(crate) fn new(
+        config: PeerConfig,
+        base: TokioInstant,
+        commands: mpsc::Receiver<PeerCommand>,
+        outbound: mpsc::Receiver<(u64, Outbound)>,
+        events: mpsc::Sender<SpeakerEvent>,
+        shared: Arc<PeerShared>,
+    ) -> Self {
+        let (conn_tx, conn_rx) = mpsc::channel(4);
+        PeerTask {
+            peer: config.peer_address,
+            session: Session::new(config),
+            base,
+            timers: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 0,
+            connect: None,
+            commands,
+            conn_tx,
+            conn_rx,
+            written: Arc::new(Notify::new()),
+            outbound,
+            events,
+            pending: VecDeque::new(),
+            established: None,
+            shared,
+            exit: false,
+        }
+    }
+
+    fn now(&self) -> crate::session::Instant {
+        crate::session::Instant::from_start(
+            TokioInstant::now().saturating_duration_since(self.base),
+        )
+    }
+
+    fn to_tokio(&self, at: crate::session::Instant) -> TokioInstant {
+        self.base + at.since_start()
+    }
+
+    /// Runs the peer until it is stopped.
+    pub(crate) async fn run(mut self) {
+        self.input(Input::Start);
+        while !self.exit {
+            self.step().await;
+        }
+        // Hand over the last events (the Down the RIB must see), bounded in time.
+        let deadline = TokioInstant::now() + FINAL_EVENTS_TIMEOUT;
+        while let Some(event) = self.pending.pop_front() {
+            let send = self.events.send(SpeakerEvent {
+                peer: self.peer,
+                event,
+            });
+            if tokio::time::timeout_at(deadline, send)
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                break;
+            }
+        }
+        for (_, conn) in self.conns.drain() {
+            conn.close();
+        }
+    }
+
+    async fn step(&mut self) {
+        let next_timer = self.timers.values().min().copied();
+        let can_take_output = self
+            .established
+            .and_then(|(conn, _)| self.conns.get(&conn))
+            .is_some_and(|c| c.queued() < MAX_QUEUED_BYTES);
+        let output_waiting = self.established.is_some() && !can_take_output;
+        let written = self.written.clone();
+        let connect = &mut self.connect;
+        let events = self.events.clone();
+        tokio::select! {
+            cmd = self.commands.recv() => match cmd {
+                Some(cmd) => self.command(cmd),
+                // The speaker is gone: stop quietly like a planned restart.
+                None => self.command(PeerCommand::Stop(StopReason::PlannedRestart { text: String::new() })),
+            },
+            Some(event) = self.conn_rx.recv(), if self.pending.is_empty() => self.conn_event(event),
+            result = async { connect.as_mut().expect("guarded").await }, if connect.is_some() => {
+                self.connect = None;
+                match result {
+                    Ok(stream) => {
+                        let id = self.new_conn(stream);
+                        self.input(Input::Connected { conn: id, direction: Direction::Outbound });
+                    }
+                    Err(error) => {
+                        debug!(peer = %self.peer, %error, "connect failed");
+                        self.set_last_error(format!("connect: {error}"));
+                        self.input(Input::ConnectFailed);
+                    }
+                }
+            }
+            () = sleep_until_opt(next_timer), if next_timer.is_some() => self.fire_timers(),
+            Some((session, item)) = self.outbound.recv(), if can_take_output => self.output(session, item),
+            // The writer caught up: re-check whether more output may be taken.
+            () = written.notified(), if output_waiting => {}
+            Ok(permit) = events.reserve(), if !self.pending.is_empty() => {
+                if let Some(event) = self.pending.pop_front() {
+                    permit.send(SpeakerEvent { peer: self.peer, event });
+                }
+            }
+        }
+        if self.shared.output_blocked.load(Ordering::Relaxed) && self.outbound.is_empty() {
+            self.shared.output_blocked.store(false, Ordering::Relaxed);
+            self.pending.push_back(PeerEvent::OutputReady);
+        }
+    }
+
+    fn new_conn(&mut self, stream: TcpStream) -> ConnId {
+        self.next_conn += 1;
+        let id = ConnId(self.next_conn);
+        let _ = stream.set_nodelay(true);
+        let conn = Conn::spawn(id, stream, self.conn_tx.clone(), self.written.clone());
+        self.conns.insert(id, conn);
+        id
+    }
+
+    fn command(&mut self, cmd: PeerCommand) {
+        match cmd {
+            PeerCommand::Inbound(stream) => {
+                // Outgoing TTL / GTSM per this peer (the listener is shared by all peers).
+                let sock = socket2::SockRef::from(&stream);
+                if let Err(error) = socket::set_ttl(&sock, self.peer, self.session.config().ttl) {
+                    warn!(peer = %self.peer, %error, "cannot set TTL on an accepted connection; closing it");
+                    return;
+                }
+                let id = self.new_conn(stream);
+                self.input(Input::Connected {
+                    conn: id,
+                    direction: Direction::Inbound,
+                });
+            }
+            PeerCommand::Reconfigure { config, reset } => {
+                if reset {
+                    self.input(Input::Stop(&StopReason::ConfigChange));
+                    // The stop above produced its NOTIFICATION and closes; start afresh.
+                    self.session = Session::new(*config);
+                    self.timers.clear();
+                    self.input(Input::Start);
+                } else {
+                    self.session.update_pacing(*config);
+                }
+            }
+            PeerCommand::Stop(reason) => {
+                self.input(Input::Stop(&reason));
+                self.exit = true;
+            }
+            PeerCommand::AdminStop(reason) => self.input(Input::Stop(&reason)),
+            PeerCommand::Start => self.input(Input::Start),
+        }
+    }
+
+    fn conn_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Data(conn, bytes) => self.input(Input::Received {
+                conn,
+                bytes: &bytes,
+            }),
+            ConnEvent::Closed(conn) => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    c.close();
+                    self.input(Input::Closed { conn });
+                }
+            }
+            ConnEvent::WriteStalled(conn) => self.input(Input::WriteStalled { conn }),
+            ConnEvent::WriteResumed(conn) => self.input(Input::WriteResumed { conn }),
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = TokioInstant::now();
+        let due: Vec<Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for timer in due {
+            self.timers.remove(&timer);
+            self.input(Input::TimerExpired(timer));
+        }
+    }
+
+    fn output(&mut self, session: u64, item: Outbound) {
+        let Some((conn, current)) = self.established else {
+            return;
+        };
+        if session != current {
+            return; // queued for a session that has ended
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let bytes = match item {
+            Outbound::Message(bytes) => bytes,
+            Outbound::EndOfRib(family) => super::end_of_rib(family),
+            Outbound::RouteRefresh(family) => {
+                c.send(super::route_refresh(family));
+                return;
+            }
+        };
+        c.send(bytes);
+        self.input(Input::UpdateSent);
+    }
+
+    fn set_last_error(&self, error: String) {
+        if let Ok(mut status) = self.shared.status.lock() {
+            status.last_error = Some(error);
+        }
+    }
+
+    /// Feeds one input to the session and carries out its actions.
+    fn input(&mut self, input: Input<'_>) {
+        let now = self.now();
+        let actions = self.session.handle(input, now);
+        for action in actions {
+            self.act(action);
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        trace!(peer = %self.peer, ?action, "session action");
+        match action {
+            Action::Connect => {
+                let config = self.session.config().clone();
+                self.connect = Some(Box::pin(connect(config)));
+            }
+            Action::CancelConnect => self.connect = None,
+            Action::Send { conn, bytes } => {
+                if let Some(c) = self.conns.get(&conn) {
+                    c.send(bytes);
+                }
+            }
+            Action::Close { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    c.close();
+                }
+            }
+            Action::ArmTimer { timer, at } => {
+                let at = self.to_tokio(at);
+                self.timers.insert(timer, at);
+            }
+            Action::CancelTimer(timer) => {
+                self.timers.remove(&timer);
+            }
+            Action::StateChanged { from, to } => {
+                info!(peer = %self.peer, %from, %to, "BGP state");
+                if let Ok(mut status) = self.shared.status.lock() {
+                    status.state = to;
+                }
+                if from == State::Established {
+                    self.established = None;
+                    // Whatever was queued for the old session is void.
+                    while self.outbound.try_recv().is_ok() {}
+                }
+                self.pending.push_back(PeerEvent::StateChanged { from, to });
+            }
+            Action::Established { conn, negotiated } => {
+                let session = self.shared.session.fetch_add(1, Ordering::Relaxed) + 1;
+                self.established = Some((conn, session));
+                let (local, remote) = self
+                    .conns
+                    .get(&conn)
+                    .map_or((None, None), |c| (c.local_addr(), c.peer_addr()));
+                if let Ok(mut status) = self.shared.status.lock() {
+                    status.info = Some(negotiated.clone());
+                    status.last_error = None;
+                }
+                self.pending.push_back(PeerEvent::Established {
+                    session,
+                    info: negotiated,
+                    local,
+                    remote,
+                });
+            }
+            Action::Update(update) => self.pending.push_back(PeerEvent::Update(update)),
+            Action::EndOfRib(family) => self.pending.push_back(PeerEvent::EndOfRib(family)),
+            Action::RouteRefresh(family) => self.pending.push_back(PeerEvent::RouteRefresh(family)),
+            Action::Down(down) => {
+                info!(peer = %self.peer, reason = %down.reason, "BGP session down");
+                self.set_last_error(down.reason.to_string());
+                if let Ok(mut status) = self.shared.status.lock() {
+                    status.info = None;
+                }
+                self.pending.push_back(PeerEvent::Down(down));
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<TokioInstant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An outgoing connection with this peer's socket options.
+async fn connect(config: PeerConfig) -> io::Result<TcpStream> {
+    let addr = SocketAddr::new(config.peer_address, config.peer_port);
+    let socket = socket::outgoing_socket(
+        addr,
+        config.source_address,
+        config.password.as_ref(),
+        config.ttl,
+    )?;
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
+    socket.connect(addr).await
+}

@@ -1,0 +1,747 @@
+//! Adj-RIB-Out per export group: computed once, sent to many.
+//!
+//! Peers whose [`ExportKey`] is equal are sent exactly the same routes, so they share one
+//! [`ExportGroup`]. When the Loc-RIB selection for a prefix changes, the RIB computes the group's
+//! new out-state once ([`ExportGroup::set`]); if it differs from what the group holds, the prefix
+//! is appended to the group's change log. Each member peer keeps only a cursor into that log and
+//! pulls at its own pace ([`ExportGroup::pull`]): a slow peer coalesces changes (it is sent the
+//! latest state of a prefix once) and never delays the others. A member that joins, or asks for a
+//! route refresh, first walks a snapshot of the group's prefixes, then the log.
+//!
+//! Without ADD-PATH a group sends each prefix's best path; with ADD-PATH send (RFC 7911) it sends
+//! the whole multipath set, each path under its stable transmit path id.
+
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+pub use bgp_proto::Nlri;
+use bgp_proto::builder::UpdateBuilder;
+use bgp_proto::{Context, EncodeError, Family, Update};
+use ipnet::IpNet;
+use smallvec::SmallVec;
+
+use super::attrs::RouteAttrs;
+use super::peer::{ExportKey, PeerId};
+use super::policy::filter::RouteFilter;
+use super::table::PrefixTable;
+
+/// A group's handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u32);
+
+/// One path in a group's Adj-RIB-Out.
+#[derive(Debug, Clone)]
+pub struct OutPath {
+    /// ADD-PATH transmit id (0 for groups without ADD-PATH).
+    pub tx_path_id: u32,
+    /// The peer the path came from (it is never sent back to that peer).
+    pub source: PeerId,
+    /// The exported attributes (interned).
+    pub attrs: Arc<RouteAttrs>,
+}
+
+/// A prefix's state in a group's Adj-RIB-Out.
+pub type OutPaths = SmallVec<[OutPath; 1]>;
+
+fn same_out(a: &[OutPath], b: &[OutPath]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.tx_path_id == y.tx_path_id && x.source == y.source && Arc::ptr_eq(&x.attrs, &y.attrs)
+        })
+}
+
+/// Routes to send together: withdrawals, or announcements sharing one attribute set.
+/// [`OutboundUpdate::encode`] packs them into as few UPDATE messages as fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundUpdate {
+    /// Withdrawn NLRI.
+    pub withdrawn: Vec<Nlri>,
+    /// The attributes of `announced` (`None` when nothing is announced).
+    pub attrs: Option<Arc<RouteAttrs>>,
+    /// Announced NLRI.
+    pub announced: Vec<Nlri>,
+}
+
+impl OutboundUpdate {
+    /// The UPDATE messages for this batch on a session with send context `ctx` (ADD-PATH, 4-octet
+    /// AS and extended-message facts), one family at a time, packed by the codec's
+    /// [`UpdateBuilder`].
+    pub fn encode(&self, ctx: &Context) -> Result<Vec<Update>, EncodeError> {
+        let mut out = Vec::new();
+        for (family, v6) in [(Family::IPV4_UNICAST, false), (Family::IPV6_UNICAST, true)] {
+            let of_family = |n: &&Nlri| n.prefix.addr().is_ipv6() == v6;
+            let withdrawn: Vec<Nlri> = self.withdrawn.iter().filter(of_family).copied().collect();
+            let announced: Vec<Nlri> = self.announced.iter().filter(of_family).copied().collect();
+            if withdrawn.is_empty() && announced.is_empty() {
+                continue;
+            }
+            let mut builder = UpdateBuilder::new(*ctx, family).withdraw(&withdrawn);
+            let wire;
+            if let (false, Some(attrs)) = (announced.is_empty(), &self.attrs) {
+                let next_hop = attrs.wire_next_hop().ok_or(EncodeError::InvalidValue {
+                    field: "NEXT_HOP",
+                    reason: "an announced route has no next hop".into(),
+                })?;
+                wire = attrs.to_wire();
+                builder = builder.announce(&wire, next_hop, &announced);
+            }
+            out.extend(builder.build()?);
+        }
+        Ok(out)
+    }
+}
+
+/// What one pull yields for a peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullOutput {
+    /// UPDATEs to send, in order.
+    pub updates: Vec<OutboundUpdate>,
+    /// The initial table (or a route-refresh answer) is complete with this pull: send
+    /// End-of-RIB (RFC 4724 §2) / the refresh end marker.
+    pub end_of_rib: bool,
+    /// More is waiting: pull again when the socket can take it.
+    pub more: bool,
+    /// The minimum advertisement interval holds the rest back until then.
+    pub wake_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct LogEntry {
+    seq: u64,
+    prefix: IpNet,
+    /// Path ids withdrawn by this change (ADD-PATH groups).
+    withdrawn: SmallVec<[u32; 2]>,
+}
+
+/// A prefix in the group's Adj-RIB-Out: its paths (empty = withdrawn, kept as a tombstone until
+/// every member has read the withdrawal) and the sequence number of its latest log entry.
+#[derive(Debug, Clone)]
+struct OutEntry {
+    paths: OutPaths,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Member {
+    peer: PeerId,
+    /// Next log sequence number to read.
+    cursor: u64,
+    /// Initial table / route refresh: prefixes still to send, and where we are.
+    dump: Vec<IpNet>,
+    dump_pos: usize,
+    /// End-of-RIB still owed after the dump.
+    owes_end_of_rib: bool,
+    /// Earliest time of the next send (minimum advertisement interval).
+    next_send: Option<Instant>,
+}
+
+/// Key of the export-transform memo: the same input set, class and policy outcome give the same
+/// exported set, so the transform runs once per distinct combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct MemoKey {
+    pub input: usize,
+    pub class: u8,
+    pub source_router_id: u32,
+    pub community_mask: u64,
+    pub rule: u32,
+}
+
+/// One export group (see the module docs).
+pub struct ExportGroup {
+    /// What the members share.
+    pub key: ExportKey,
+    /// The members' BGPFilter export rules.
+    pub filter: Option<Arc<dyn RouteFilter>>,
+    members: Vec<Member>,
+    out: PrefixTable<OutEntry>,
+    /// Prefixes with at least one path (`out` minus tombstones).
+    live: usize,
+    /// Changes in sequence order; an entry whose `seq` is not its prefix's latest is stale
+    /// (a later one follows) and only its withdrawn path ids still count.
+    log: VecDeque<LogEntry>,
+    next_seq: u64,
+    /// Export transform memo: input set (held weakly, which also keeps its address from being
+    /// reused) + exported set.
+    pub(crate) memo: HashMap<MemoKey, (Weak<RouteAttrs>, Arc<RouteAttrs>)>,
+}
+
+impl std::fmt::Debug for ExportGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportGroup")
+            .field("key", &self.key)
+            .field(
+                "members",
+                &self.members.iter().map(|m| m.peer).collect::<Vec<_>>(),
+            )
+            .field("prefixes", &self.out.len())
+            .field("log", &self.log.len())
+            .finish()
+    }
+}
+
+impl ExportGroup {
+    /// A group with no members yet.
+    pub fn new(key: ExportKey, filter: Option<Arc<dyn RouteFilter>>) -> Self {
+        Self {
+            key,
+            filter,
+            members: Vec::new(),
+            out: PrefixTable::default(),
+            live: 0,
+            log: VecDeque::new(),
+            next_seq: 0,
+            memo: HashMap::new(),
+        }
+    }
+
+    /// The members.
+    pub fn members(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.members.iter().map(|m| m.peer)
+    }
+
+    /// Whether the group has no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Number of prefixes in the group's Adj-RIB-Out.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// The group's Adj-RIB-Out for `prefix`.
+    pub fn get(&self, prefix: &IpNet) -> Option<&OutPaths> {
+        self.out
+            .get(prefix)
+            .map(|e| &e.paths)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The whole Adj-RIB-Out.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &OutPaths)> {
+        self.out
+            .iter()
+            .filter(|(_, e)| !e.paths.is_empty())
+            .map(|(p, e)| (p, &e.paths))
+    }
+
+    fn live_prefixes(&self) -> Vec<IpNet> {
+        self.iter().map(|(p, _)| p).collect()
+    }
+
+    /// The only member, when there is exactly one: paths it sent are then not stored at all
+    /// (they would never be sent to it), which halves the memory of a peer that both sends and
+    /// receives a full table in a group of its own.
+    pub fn sole_member(&self) -> Option<PeerId> {
+        match self.members.as_slice() {
+            [only] => Some(only.peer),
+            _ => None,
+        }
+    }
+
+    /// Adds a member; it is sent the whole table first, then End-of-RIB.
+    pub fn join(&mut self, peer: PeerId) {
+        self.leave(peer);
+        self.members.push(Member {
+            peer,
+            cursor: self.next_seq,
+            dump: self.live_prefixes(),
+            dump_pos: 0,
+            owes_end_of_rib: true,
+            next_send: None,
+        });
+    }
+
+    /// Removes a member.
+    pub fn leave(&mut self, peer: PeerId) {
+        self.members.retain(|m| m.peer != peer);
+        self.trim();
+    }
+
+    /// Route refresh (RFC 2918): resend the whole table to `peer`.
+    pub fn refresh(&mut self, peer: PeerId) {
+        let dump = self.live_prefixes();
+        if let Some(m) = self.members.iter_mut().find(|m| m.peer == peer) {
+            m.dump = dump;
+            m.dump_pos = 0;
+            m.owes_end_of_rib = true;
+        }
+    }
+
+    /// Sets the out-state of `prefix` (empty = withdrawn); logs it when it changed.
+    /// Returns the replaced paths so their attribute sets can be released.
+    pub fn set(&mut self, prefix: IpNet, paths: OutPaths) -> Option<OutPaths> {
+        let logging = !self.members.is_empty();
+        let seq = self.next_seq;
+        let add_path = self.key.add_path_send;
+        let new_live = !paths.is_empty();
+        let (old, withdrawn) = match self.out.get_mut(&prefix) {
+            Some(entry) => {
+                if same_out(&entry.paths, &paths) {
+                    return None;
+                }
+                // ADD-PATH: the ids that disappeared are withdrawn one by one. Without ADD-PATH
+                // the current state (announce or withdraw) says everything.
+                let withdrawn: SmallVec<[u32; 2]> = if add_path {
+                    entry
+                        .paths
+                        .iter()
+                        .filter(|o| !paths.iter().any(|n| n.tx_path_id == o.tx_path_id))
+                        .map(|o| o.tx_path_id)
+                        .collect()
+                } else {
+                    SmallVec::new()
+                };
+                let old = std::mem::replace(&mut entry.paths, paths);
+                entry.seq = seq;
+                (old, withdrawn)
+            }
+            None if !new_live => return None,
+            None => {
+                self.out.insert(prefix, OutEntry { paths, seq });
+                (OutPaths::new(), SmallVec::new())
+            }
+        };
+        match (old.is_empty(), new_live) {
+            (true, true) => self.live += 1,
+            (false, false) => self.live -= 1,
+            _ => {}
+        }
+        if logging {
+            self.next_seq += 1;
+            self.log.push_back(LogEntry {
+                seq,
+                prefix,
+                withdrawn,
+            });
+        } else if !new_live {
+            // Nobody needs to read the withdrawal: no tombstone.
+            self.out.remove(&prefix);
+        }
+        (!old.is_empty()).then_some(old)
+    }
+
+    /// Drops log entries every member has read, and the tombstones they were the last word on.
+    fn trim(&mut self) {
+        let min = self
+            .members
+            .iter()
+            .map(|m| m.cursor)
+            .min()
+            .unwrap_or(self.next_seq);
+        while self.log.front().is_some_and(|e| e.seq < min) {
+            let Some(e) = self.log.pop_front() else { break };
+            let tombstone = self
+                .out
+                .get(&e.prefix)
+                .is_some_and(|o| o.seq == e.seq && o.paths.is_empty());
+            if tombstone {
+                self.out.remove(&e.prefix);
+            }
+        }
+        // A burst (a full table) leaves a large buffer behind; give it back once drained.
+        if self.log.len() < self.log.capacity() / 4 {
+            self.log.shrink_to(self.log.len() * 2);
+        }
+    }
+
+    /// Whether `peer` has anything to pull.
+    pub fn has_pending(&self, peer: PeerId) -> bool {
+        self.members.iter().any(|m| {
+            m.peer == peer
+                && (m.dump_pos < m.dump.len() || m.owes_end_of_rib || m.cursor < self.next_seq)
+        })
+    }
+
+    /// Takes up to `max_prefixes` changes for `peer`, packed into UPDATEs (announcements grouped
+    /// by attribute set). `mrai` is the minimum advertisement interval (RFC 4271 §9.2.1.1;
+    /// 0 = send at once).
+    pub fn pull(
+        &mut self,
+        peer: PeerId,
+        now: Instant,
+        max_prefixes: usize,
+        mrai: Duration,
+    ) -> PullOutput {
+        let add_path = self.key.add_path_send;
+        let Some(mi) = self.members.iter().position(|m| m.peer == peer) else {
+            return PullOutput::default();
+        };
+        if let Some(at) = self.members[mi].next_send
+            && now < at
+        {
+            return PullOutput {
+                wake_at: Some(at),
+                more: true,
+                ..PullOutput::default()
+            };
+        }
+        let mut packer = Packer::default();
+        let mut taken = 0;
+        let id_of = |p: &OutPath| add_path.then_some(p.tx_path_id);
+
+        // 1. The initial table / refresh snapshot.
+        while taken < max_prefixes && self.members[mi].dump_pos < self.members[mi].dump.len() {
+            let prefix = self.members[mi].dump[self.members[mi].dump_pos];
+            self.members[mi].dump_pos += 1;
+            taken += 1;
+            if let Some(entry) = self.out.get(&prefix) {
+                for p in entry.paths.iter().filter(|p| p.source != peer) {
+                    packer.announce(
+                        Nlri {
+                            prefix,
+                            path_id: id_of(p),
+                        },
+                        &p.attrs,
+                    );
+                }
+            }
+        }
+        let member = &mut self.members[mi];
+        let mut end_of_rib = false;
+        if member.dump_pos >= member.dump.len() && !member.dump.is_empty() {
+            member.dump = Vec::new();
+            member.dump_pos = 0;
+        }
+        if member.dump.is_empty() && member.owes_end_of_rib {
+            member.owes_end_of_rib = false;
+            end_of_rib = true;
+        }
+
+        // 2. The change log.
+        if self.members[mi].dump.is_empty() {
+            let mut cursor = self.members[mi].cursor;
+            let start = self.log.front().map_or(0, |e| {
+                usize::try_from(cursor.saturating_sub(e.seq)).unwrap_or(usize::MAX)
+            });
+            for entry in self.log.range(start.min(self.log.len())..) {
+                if taken >= max_prefixes {
+                    break;
+                }
+                cursor = entry.seq + 1;
+                taken += 1;
+                let prefix = entry.prefix;
+                for &id in &entry.withdrawn {
+                    packer.withdraw(Nlri {
+                        prefix,
+                        path_id: add_path.then_some(id),
+                    });
+                }
+                let Some(current) = self.out.get(&prefix) else {
+                    continue;
+                };
+                if current.seq != entry.seq {
+                    // A later change of this prefix follows in the log: send the state once.
+                    continue;
+                }
+                if current.paths.is_empty() {
+                    if !add_path {
+                        packer.withdraw(Nlri {
+                            prefix,
+                            path_id: None,
+                        });
+                    }
+                    continue;
+                }
+                for p in current.paths.iter() {
+                    let nlri = Nlri {
+                        prefix,
+                        path_id: id_of(p),
+                    };
+                    if p.source == peer {
+                        // Never back to where it came from: withdraw what it replaced.
+                        packer.withdraw(nlri);
+                    } else {
+                        packer.announce(nlri, &p.attrs);
+                    }
+                }
+            }
+            self.members[mi].cursor = cursor;
+        }
+        let updates = packer.finish();
+        if !updates.is_empty() && !mrai.is_zero() {
+            self.members[mi].next_send = Some(now + mrai);
+        }
+        self.trim();
+        let more = self.has_pending(peer);
+        PullOutput {
+            updates,
+            end_of_rib,
+            more,
+            wake_at: if more {
+                self.members[mi].next_send
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Bytes held by the group's own tables (out table, change log, member queues).
+    pub fn heap_bytes(&self) -> usize {
+        self.out.heap_bytes()
+            + self.log.capacity() * std::mem::size_of::<LogEntry>()
+            + self
+                .members
+                .iter()
+                .map(|m| m.dump.capacity() * std::mem::size_of::<IpNet>())
+                .sum::<usize>()
+    }
+
+    /// The prefixes in the Adj-RIB-Out (a policy change recomputes them all).
+    pub(crate) fn prefixes(&self) -> Vec<IpNet> {
+        self.live_prefixes()
+    }
+}
+
+/// Groups announcements by attribute set and splits by the NLRI byte budget.
+#[derive(Default)]
+struct Packer {
+    withdrawn: Vec<Nlri>,
+    by_attrs: HashMap<usize, (Arc<RouteAttrs>, Vec<Nlri>)>,
+    order: Vec<usize>,
+}
+
+impl Packer {
+    fn withdraw(&mut self, nlri: Nlri) {
+        self.withdrawn.push(nlri);
+    }
+
+    fn announce(&mut self, nlri: Nlri, attrs: &Arc<RouteAttrs>) {
+        let key = Arc::as_ptr(attrs) as usize;
+        let slot = self.by_attrs.entry(key).or_insert_with(|| {
+            self.order.push(key);
+            (Arc::clone(attrs), Vec::new())
+        });
+        slot.1.push(nlri);
+    }
+
+    fn finish(mut self) -> Vec<OutboundUpdate> {
+        let mut updates = Vec::new();
+        // Withdrawals first, so a replaced path never coexists with its successor at the peer.
+        if !self.withdrawn.is_empty() {
+            updates.push(OutboundUpdate {
+                withdrawn: std::mem::take(&mut self.withdrawn),
+                attrs: None,
+                announced: Vec::new(),
+            });
+        }
+        for key in self.order {
+            let Some((attrs, nlri)) = self.by_attrs.remove(&key) else {
+                continue;
+            };
+            updates.push(OutboundUpdate {
+                withdrawn: Vec::new(),
+                attrs: Some(attrs),
+                announced: nlri,
+            });
+        }
+        updates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rib::attrs::Origin;
+    use crate::rib::peer::{NextHopMode, PeerType, ReflectionRole};
+
+    fn key(add_path_send: bool) -> ExportKey {
+        ExportKey {
+            peer_type: PeerType::Ibgp,
+            local_as: 64512,
+            peer_as: None,
+            local_address: "192.168.0.1".parse().unwrap(),
+            reflection: ReflectionRole::NonClient,
+            next_hop_mode: NextHopMode::Auto,
+            add_path_send,
+            filters: vec![],
+        }
+    }
+
+    fn path(id: u32, source: u32, attrs: &Arc<RouteAttrs>) -> OutPath {
+        OutPath {
+            tx_path_id: id,
+            source: PeerId(source),
+            attrs: Arc::clone(attrs),
+        }
+    }
+
+    fn p(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn members_share_one_computation_and_pull_independently() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        g.join(PeerId(1));
+        g.join(PeerId(2));
+        // Two members were told End-of-RIB of an empty table.
+        assert!(g.pull(PeerId(1), now, 100, Duration::ZERO).end_of_rib);
+        assert!(g.pull(PeerId(2), now, 100, Duration::ZERO).end_of_rib);
+        g.set(p("10.0.0.0/24"), [path(0, 9, &a)].into_iter().collect());
+        g.set(p("10.0.1.0/24"), [path(0, 9, &a)].into_iter().collect());
+        let out1 = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert_eq!(
+            out1.updates.len(),
+            1,
+            "two prefixes, one attribute set, one UPDATE"
+        );
+        assert_eq!(out1.updates[0].announced.len(), 2);
+        // Peer 2 is slow: the first prefix changes again and is withdrawn; it sees the end state.
+        g.set(p("10.0.0.0/24"), OutPaths::new());
+        let out2 = g.pull(PeerId(2), now, 100, Duration::ZERO);
+        assert_eq!(out2.updates.len(), 2);
+        assert_eq!(
+            out2.updates[0].withdrawn,
+            vec![Nlri {
+                prefix: p("10.0.0.0/24"),
+                path_id: None
+            }]
+        );
+        assert_eq!(
+            out2.updates[1].announced,
+            vec![Nlri {
+                prefix: p("10.0.1.0/24"),
+                path_id: None
+            }]
+        );
+        let out1 = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert_eq!(out1.updates[0].withdrawn.len(), 1);
+        assert!(g.log.is_empty(), "log trimmed once everyone read it");
+    }
+
+    #[test]
+    fn a_late_joiner_gets_the_table_then_end_of_rib() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        g.set(p("10.0.0.0/24"), [path(0, 9, &a)].into_iter().collect());
+        g.join(PeerId(1));
+        let out = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert_eq!(out.updates[0].announced.len(), 1);
+        assert!(out.end_of_rib);
+        assert!(!out.more);
+    }
+
+    #[test]
+    fn a_route_is_not_sent_back_to_its_source() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        g.join(PeerId(1));
+        g.pull(PeerId(1), now, 100, Duration::ZERO);
+        g.set(p("10.0.0.0/24"), [path(0, 1, &a)].into_iter().collect());
+        let out = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert!(out.updates[0].announced.is_empty());
+        assert_eq!(out.updates[0].withdrawn.len(), 1);
+    }
+
+    #[test]
+    fn add_path_groups_send_and_withdraw_by_path_id() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("10.0.0.1".parse().unwrap()),
+        ));
+        let b = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("10.0.0.2".parse().unwrap()),
+        ));
+        let mut g = ExportGroup::new(key(true), None);
+        g.join(PeerId(1));
+        g.pull(PeerId(1), now, 100, Duration::ZERO);
+        g.set(
+            p("10.0.0.0/24"),
+            [path(1, 7, &a), path(2, 8, &b)].into_iter().collect(),
+        );
+        let out = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        let ids: Vec<_> = out
+            .updates
+            .iter()
+            .flat_map(|u| u.announced.iter().map(|n| n.path_id))
+            .collect();
+        assert_eq!(ids, vec![Some(1), Some(2)]);
+        g.set(p("10.0.0.0/24"), [path(2, 8, &b)].into_iter().collect());
+        let out = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert_eq!(
+            out.updates[0].withdrawn,
+            vec![Nlri {
+                prefix: p("10.0.0.0/24"),
+                path_id: Some(1)
+            }]
+        );
+        assert_eq!(
+            out.updates[1].announced,
+            vec![Nlri {
+                prefix: p("10.0.0.0/24"),
+                path_id: Some(2)
+            }]
+        );
+    }
+
+    #[test]
+    fn minimum_advertisement_interval_holds_changes_back() {
+        let t0 = Instant::now();
+        let mrai = Duration::from_secs(5);
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        g.join(PeerId(1));
+        g.pull(PeerId(1), t0, 100, mrai);
+        g.set(p("10.0.0.0/24"), [path(0, 9, &a)].into_iter().collect());
+        assert_eq!(g.pull(PeerId(1), t0, 100, mrai).updates.len(), 1);
+        g.set(p("10.0.1.0/24"), [path(0, 9, &a)].into_iter().collect());
+        let held = g.pull(PeerId(1), t0 + Duration::from_secs(1), 100, mrai);
+        assert!(held.updates.is_empty());
+        assert_eq!(held.wake_at, Some(t0 + mrai));
+        assert_eq!(g.pull(PeerId(1), t0 + mrai, 100, mrai).updates.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_encodes_into_full_updates_per_family() {
+        let attrs = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("192.168.0.1".parse().unwrap()),
+        ));
+        let v4: Vec<Nlri> = (0..2000u32)
+            .map(|i| {
+                Nlri::new(IpNet::V4(
+                    ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap(),
+                ))
+            })
+            .collect();
+        let batch = OutboundUpdate {
+            withdrawn: vec![Nlri::new(p("fd00::/64"))],
+            attrs: Some(attrs),
+            announced: v4,
+        };
+        let updates = batch.encode(&Context::default()).unwrap();
+        // 2000 /24s at 4 octets each need two 4096-octet UPDATEs; the IPv6 withdrawal one more.
+        assert_eq!(updates.len(), 3);
+        assert_eq!(updates.iter().map(|u| u.nlri.len()).sum::<usize>(), 2000);
+    }
+
+    #[test]
+    fn pull_respects_the_prefix_budget() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        for i in 0..10u32 {
+            g.set(
+                IpNet::V4(ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap()),
+                [path(0, 9, &a)].into_iter().collect(),
+            );
+        }
+        g.join(PeerId(1));
+        let first = g.pull(PeerId(1), now, 4, Duration::ZERO);
+        assert_eq!(first.updates[0].announced.len(), 4);
+        assert!(first.more && !first.end_of_rib);
+        let rest = g.pull(PeerId(1), now, 100, Duration::ZERO);
+        assert_eq!(rest.updates[0].announced.len(), 6);
+        assert!(rest.end_of_rib && !rest.more);
+    }
+}

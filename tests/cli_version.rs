@@ -1,0 +1,88 @@
+//! `tern version [--json]`, the help texts and the global logging flags, through the binary.
+
+use std::process::Command;
+
+fn tern(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .env_remove("TERN_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_version_text_and_json() {
+    let out = tern(&["version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("tern {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+
+    let out = tern(&["version", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        v["git_commit"].is_null() || v["git_commit"].is_string(),
+        "{v}"
+    );
+    assert!(v["features"].is_array(), "{v}");
+    assert_eq!(
+        v["profile"],
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    assert_eq!(
+        v["target"],
+        format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+    );
+}
+
+#[test]
+fn cli_help_explains_every_command() {
+    let out = tern(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for command in ["plan", "check", "show", "health", "version"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(command) && l.len() > command.len() + 10),
+            "{command} has no help line:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("--log-level") && text.contains("--log-format"),
+        "{text}"
+    );
+
+    let out = tern(&["show", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for what in [
+        "peers", "routes", "rib", "fib", "status", "--json", "--socket",
+    ] {
+        assert!(text.contains(what), "{what}:\n{text}");
+    }
+    let out = tern(&["health", "--help"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("--ready") && text.contains("--live"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_bad_logging_flags_are_usage_errors() {
+    let out = tern(&["--log-format", "xml", "version"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("xml") && err.contains("human"), "{err}");
+    // Accepted values parse (the daemon applies them; other commands ignore them).
+    let out = tern(&["--log-format", "json", "--log-level", "debug", "version"]);
+    assert!(out.status.success());
+}
