@@ -64,6 +64,8 @@ pub struct Summary {
     pub bytes_per_route: Spread,
     /// CPU seconds.
     pub cpu_seconds: Spread,
+    /// Most IPv4 kernel routes seen in the daemon's namespace at the end of a run.
+    pub kernel_routes: usize,
 }
 
 /// Summarises the results per daemon.
@@ -84,6 +86,7 @@ pub fn summarise(results: &[RunResult]) -> BTreeMap<DutKind, Summary> {
                     settled_rss: f(|r| r.settled_rss as f64)?,
                     bytes_per_route: f(RunResult::bytes_per_route)?,
                     cpu_seconds: f(|r| r.cpu_seconds)?,
+                    kernel_routes: rs.iter().map(|r| r.kernel_routes).max().unwrap_or(0),
                 },
             ))
         })
@@ -100,8 +103,8 @@ pub fn markdown(
 ) -> String {
     let mut out = String::new();
     out.push_str(
-        "| daemon | runs | time s | peak RSS MiB | settled RSS MiB | bytes/route | CPU s |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| daemon | runs | time s | peak RSS MiB | settled RSS MiB | bytes/route | CPU s | kernel routes |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for (kind, s) in summaries {
         let note = notes
@@ -110,18 +113,19 @@ pub fn markdown(
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {kind}{note} | {} | {} | {} | {} | {} | {} |",
+            "| {kind}{note} | {} | {} | {} | {} | {} | {} | {} |",
             s.runs,
             s.seconds.show(1.0, 2),
             s.peak_rss.show(MIB, 0),
             s.settled_rss.show(MIB, 0),
             s.bytes_per_route.show(1.0, 0),
             s.cpu_seconds.show(1.0, 2),
+            s.kernel_routes,
         );
     }
     for (kind, note) in notes {
         if !summaries.contains_key(kind) {
-            let _ = writeln!(out, "| {kind} | 0 | not measured: {note} | | | | |");
+            let _ = writeln!(out, "| {kind} | 0 | not measured: {note} | | | | | |");
         }
     }
     let fastest = summaries

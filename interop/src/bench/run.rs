@@ -32,6 +32,9 @@ pub struct RunResult {
     pub cpu_seconds: f64,
     /// Prefixes.
     pub prefixes: usize,
+    /// IPv4 routes in the daemon namespace's main table once settled (its two link routes
+    /// included): shows whether the daemon programmed the kernel.
+    pub kernel_routes: usize,
 }
 
 impl RunResult {
@@ -158,6 +161,10 @@ fn run_in(
             routes.prefixes
         );
     }
+    let kernel_routes = dut_ns
+        .ip(["-4", "route", "show", "table", "main"])?
+        .lines()
+        .count();
     generator.stop();
     monitor.stop();
     daemon.stop();
@@ -169,6 +176,7 @@ fn run_in(
         settled_rss: settled.rss,
         cpu_seconds: settled.cpu_seconds - idle.cpu_seconds,
         prefixes: routes.prefixes,
+        kernel_routes,
     })
 }
 

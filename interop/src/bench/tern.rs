@@ -1,6 +1,10 @@
 //! tern as a daemon under test: `tern run` with a settings file and a file datastore of
 //! Calico manifests (BGPConfiguration AS 65002 without the node mesh, its own Node, BGPPeers
 //! for the generator and the monitor, a BGPFilter accepting every route both ways).
+//!
+//! tern has no setting that turns kernel programming off: it installs the learned routes (they
+//! are outside any Calico IP pool) into the `dut` namespace's kernel, which the other daemons
+//! do not do here. The benchmark counts the kernel routes of every daemon and reports them.
 
 use anyhow::{Result, bail};
 
@@ -11,7 +15,15 @@ use crate::process::Process;
 use super::dut::{Addressing, DUT_AS, Dut, DutKind, GEN_AS, MON_AS, path};
 use super::speaker::HOLD_TIME;
 
-pub use crate::peers::tern::tern_binary;
+/// The `tern` binary benchmarked: `$TERN_BIN`, else `<workspace>/target/release/tern` (an
+/// optimised build, unlike the interop scenarios' debug default).
+pub fn tern_binary() -> std::path::PathBuf {
+    std::env::var_os("TERN_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/tern")
+        })
+}
 
 /// The node name tern runs as.
 pub const NODE: &str = "dut";
@@ -35,6 +47,9 @@ connect_retry_time = 5
 socket = \"{control_socket}\"
 
 [metrics]
+enabled = false
+
+[birdctl]
 enabled = false
 ",
         hold = HOLD_TIME,

@@ -94,12 +94,13 @@ fn main() -> Result<()> {
             match run_once(kind, &routes, &limits, &label) {
                 Ok(r) => {
                     eprintln!(
-                        "{label}: {:.2} s, peak {} MiB, settled {} MiB, {:.0} B/route, {:.2} CPU s",
+                        "{label}: {:.2} s, peak {} MiB, settled {} MiB, {:.0} B/route, {:.2} CPU s, {} kernel routes",
                         r.seconds,
                         r.peak_rss >> 20,
                         r.settled_rss >> 20,
                         r.bytes_per_route(),
-                        r.cpu_seconds
+                        r.cpu_seconds,
+                        r.kernel_routes
                     );
                     if !warmup {
                         results.push(r);
