@@ -24,6 +24,7 @@
 //! ```
 
 pub mod artifacts;
+pub mod bench;
 pub mod capture;
 pub mod netns;
 pub mod peers;
