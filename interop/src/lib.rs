@@ -25,6 +25,7 @@
 
 pub mod artifacts;
 pub mod capture;
+pub mod cluster;
 pub mod netns;
 pub mod peers;
 pub mod process;
@@ -34,6 +35,10 @@ pub mod wait;
 /// Everything a scenario usually needs.
 pub mod prelude {
     pub use crate::artifacts::{Artifacts, Capture};
+    pub use crate::cluster::{
+        CalicoCluster, IpipMode, KernelRoute, TernNode, TernSettings, add_tunl0, kernel_route,
+        kernel_routes,
+    };
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
     pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer};
