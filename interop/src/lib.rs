@@ -41,7 +41,7 @@ pub mod prelude {
     };
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
-    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer};
+    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer, calico_protocol_name};
     pub use crate::peers::exabgp::{Exabgp, ExabgpConfig, ExabgpNeighbor};
     pub use crate::peers::frr::{Frr, FrrConfig, FrrNeighbor};
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
