@@ -66,10 +66,7 @@ impl RouteMonitor {
             .log()
             .lines()
             .filter(|l| l.contains("Deleted"))
-            .filter(|l| {
-                l.split_whitespace()
-                    .any(|word| prefixes.iter().any(|p| word == *p))
-            })
+            .filter(|l| l.split_whitespace().any(|word| prefixes.contains(&word)))
             .map(str::to_owned)
             .collect())
     }
