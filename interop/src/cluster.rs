@@ -4,12 +4,13 @@
 //!
 //! ```no_run
 //! # use interop::prelude::*;
+//! use interop::cluster::*;
 //! # fn body(artifacts: &Artifacts, ns: &Netns) -> anyhow::Result<()> {
 //! let cluster = CalicoCluster::new(64512)
 //!     .with_pool("ipip", "10.244.0.0/16", IpipMode::CrossSubnet)
 //!     .with_node("n1", "10.0.0.1/24")
 //!     .with_block("n1", "10.244.1.0/26");
-//! let n1 = TernNode::start(ns, artifacts, &cluster, TernSettings::fast("n1"))?;
+//! let mut n1 = TernNode::start(ns, artifacts, &cluster, TernSettings::fast("n1"))?;
 //! let peers = n1.peers()?;
 //! # Ok(()) }
 //! ```

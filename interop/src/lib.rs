@@ -35,10 +35,6 @@ pub mod wait;
 /// Everything a scenario usually needs.
 pub mod prelude {
     pub use crate::artifacts::{Artifacts, Capture};
-    pub use crate::cluster::{
-        CalicoCluster, IpipMode, KernelRoute, TernNode, TernSettings, add_tunl0, kernel_route,
-        kernel_routes,
-    };
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
     pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer, calico_protocol_name};

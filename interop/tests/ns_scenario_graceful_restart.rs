@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
+use interop::cluster::*;
 use interop::prelude::*;
 use nix::sys::signal::Signal;
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use interop::cluster::*;
 use interop::prelude::*;
 
 const TIMEOUT: Duration = Duration::from_secs(60);

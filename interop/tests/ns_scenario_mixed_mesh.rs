@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
+use interop::cluster::*;
 use interop::prelude::*;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -274,6 +275,17 @@ fn ns_scenario_mixed_mesh() {
                 let proto = calico_protocol_name("Mesh", peer.ip, None);
                 if let Check::Pending(why) = bird_established(bird, &proto)? {
                     bail!("{}: {why}", node.name);
+                }
+                // BIRD runs the negotiated hold time: tern's 9 s towards tern nodes.
+                if peer.kind == Kind::Tern {
+                    let detail = bird.birdc(&["show", "protocols", "all", &proto])?;
+                    ensure!(
+                        detail
+                            .lines()
+                            .any(|l| l.contains("Hold timer:") && l.trim_end().ends_with("/9")),
+                        "{}: {proto} does not run a 9 s hold time: {detail}",
+                        node.name
+                    );
                 }
             }
         }
