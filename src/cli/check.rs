@@ -218,24 +218,7 @@ fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
 fn manifest_files(paths: &[PathBuf], report: &mut Report) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
-        let listing = std::fs::metadata(path).and_then(|meta| {
-            if !meta.is_dir() {
-                return Ok(vec![path.clone()]);
-            }
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(
-                            p.extension().and_then(|e| e.to_str()),
-                            Some("yaml" | "yml" | "json")
-                        )
-                })
-                .collect();
-            entries.sort();
-            Ok(entries)
-        });
-        match listing {
+        match crate::model::load::manifest_files_at(path) {
             Ok(entries) => files.extend(entries),
             Err(e) => report.error(format!("{}: cannot read: {e}", path.display())),
         }
