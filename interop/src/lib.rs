@@ -26,6 +26,7 @@
 pub mod artifacts;
 pub mod bench;
 pub mod capture;
+pub mod cluster;
 pub mod netns;
 pub mod peers;
 pub mod process;
@@ -37,7 +38,7 @@ pub mod prelude {
     pub use crate::artifacts::{Artifacts, Capture};
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
-    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer};
+    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer, calico_protocol_name};
     pub use crate::peers::exabgp::{Exabgp, ExabgpConfig, ExabgpNeighbor};
     pub use crate::peers::frr::{Frr, FrrConfig, FrrNeighbor};
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
