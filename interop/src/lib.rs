@@ -25,6 +25,8 @@
 
 pub mod artifacts;
 pub mod capture;
+pub mod evil;
+pub mod malformed;
 pub mod netns;
 pub mod peers;
 pub mod process;
