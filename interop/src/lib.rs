@@ -31,6 +31,7 @@ pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod scenario;
+pub mod tern_node;
 pub mod wait;
 
 /// Everything a scenario usually needs.
@@ -44,5 +45,6 @@ pub mod prelude {
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
     pub use crate::process::Process;
     pub use crate::scenario::{BASE, BIRD, EXABGP, FRR, GOBGP, Requirement, TSHARK, run_scenario};
+    pub use crate::tern_node::{Manifests, TernNode, kernel_route_count, kernel_routes};
     pub use crate::wait::{Check, pending, wait_until};
 }
