@@ -185,16 +185,19 @@ impl TernNode {
             control_socket,
             process,
         };
-        wait_until(
+        let exited = wait_until(
             &format!("tern {name} answers on its control socket"),
             Duration::from_secs(60),
             || {
                 if !node.process.is_running() {
-                    bail!("tern {name} exited: {}", node.process.log());
+                    return Ok(Some(true));
                 }
-                Ok(node.live().unwrap_or(false))
+                Ok(node.live()?.then_some(false))
             },
         )?;
+        if exited {
+            bail!("tern {name} exited: {}", node.process.log());
+        }
         Ok(node)
     }
 
