@@ -45,6 +45,9 @@ pub mod prelude {
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
     pub use crate::process::Process;
     pub use crate::scenario::{BASE, BIRD, EXABGP, FRR, GOBGP, Requirement, TSHARK, run_scenario};
-    pub use crate::tern_node::{Manifests, TernNode, kernel_route_count, kernel_routes};
+    pub use crate::tern_node::{
+        Manifests, TernNode, kernel_route_count, kernel_routes, plan, plan_datastore,
+        plan_originated, plan_peerings,
+    };
     pub use crate::wait::{Check, pending, wait_until};
 }

@@ -277,6 +277,72 @@ impl TernNode {
     }
 }
 
+/// `tern plan --node <node> --datastore <dir> --json`, parsed: what the daemon would do with
+/// the manifests (no root, no network). Scenarios check their manifests with it.
+pub fn plan(node: &str, datastore: &Path) -> Result<Value> {
+    let output = std::process::Command::new(tern_binary())
+        .args(["plan", "--node", node, "--datastore"])
+        .arg(datastore)
+        .arg("--json")
+        .output()
+        .context("run tern plan")?;
+    if !output.status.success() {
+        bail!(
+            "tern plan --node {node}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("tern plan output is not JSON")
+}
+
+/// `(address, peerAs, routeReflectorClient)` of every peering in a plan, sorted.
+pub fn plan_peerings(plan: &Value) -> Vec<(String, u64, bool)> {
+    let mut out: Vec<(String, u64, bool)> = plan["peerings"]
+        .as_array()
+        .map(|peerings| {
+            peerings
+                .iter()
+                .map(|p| {
+                    (
+                        p["address"].as_str().unwrap_or_default().to_owned(),
+                        p["peerAs"].as_u64().unwrap_or_default(),
+                        p["routeReflectorClient"].as_bool().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The prefixes a plan originates (blocks, ...), sorted.
+pub fn plan_originated(plan: &Value) -> Vec<String> {
+    let mut out: Vec<String> = plan["originated"]
+        .as_array()
+        .map(|o| {
+            o.iter()
+                .filter_map(|r| r["prefix"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A manifests directory for plan checks outside an artifacts directory (a temporary
+/// directory under `target/`, unique per call).
+pub fn plan_datastore(manifests: &Manifests, label: &str) -> Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../target/interop-plans/{label}-{}-{}",
+        std::process::id(),
+        crate::netns::unique_number()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("cluster.yaml"), manifests.render())?;
+    Ok(dir)
+}
+
 fn collect_objects_with<'a>(value: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
     match value {
         Value::Object(map) => {
