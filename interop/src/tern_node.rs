@@ -385,6 +385,24 @@ pub fn kernel_route_count(netns: &Netns, proto: &str) -> Result<usize> {
     Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
 }
 
+/// A `TcpExt` counter of `netns` (`/proc/net/netstat` read inside it), e.g. `TCPMD5Failure`
+/// (segments dropped for a wrong TCP-MD5 signature) or `TCPMinTTLDrop` (GTSM drops).
+pub fn tcp_ext_counter(netns: &Netns, name: &str) -> Result<u64> {
+    let text = netns.run("cat", ["/proc/net/netstat"])?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        bail!("no TcpExt lines in /proc/net/netstat of {}", netns.name());
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .with_context(|| format!("no TcpExt counter {name}"))?
+        .1
+        .parse()
+        .with_context(|| format!("TcpExt {name} is not a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
