@@ -8,6 +8,7 @@ mod check;
 mod client;
 mod health;
 mod plan;
+mod run;
 mod show;
 mod version;
 
@@ -23,6 +24,7 @@ pub use check::CheckArgs;
 pub use client::ClientArgs;
 pub use health::HealthArgs;
 pub use plan::PlanArgs;
+pub use run::RunArgs;
 pub use show::{ShowArgs, ShowWhat};
 pub use version::VersionArgs;
 
@@ -59,6 +61,8 @@ impl Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: BGP sessions, RIB, kernel routes, control and status sockets.
+    Run(run::RunArgs),
     /// Print the peering plan of a node without touching the network.
     Plan(plan::PlanArgs),
     /// Validate the settings and the Calico resources; exit 1 when something is invalid.
@@ -75,6 +79,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(args) => run::run(&cli, args).map(|()| ExitCode::SUCCESS),
         Command::Plan(args) => plan::run(&cli, args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => Ok(check::run(&cli, args)),
         Command::Show(args) => Ok(show::run(&cli, args)),

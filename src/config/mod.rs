@@ -142,11 +142,42 @@ impl Default for BgpSettings {
 pub struct KernelSettings {
     /// Route protocol number of the routes tern installs (12 = `bird`, known to Felix).
     pub route_protocol: u8,
+    /// After a restart, how long routes left in the kernel by the previous run are kept while
+    /// waiting for End-of-RIB from every graceful-restart peer, seconds.
+    pub restart_wait: u16,
+    /// Delete tern's routes from the kernel on exit (`tern run --flush-on-exit` also sets it).
+    pub flush_on_exit: bool,
 }
 
 impl Default for KernelSettings {
     fn default() -> Self {
-        Self { route_protocol: 12 }
+        Self {
+            route_protocol: 12,
+            restart_wait: 120,
+            flush_on_exit: false,
+        }
+    }
+}
+
+/// `[birdctl]`: BIRD-compatible control sockets for Calico's probes and `calicoctl node status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BirdCtlSettings {
+    /// Serve the BIRD-compatible sockets at all.
+    pub enabled: bool,
+    /// The IPv4 socket (BIRD's `bird.ctl`).
+    pub socket: PathBuf,
+    /// The IPv6 socket (BIRD's `bird6.ctl`).
+    pub socket6: PathBuf,
+}
+
+impl Default for BirdCtlSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            socket: PathBuf::from("/var/run/calico/bird.ctl"),
+            socket6: PathBuf::from("/var/run/calico/bird6.ctl"),
+        }
     }
 }
 
@@ -204,6 +235,8 @@ pub struct Settings {
     pub kernel: KernelSettings,
     /// Control socket.
     pub control: ControlSettings,
+    /// BIRD-compatible sockets.
+    pub birdctl: BirdCtlSettings,
     /// Metrics.
     pub metrics: MetricsSettings,
 }

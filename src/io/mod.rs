@@ -3,6 +3,7 @@
 pub mod bgp;
 pub mod birdctl;
 pub mod control;
+pub mod daemon;
 pub mod datastore;
 pub mod kernel;
 pub mod metrics;

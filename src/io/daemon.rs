@@ -1,0 +1,967 @@
+//! The daemon (`tern run`): starts every task and runs the supervisor loop that owns the RIB.
+//!
+//! ```text
+//!  file datastore thread ──DatastoreEvent (mpsc 16)──┐
+//!  speaker peer tasks ─────SpeakerEvent (mpsc 1024)──┤      ┌───────────────────────────────┐
+//!  kernel task ────────────LearnedRouteEvent─────────┼────► │ supervisor = RIB task          │
+//!  control/BIRD/metrics ───RouteRequest (oneshot)────┤      │ owns Plan, Rib, desired FIB,   │
+//!  1 s tick (heartbeat, GR timers, status) ──────────┘      │ per-peer output backlog        │
+//!                                                           └───────────────────────────────┘
+//!        │ SpeakerHandle::set_peers (diff)   │ SpeakerHandle::send (try, never waits)
+//!        │ KernelHandle::set_desired (watch: coalesced)   │ StatusHub (short locks)
+//! ```
+//!
+//! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
+//! pending export is pulled from its export group and queued without waiting (a full peer
+//! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
+//! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into the
+//! kernel task's desired set (latest set wins). Pure decisions live in [`crate::daemon`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use bgp_proto::Family;
+use bgp_proto::message::Message;
+
+use crate::config::Settings;
+use crate::daemon::{self as glue, PeeringBlocked, RestartRecovery, SessionDefaults};
+use crate::fib::KernelRoute;
+use crate::io::bgp::{
+    Outbound, PeerEvent, SendError, Speaker, SpeakerConfig, SpeakerEvent, SpeakerHandle,
+};
+use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
+use crate::io::control::{ControlServer, RouteRequest, ServeOptions, StatusHub};
+use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
+use crate::io::kernel::{KernelConfig, KernelHandle, LearnedRouteEvent};
+use crate::io::metrics::{Metrics, MetricsServer};
+use crate::plan::{Plan, PlanDiff};
+use crate::rib::loc_rib::LOCAL_PEER;
+use crate::rib::peer::SessionFacts;
+use crate::rib::{
+    LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig, RouteUpdate,
+};
+use crate::session::{SessionInfo, State, StopReason};
+use crate::status::{self, DaemonStatus, Timestamp};
+
+/// How many prefixes one pull takes for one peer before the next peer's turn.
+const PULL_BATCH: usize = 2048;
+/// Events handled before the RIB's output is flushed.
+const EVENT_BATCH: usize = 256;
+/// How long a planned stop waits for the peer tasks.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// What `tern run` was asked to do beyond the settings.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Delete tern's kernel routes on exit.
+    pub flush_on_exit: bool,
+}
+
+fn now_ts() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+/// Runs the daemon until SIGTERM / SIGINT. Start-up errors (bad resources, a kernel or socket
+/// that cannot be opened) are returned with a message naming what is wrong.
+pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> {
+    let node = settings.node_name.clone().ok_or_else(|| {
+        "no node name: set node_name in the settings, NODENAME, or --node".to_string()
+    })?;
+    if settings.datastore.kind != crate::config::DatastoreType::File {
+        return Err("datastore.type kubernetes is not supported yet; use file".into());
+    }
+
+    // 1. The first plan: invalid resources at start are fatal.
+    let (datastore, first_plan, datastore_rx) = FileDatastore::start(FileDatastoreConfig {
+        paths: settings.datastore.paths.clone(),
+        node: node.clone(),
+        options: settings.plan_options(),
+        debounce: Duration::from_millis(settings.datastore.debounce_ms),
+    })
+    .map_err(|e| format!("datastore: {e}"))?;
+    for note in datastore.initial_notes() {
+        info!(note = %note, "datastore");
+    }
+    for warning in &first_plan.warnings {
+        warn!(warning = %warning, "plan");
+    }
+    let plan = Arc::new(first_plan);
+
+    // 2. The kernel: adopt routes left by a previous run.
+    let (kernel, learned_rx) = KernelHandle::start(KernelConfig {
+        protocol: settings.kernel.route_protocol,
+        ignored_interfaces: plan.policy.ignored_interfaces.clone(),
+        stale_hold: Duration::from_secs(settings.kernel.restart_wait.into()),
+        flush_on_exit: options.flush_on_exit || settings.kernel.flush_on_exit,
+        ..KernelConfig::default()
+    })
+    .await
+    .map_err(|e| format!("kernel: {e}"))?;
+    let adopted = kernel.status().stale;
+    let restarting = adopted > 0;
+    if restarting {
+        info!(
+            adopted,
+            "routes of a previous run adopted: graceful restart (R and F bits set)"
+        );
+    }
+
+    // 3. The speaker with listeners per the plan.
+    let listen: Vec<SocketAddr> = if plan.listen.addresses.is_empty() {
+        vec![SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            plan.listen.port,
+        )]
+    } else {
+        plan.listen
+            .addresses
+            .iter()
+            .map(|a| SocketAddr::new(*a, plan.listen.port))
+            .collect()
+    };
+    let (speaker, speaker_rx) = Speaker::start(SpeakerConfig {
+        listen: listen.clone(),
+        ..SpeakerConfig::default()
+    })
+    .map_err(|e| format!("BGP listener on {listen:?}: {e}"))?;
+
+    // 4. Status hub and the servers reading it.
+    let started = now_ts();
+    let (route_tx, route_rx) = mpsc::channel(16);
+    let hub = Arc::new(StatusHub::new(
+        DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            router_id: plan.router_id,
+            local_as: plan.local_as,
+            hostname: Some(node.clone()),
+            started_at: started,
+            last_reconfigured: started,
+            heartbeat: started,
+            graceful_restart: None,
+        },
+        route_tx,
+    ));
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::new();
+    let control = ControlServer::read_only(
+        &settings.control.socket,
+        None,
+        Arc::clone(&hub),
+        ServeOptions::default(),
+    )
+    .map_err(|e| format!("control socket {}: {e}", settings.control.socket.display()))?;
+    servers.push(tokio::spawn(control.run(shutdown.clone())));
+    if settings.birdctl.enabled {
+        for (path, family) in [
+            (&settings.birdctl.socket, SocketFamily::V4),
+            (&settings.birdctl.socket6, SocketFamily::V6),
+        ] {
+            let server = BirdCtlServer::bind(path, Arc::clone(&hub), BirdCtlOptions::new(family))
+                .map_err(|e| format!("BIRD-compatible socket {}: {e}", path.display()))?;
+            servers.push(tokio::spawn(server.run(shutdown.clone())));
+        }
+    }
+    if settings.metrics.enabled {
+        let server = MetricsServer::bind(settings.metrics.address)
+            .await
+            .map_err(|e| format!("metrics: {e}"))?;
+        servers.push(tokio::spawn(server.run(
+            Arc::new(Metrics::new()),
+            Arc::clone(&hub),
+            shutdown.clone(),
+        )));
+    }
+
+    // 5. The supervisor owning the RIB.
+    let defaults = SessionDefaults::from_settings(&settings, restarting);
+    let now = Instant::now();
+    let recovery = if restarting {
+        RestartRecovery::new(
+            plan.peerings
+                .iter()
+                .filter(|p| p.startable())
+                .map(|p| p.address),
+            now,
+            Duration::from_secs(settings.kernel.restart_wait.into()),
+        )
+    } else {
+        RestartRecovery::finished(now)
+    };
+    let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
+    supervisor.start();
+    info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
+    let result = supervisor
+        .run(speaker_rx, datastore_rx, learned_rx, route_rx)
+        .await;
+
+    // Planned stop: no NOTIFICATION to graceful-restart peers, kernel routes stay (unless
+    // flush on exit).
+    info!("stopping: planned restart towards graceful-restart peers");
+    supervisor
+        .speaker
+        .shutdown(
+            StopReason::PlannedRestart {
+                text: "tern stopping".into(),
+            },
+            STOP_WAIT,
+        )
+        .await;
+    shutdown.cancel();
+    for s in servers {
+        let _ = s.await;
+    }
+    let Supervisor { kernel, .. } = supervisor;
+    kernel.shutdown().await;
+    drop(datastore);
+    result
+}
+
+/// One configured peer's runtime state.
+#[derive(Debug)]
+struct PeerRuntime {
+    id: PeerId,
+    name: String,
+    config: Option<crate::session::PeerConfig>,
+    session: Option<EstablishedPeer>,
+    malformed: u64,
+}
+
+#[derive(Debug)]
+struct EstablishedPeer {
+    session: u64,
+    info: Arc<SessionInfo>,
+    facts: SessionFacts,
+    /// Encoded output the peer's queue did not take yet.
+    backlog: VecDeque<Outbound>,
+    /// The queue was full: wait for `OutputReady`.
+    blocked: bool,
+}
+
+struct Supervisor {
+    plan: Arc<Plan>,
+    subnets: Vec<IpNet>,
+    defaults: SessionDefaults,
+    speaker: SpeakerHandle,
+    kernel: KernelHandle,
+    hub: Arc<StatusHub>,
+    rib: Rib,
+    ids: HashMap<IpAddr, PeerId>,
+    addresses: HashMap<PeerId, IpAddr>,
+    peers: BTreeMap<IpAddr, PeerRuntime>,
+    desired: BTreeMap<IpNet, KernelRoute>,
+    desired_changed: bool,
+    learned: BTreeSet<IpNet>,
+    recovery: RestartRecovery,
+    converge_pending: bool,
+    status_dirty: bool,
+}
+
+impl Supervisor {
+    fn new(
+        plan: Arc<Plan>,
+        defaults: SessionDefaults,
+        speaker: SpeakerHandle,
+        kernel: KernelHandle,
+        hub: Arc<StatusHub>,
+        recovery: RestartRecovery,
+    ) -> Self {
+        let rib = Rib::new(
+            RibConfig {
+                router_id: plan.router_id,
+                local_as: plan.local_as,
+                cluster_id: plan.route_reflector_cluster_id,
+                min_advertisement_interval: Duration::ZERO,
+            },
+            PolicyContext::from(&plan.policy),
+        );
+        Supervisor {
+            subnets: glue::node_subnets(&plan),
+            plan,
+            defaults,
+            speaker,
+            kernel,
+            hub,
+            rib,
+            ids: HashMap::new(),
+            addresses: HashMap::new(),
+            peers: BTreeMap::new(),
+            desired: BTreeMap::new(),
+            desired_changed: true,
+            learned: BTreeSet::new(),
+            recovery,
+            converge_pending: false,
+            status_dirty: true,
+        }
+    }
+
+    fn peer_id(&mut self, address: IpAddr) -> PeerId {
+        let next = PeerId(self.ids.len() as u32);
+        let id = *self.ids.entry(address).or_insert(next);
+        self.addresses.insert(id, address);
+        id
+    }
+
+    /// First plan: originate, configure peers, publish status.
+    fn start(&mut self) {
+        self.rib.sync_originated(&self.plan.originated);
+        self.apply_peers(&PlanDiff::default(), true);
+        self.publish_recovery();
+        self.after_batch();
+    }
+
+    async fn run(
+        &mut self,
+        mut speaker_rx: mpsc::Receiver<SpeakerEvent>,
+        mut datastore_rx: mpsc::Receiver<DatastoreEvent>,
+        mut learned_rx: mpsc::UnboundedReceiver<LearnedRouteEvent>,
+        mut route_rx: mpsc::Receiver<RouteRequest>,
+    ) -> Result<(), String> {
+        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => { info!("SIGTERM"); return Ok(()); }
+                _ = sigint.recv() => { info!("SIGINT"); return Ok(()); }
+                Some(event) = speaker_rx.recv() => {
+                    self.on_speaker(event);
+                    for _ in 0..EVENT_BATCH {
+                        match speaker_rx.try_recv() {
+                            Ok(event) => self.on_speaker(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(event) = datastore_rx.recv() => self.on_datastore(event),
+                Some(event) = learned_rx.recv() => {
+                    self.on_learned(event);
+                    while let Ok(event) = learned_rx.try_recv() {
+                        self.on_learned(event);
+                    }
+                }
+                Some(request) = route_rx.recv() => self.answer_routes(request),
+                _ = tick.tick() => self.on_tick(),
+            }
+            self.after_batch();
+        }
+    }
+
+    // ----- peers --------------------------------------------------------------------------
+
+    /// Gives the speaker the plan's peers (it starts new ones, stops removed ones and resets
+    /// only those whose session parameters changed) and updates the RIB and status.
+    fn apply_peers(&mut self, diff: &PlanDiff, first: bool) {
+        let plan = Arc::clone(&self.plan);
+        let now = now_ts();
+        let mut configs = Vec::new();
+        let mut wanted: BTreeSet<IpAddr> = BTreeSet::new();
+        for peering in &plan.peerings {
+            wanted.insert(peering.address);
+            let id = self.peer_id(peering.address);
+            let config = match glue::peer_config(peering, &plan, &self.defaults) {
+                Ok(c) => Some(c),
+                Err(blocked) => {
+                    warn!(peer = %peering.name, error = %blocked, "peering not started");
+                    None
+                }
+            };
+            let old_status = self.hub_peer(&peering.name);
+            let runtime = self
+                .peers
+                .entry(peering.address)
+                .or_insert_with(|| PeerRuntime {
+                    id,
+                    name: peering.name.clone(),
+                    config: None,
+                    session: None,
+                    malformed: 0,
+                });
+            if runtime.name != peering.name {
+                self.hub.remove_peer(&runtime.name);
+                runtime.name = peering.name.clone();
+            }
+            let mut status = glue::initial_peer_status(peering, now);
+            if let Some(old) = old_status {
+                status.state = old.state;
+                status.since = old.since;
+                status.last_error = old.last_error;
+                status.session = old.session;
+                status.prefixes = old.prefixes;
+                status.flaps = old.flaps;
+            }
+            if config.is_none() {
+                status.enabled = false;
+                status.session = None;
+                status.state = status::SessionState::Idle;
+                let message = match glue::peer_config(peering, &plan, &self.defaults) {
+                    Err(PeeringBlocked::PasswordUnavailable(e)) => {
+                        PeeringBlocked::PasswordUnavailable(e).to_string()
+                    }
+                    Err(e) => e.to_string(),
+                    Ok(_) => String::new(),
+                };
+                status.last_error = Some(status::PeerError {
+                    at: now,
+                    kind: status::PeerErrorKind::Other { message },
+                });
+            }
+            self.hub.upsert_peer(status);
+            if let Some(c) = &config {
+                configs.push(c.clone());
+            } else if runtime.session.take().is_some() {
+                // The peering lost its secret: its session is stopped below (fail closed).
+                self.rib.peer_down(id, Instant::now(), None);
+            }
+            runtime.config = config;
+        }
+        // Removed peerings.
+        let removed: Vec<IpAddr> = self
+            .peers
+            .keys()
+            .filter(|a| !wanted.contains(a))
+            .copied()
+            .collect();
+        for address in removed {
+            if let Some(runtime) = self.peers.remove(&address) {
+                info!(peer = %runtime.name, "peering removed");
+                self.hub.remove_peer(&runtime.name);
+                self.rib.peer_down(runtime.id, Instant::now(), None);
+                if self.recovery.forget(address) {
+                    self.converge_pending = true;
+                }
+            }
+        }
+        if !first {
+            // Soft changes: policy re-evaluated for the established session, no reset.
+            for change in &diff.peers_updated {
+                let Some(runtime) = self.peers.get(&change.new.address) else {
+                    continue;
+                };
+                if let Some(est) = &runtime.session {
+                    info!(peer = %change.new.name, "peering changed without a reset: policy re-evaluated");
+                    let session = PeerSession::from_peering(&change.new, &plan, &est.facts);
+                    self.rib.update_peer(runtime.id, session);
+                }
+            }
+        }
+        self.speaker.set_peers(configs);
+    }
+
+    fn hub_peer(&self, name: &str) -> Option<status::PeerStatus> {
+        let mut found = None;
+        self.hub.update_peer(name, |p| found = Some(p.clone()));
+        found
+    }
+
+    fn on_speaker(&mut self, event: SpeakerEvent) {
+        let address = event.peer;
+        let Some(runtime) = self.peers.get_mut(&address) else {
+            debug!(peer = %address, "event of a removed peer");
+            return;
+        };
+        let id = runtime.id;
+        let name = runtime.name.clone();
+        match event.event {
+            PeerEvent::StateChanged { from, to } => {
+                info!(peer = %name, from = from.name(), to = to.name(), "session state");
+                let now = now_ts();
+                self.hub.update_peer(&name, |p| {
+                    p.state = glue::session_state(to);
+                    p.since = now;
+                    if from == State::Established {
+                        p.flaps += 1;
+                    }
+                });
+            }
+            PeerEvent::Established {
+                session,
+                info,
+                local,
+                remote: _,
+            } => {
+                let local_address = local
+                    .map(|l| l.ip().to_canonical())
+                    .or(self.plan.ipv4_address.map(|a| a.addr()))
+                    .unwrap_or(IpAddr::V4(self.plan.router_id));
+                let receive = !info.codec.receive.add_path.is_empty();
+                let send = !info.codec.send.add_path.is_empty();
+                let facts = SessionFacts {
+                    router_id: info.peer_router_id,
+                    local_address,
+                    add_path_send: send,
+                    add_path_receive: receive,
+                    graceful_restart: info.graceful_restart_negotiated(),
+                };
+                let Some(peering) = self.plan.peerings.iter().find(|p| p.address == address) else {
+                    return;
+                };
+                let peer_session = PeerSession::from_peering(peering, &self.plan, &facts);
+                self.rib.peer_up(id, peer_session);
+                let details = runtime
+                    .config
+                    .as_ref()
+                    .map(|c| glue::established_session(c, &info, local_address));
+                info!(peer = %name, router_id = %info.peer_router_id, "established");
+                if self.recovery.established(
+                    address,
+                    &info.families,
+                    info.graceful_restart_negotiated(),
+                ) {
+                    self.converge_pending = true;
+                }
+                runtime.session = Some(EstablishedPeer {
+                    session,
+                    info,
+                    facts,
+                    backlog: VecDeque::new(),
+                    blocked: false,
+                });
+                self.hub.update_peer(&name, |p| {
+                    p.state = status::SessionState::Established;
+                    p.session = details;
+                    p.peer_graceful_restart_active = false;
+                });
+                self.status_dirty = true;
+            }
+            PeerEvent::Update(update) => {
+                if let Some(action) = update.action() {
+                    runtime.malformed += 1;
+                    // Rate-limited: the 1st, 2nd, 4th, 8th... malformed UPDATE of a peer.
+                    if runtime.malformed.is_power_of_two() {
+                        warn!(peer = %name, ?action, issues = ?update.issues, count = runtime.malformed, "malformed UPDATE handled per RFC 7606");
+                    }
+                }
+                let routes = RouteUpdate::from_wire(&update);
+                self.rib.update(id, routes);
+                self.status_dirty = true;
+            }
+            PeerEvent::EndOfRib(family) => {
+                debug!(peer = %name, ?family, "End-of-RIB received");
+                if let Some(f) = rib_family(family) {
+                    self.rib.end_of_rib(id, f);
+                }
+                if self.recovery.end_of_rib(address, family) {
+                    self.converge_pending = true;
+                }
+            }
+            PeerEvent::RouteRefresh(_) => self.rib.route_refresh(id),
+            PeerEvent::Down(down) => {
+                let retain = down.retain_routes_for;
+                if down.was_established || runtime.session.is_some() {
+                    info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
+                    runtime.session = None;
+                    self.rib.peer_down(id, Instant::now(), retain);
+                }
+                let error = glue::peer_error(&down.reason, now_ts());
+                self.hub.update_peer(&name, |p| {
+                    p.session = None;
+                    p.peer_graceful_restart_active = retain.is_some() && down.was_established;
+                    if error.is_some() {
+                        p.last_error = error;
+                    }
+                });
+                self.status_dirty = true;
+            }
+            PeerEvent::OutputReady => {
+                if let Some(est) = runtime.session.as_mut() {
+                    est.blocked = false;
+                }
+            }
+        }
+    }
+
+    // ----- datastore ----------------------------------------------------------------------
+
+    fn on_datastore(&mut self, event: DatastoreEvent) {
+        match event {
+            DatastoreEvent::Rejected { error } => {
+                error!(error = %error, "configuration edit rejected; the running configuration stays");
+            }
+            DatastoreEvent::Plan { plan, diff, notes } => {
+                for note in notes {
+                    info!(note = %note, "datastore");
+                }
+                for warning in &plan.warnings {
+                    warn!(warning = %warning, "plan");
+                }
+                if diff.router_id.is_some() || diff.local_as.is_some() {
+                    warn!(
+                        "router id or AS changed: sessions are reset; the RIB keeps the old identity until tern restarts"
+                    );
+                }
+                if diff.listen_changed {
+                    warn!("listen port or addresses changed: takes effect when tern restarts");
+                }
+                info!(
+                    added = diff.peers_added.len(),
+                    removed = diff.peers_removed.len(),
+                    reset = diff.peers_reset.len(),
+                    updated = diff.peers_updated.len(),
+                    routes_added = diff.routes_added.len(),
+                    routes_removed = diff.routes_removed.len(),
+                    "new plan"
+                );
+                self.plan = plan;
+                self.subnets = glue::node_subnets(&self.plan);
+                if diff.policy_changed {
+                    self.rib.set_policy(PolicyContext::from(&self.plan.policy));
+                }
+                if !diff.routes_added.is_empty() || !diff.routes_removed.is_empty() {
+                    self.rib.sync_originated(&self.plan.originated);
+                }
+                self.apply_peers(&diff, false);
+                if diff.pool_rules_changed || diff.policy_changed {
+                    self.recompute_fib();
+                }
+                self.hub.update_daemon(|d| d.last_reconfigured = now_ts());
+            }
+        }
+    }
+
+    // ----- kernel-learned routes -----------------------------------------------------------
+
+    fn on_learned(&mut self, event: LearnedRouteEvent) {
+        match event {
+            LearnedRouteEvent::Added(route) => {
+                let Some(interface) = route.interface.clone() else {
+                    return;
+                };
+                // Interface (protocol kernel) routes and the node's own originated prefixes
+                // are not borrowed addresses.
+                if route.protocol == 2
+                    || self
+                        .plan
+                        .originated
+                        .iter()
+                        .any(|o| o.prefix == route.prefix)
+                {
+                    return;
+                }
+                self.learned.insert(route.prefix);
+                self.rib.originate(
+                    route.prefix,
+                    LocalRoute {
+                        kind: LocalRouteKind::Kernel { interface },
+                        metric: route.metric,
+                    },
+                );
+            }
+            LearnedRouteEvent::Removed(route) => {
+                if self.learned.remove(&route.prefix) {
+                    self.rib.withdraw_local(route.prefix);
+                }
+            }
+        }
+    }
+
+    // ----- outputs --------------------------------------------------------------------------
+
+    fn after_batch(&mut self) {
+        self.flush_outbound();
+        self.update_fib();
+    }
+
+    /// Pulls each Established peer's pending export and queues it without waiting.
+    fn flush_outbound(&mut self) {
+        let now = Instant::now();
+        for (address, runtime) in self.peers.iter_mut() {
+            let Some(est) = runtime.session.as_mut() else {
+                continue;
+            };
+            loop {
+                // The backlog first, in order.
+                while let Some(item) = est.backlog.front() {
+                    match self.speaker.send(*address, est.session, item.clone()) {
+                        Ok(()) => {
+                            est.backlog.pop_front();
+                        }
+                        Err(SendError::Full(_)) => {
+                            est.blocked = true;
+                            break;
+                        }
+                        Err(e) => {
+                            debug!(peer = %runtime.name, error = %e, "output dropped");
+                            est.backlog.clear();
+                            break;
+                        }
+                    }
+                }
+                if est.blocked || !est.backlog.is_empty() || !self.rib.has_pending(runtime.id) {
+                    break;
+                }
+                let out = self.rib.pull(runtime.id, now, PULL_BATCH);
+                let ctx = est.info.codec.send;
+                for update in &out.updates {
+                    match update.encode(&ctx) {
+                        Ok(messages) => {
+                            let mut bytes = BytesMut::new();
+                            for m in messages {
+                                match Message::Update(m).to_bytes(&ctx) {
+                                    Ok(b) => bytes.extend_from_slice(&b),
+                                    Err(e) => {
+                                        error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
+                                    }
+                                }
+                            }
+                            if !bytes.is_empty() {
+                                est.backlog.push_back(Outbound::Message(Bytes::from(bytes)));
+                            }
+                        }
+                        Err(e) => {
+                            error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
+                        }
+                    }
+                }
+                if out.end_of_rib {
+                    for family in &est.info.families {
+                        est.backlog.push_back(Outbound::EndOfRib(*family));
+                    }
+                }
+                if out.updates.is_empty() && !out.end_of_rib {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn recompute_fib(&mut self) {
+        let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
+        let mut desired = BTreeMap::new();
+        for prefix in prefixes {
+            if let Some(route) = self.rib.fib_route(&prefix)
+                && let Some(k) = glue::kernel_route(prefix, &route, &self.plan, &self.subnets)
+            {
+                desired.insert(prefix, k);
+            }
+        }
+        if desired != self.desired {
+            self.desired = desired;
+            self.desired_changed = true;
+        }
+    }
+
+    fn update_fib(&mut self) {
+        for change in self.rib.take_fib_changes() {
+            let new = change
+                .route
+                .as_ref()
+                .and_then(|r| glue::kernel_route(change.prefix, r, &self.plan, &self.subnets));
+            match new {
+                Some(k) => {
+                    if self.desired.get(&change.prefix) != Some(&k) {
+                        self.desired.insert(change.prefix, k);
+                        self.desired_changed = true;
+                    }
+                }
+                None => {
+                    if self.desired.remove(&change.prefix).is_some() {
+                        self.desired_changed = true;
+                    }
+                }
+            }
+        }
+        if self.desired_changed {
+            self.desired_changed = false;
+            self.kernel
+                .set_desired(self.desired.values().cloned().collect());
+            self.status_dirty = true;
+        }
+        if self.converge_pending {
+            self.converge_pending = false;
+            info!("graceful restart recovery over: stale kernel routes are swept");
+            self.kernel.converged();
+            self.publish_recovery();
+        }
+    }
+
+    // ----- status ---------------------------------------------------------------------------
+
+    fn publish_recovery(&self) {
+        let progress = (!self.recovery.is_done()).then(|| {
+            let left = self
+                .recovery
+                .deadline()
+                .saturating_duration_since(Instant::now());
+            status::GracefulRestartProgress {
+                waiting_for_peers: self.recovery.waiting_for() as u32,
+                deadline: now_ts().plus(left),
+                wait_secs: self.recovery.wait().as_secs() as u32,
+            }
+        });
+        self.hub.update_daemon(|d| d.graceful_restart = progress);
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.rib.advance(now);
+        if self.recovery.tick(now) {
+            warn!("graceful restart wait ended before every End-of-RIB arrived");
+            self.converge_pending = true;
+        }
+        self.hub.heartbeat(now_ts());
+        if !self.recovery.is_done() {
+            self.publish_recovery();
+        }
+        self.publish_fib();
+        if self.status_dirty {
+            self.status_dirty = false;
+            self.publish_counts();
+        }
+    }
+
+    fn publish_fib(&self) {
+        let k = self.kernel.status();
+        let mut fib = status::FibStatus {
+            routes: self.desired.values().cloned().collect(),
+            last_sync: Some(now_ts()),
+            last_error: None,
+            errors_total: k.failed.len() as u64,
+        };
+        if let Some((prefix, reason)) = k.failed.iter().next() {
+            fib.last_error = Some(status::FibError {
+                at: now_ts(),
+                message: format!("{prefix}: {reason}"),
+            });
+        }
+        if k.tunnel_missing {
+            fib.last_error = Some(status::FibError {
+                at: now_ts(),
+                message: "tunnel device tunl0 is missing; IP-in-IP routes wait for it".into(),
+            });
+        }
+        self.hub.set_fib(fib);
+    }
+
+    /// Prefix counters and RIB sizes (one pass over the Loc-RIB).
+    fn publish_counts(&self) {
+        let mut received: HashMap<PeerId, (u64, u64)> = HashMap::new();
+        let mut stale = 0u64;
+        let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
+        for prefix in &prefixes {
+            for path in self.rib.paths(prefix) {
+                let e = received.entry(path.peer).or_default();
+                e.0 += 1;
+                if path.accepted.is_some() {
+                    e.1 += 1;
+                }
+                if path.stale {
+                    stale += 1;
+                }
+            }
+        }
+        for runtime in self.peers.values() {
+            let (r, a) = received.get(&runtime.id).copied().unwrap_or_default();
+            let advertised = self
+                .rib
+                .group_of(runtime.id)
+                .map(|g| {
+                    g.iter()
+                        .filter(|(_, paths)| paths.iter().any(|p| p.source != runtime.id))
+                        .count() as u64
+                })
+                .unwrap_or(0);
+            self.hub.update_peer(&runtime.name, |p| {
+                p.prefixes = status::PrefixCounts {
+                    received: r,
+                    accepted: a,
+                    advertised,
+                };
+            });
+        }
+        let stats = self.rib.stats();
+        self.hub.set_rib(status::RibSummary {
+            prefixes: stats.prefixes as u64,
+            paths: stats.paths as u64,
+            attribute_sets: stats.attribute_sets as u64,
+            stale_paths: stale,
+        });
+    }
+
+    /// `show routes`: the Loc-RIB with every path.
+    fn answer_routes(&self, request: RouteRequest) {
+        let since = now_ts();
+        let mut out = Vec::new();
+        let prefixes: Vec<IpNet> = match request.query.prefix {
+            Some(p) => vec![p],
+            None => self.rib.loc_rib().map(|(p, _)| p).collect(),
+        };
+        for prefix in prefixes {
+            let selected = self.rib.selected(&prefix).len();
+            let paths: Vec<status::PathStatus> = self
+                .rib
+                .paths(&prefix)
+                .iter()
+                .enumerate()
+                .filter_map(|(i, path)| {
+                    let attrs = path.accepted.as_ref()?;
+                    let source = if path.peer == LOCAL_PEER {
+                        status::RouteSource::Local {
+                            reason: if self.learned.contains(&prefix) {
+                                "kernel".into()
+                            } else if self
+                                .plan
+                                .originated
+                                .iter()
+                                .any(|o| o.prefix == prefix && o.blackhole)
+                            {
+                                "ipam-block".into()
+                            } else {
+                                "service".into()
+                            },
+                        }
+                    } else {
+                        let address = self.addresses.get(&path.peer).copied()?;
+                        status::RouteSource::Peer {
+                            name: self
+                                .peers
+                                .get(&address)
+                                .map(|r| r.name.clone())
+                                .unwrap_or_default(),
+                            address,
+                        }
+                    };
+                    Some(glue::path_status(
+                        attrs,
+                        source,
+                        i == 0 && selected > 0,
+                        i < selected,
+                        path.stale,
+                        since,
+                    ))
+                })
+                .collect();
+            if !paths.is_empty() {
+                out.push(status::RouteStatus { prefix, paths });
+            }
+        }
+        let _ = request.reply.send(out);
+    }
+}
+
+fn rib_family(family: Family) -> Option<crate::rib::graceful_restart::Family> {
+    if family == Family::IPV4_UNICAST {
+        Some(crate::rib::graceful_restart::Family::Ipv4)
+    } else if family == Family::IPV6_UNICAST {
+        Some(crate::rib::graceful_restart::Family::Ipv6)
+    } else {
+        None
+    }
+}
+
+/// Settings paths given on the command line replace the settings file's.
+pub fn datastore_paths(settings: &mut Settings, paths: Vec<PathBuf>) {
+    if !paths.is_empty() {
+        settings.datastore.paths = paths;
+    }
+}

@@ -1,0 +1,306 @@
+//! `tern run` end to end against real peers from Debian packages: BIRD 2 (eBGP), GoBGP (iBGP)
+//! and FRR (eBGP) each see tern's block route in their own CLI and confirm the negotiated
+//! capabilities; tern's kernel has each peer's route; `tern show peers --json` reports them.
+//! And the BIRD-compatible socket read by the real `birdc`, plus the metrics endpoint.
+//! Needs root and the daemons; prints `SKIP:` otherwise.
+
+mod daemon_common;
+
+use anyhow::{Context as _, Result, ensure};
+use daemon_common::*;
+use interop::prelude::*;
+
+const TERN_IP: &str = "10.0.0.1";
+const BIRD_IP: &str = "10.0.0.2";
+const GOBGP_IP: &str = "10.0.0.3";
+const FRR_IP: &str = "10.0.0.4";
+const TERN_AS: u32 = 64512;
+const BIRD_AS: u32 = 65002;
+const FRR_AS: u32 = 65004;
+const BLOCK: &str = "10.244.1.0/26";
+
+fn manifests(peers: &[(&str, u32)]) -> String {
+    let mut m = String::from(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {asNumber: 64512, nodeToNodeMeshEnabled: false, programClusterRoutes: Enabled}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pods}
+spec: {cidr: 10.244.0.0/16, ipipMode: Never, blockSize: 26}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: n1}
+spec: {bgp: {ipv4Address: 10.0.0.1/24}}
+---
+apiVersion: projectcalico.org/v3
+kind: BlockAffinity
+metadata: {name: n1-a}
+spec: {state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}
+"#,
+    );
+    for (ip, asn) in peers {
+        m.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p-{}}}\nspec: {{peerIP: {ip}, asNumber: {asn}}}\n",
+            ip.replace('.', "-")
+        ));
+    }
+    m
+}
+
+fn lan_with(hosts: &[(&str, &str)]) -> Result<(Switch, Vec<Netns>)> {
+    let lan = Switch::new("lan")?;
+    let mut out = Vec::new();
+    for (label, ip) in hosts {
+        let ns = Netns::new(label)?;
+        lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
+        out.push(ns);
+    }
+    Ok((lan, out))
+}
+
+fn bird_peer() -> BirdPeer {
+    BirdPeer::new(
+        "tern",
+        BIRD_IP,
+        BIRD_AS,
+        TERN_IP,
+        TERN_AS,
+        &[Family::Ipv4Unicast],
+    )
+    .calico()
+}
+
+#[test]
+fn ns_daemon_bird_gobgp_frr() {
+    run_scenario(
+        "daemon-bird-gobgp-frr",
+        &[BASE, BIRD, GOBGP, FRR],
+        |artifacts| {
+            let (_lan, nss) = lan_with(&[
+                ("tern", TERN_IP),
+                ("bird", BIRD_IP),
+                ("gobgp", GOBGP_IP),
+                ("frr", FRR_IP),
+            ])?;
+            let (tern_ns, bird_ns, gobgp_ns, frr_ns) = (&nss[0], &nss[1], &nss[2], &nss[3]);
+            let v4 = [Family::Ipv4Unicast];
+
+            let bird = Bird::start(
+                bird_ns,
+                artifacts,
+                "bird",
+                &BirdConfig::new(BIRD_IP)
+                    .with_static("own", &["10.250.2.0/24"])
+                    .with_peer(bird_peer()),
+            )?;
+            let mut neighbor = GobgpNeighbor::new(TERN_IP, TERN_AS, &v4);
+            neighbor.add_paths = true;
+            neighbor.graceful_restart = true;
+            let gobgp = Gobgp::start(
+                gobgp_ns,
+                artifacts,
+                "gobgp",
+                &GobgpConfig::new(TERN_AS, GOBGP_IP).with_neighbor(neighbor),
+            )?;
+            let mut fneighbor = FrrNeighbor::new(TERN_IP, TERN_AS, &v4);
+            fneighbor.family_options.push("addpath-tx-all-paths".into());
+            let mut fconfig = FrrConfig::new("frr", FRR_AS, FRR_IP)
+                .with_neighbor(fneighbor)
+                .with_network("10.250.4.0/24");
+            fconfig.router_extra.push("bgp graceful-restart".into());
+            let frr = Frr::start(frr_ns, artifacts, "frr", &fconfig)?;
+
+            let node = TernNode::write(
+                artifacts,
+                "n1",
+                &manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS), (FRR_IP, FRR_AS)]),
+                "",
+            )?;
+            let _tern = node.start(tern_ns, artifacts)?;
+
+            for ip in [BIRD_IP, GOBGP_IP, FRR_IP] {
+                wait_until(&format!("tern Established with {ip}"), CONVERGE, || {
+                    Ok(node.peer_state(ip)? == "Established")
+                })?;
+            }
+            gobgp.announce("10.250.3.0/24", &[])?;
+
+            // Each peer's CLI shows tern's block.
+            wait_until("BIRD has tern's block", CONVERGE, || bird.has_route(BLOCK))?;
+            wait_until("GoBGP has tern's block", CONVERGE, || {
+                gobgp.has_route(BLOCK)
+            })?;
+            wait_until("FRR has tern's block", CONVERGE, || frr.has_route(BLOCK))?;
+            // tern's kernel has each peer's route via that peer.
+            for (prefix, via) in [
+                ("10.250.2.0/24", BIRD_IP),
+                ("10.250.3.0/24", GOBGP_IP),
+                ("10.250.4.0/24", FRR_IP),
+            ] {
+                let r = wait_until(&format!("tern's kernel has {prefix}"), CONVERGE, || {
+                    kernel_route(tern_ns, prefix)
+                })?;
+                ensure!(
+                    r["gateway"] == via && r["protocol"] == "bird",
+                    "{prefix}: {r}"
+                );
+            }
+            // No leak between external peers: BIRD's route is not sent to FRR (outside the pools).
+            ensure!(!frr.has_route("10.250.2.0/24")?, "route leaked to FRR");
+
+            // Capabilities through each peer's own CLI (issue 4).
+            let out = bird.birdc(&["show", "protocols", "all", "tern"])?;
+            artifacts.write("bird-protocols.txt", &out)?;
+            let caps = out
+                .split("Neighbor capabilities")
+                .nth(1)
+                .context("no neighbor capabilities")?;
+            for cap in [
+                "Multiprotocol",
+                "Route refresh",
+                "Graceful restart",
+                "4-octet AS numbers",
+                "ADD-PATH",
+            ] {
+                ensure!(caps.contains(cap), "BIRD does not see {cap}:\n{out}");
+            }
+            let n = gobgp.neighbor(TERN_IP)?;
+            let received: Vec<String> = n["state"]["remote_cap"]
+                .as_array()
+                .context("no remote_cap")?
+                .iter()
+                .filter_map(|c| c["type_url"].as_str().map(str::to_owned))
+                .collect();
+            for cap in [
+                "MultiProtocolCapability",
+                "RouteRefreshCapability",
+                "GracefulRestartCapability",
+                "FourOctetASNCapability",
+                "AddPathCapability",
+            ] {
+                ensure!(
+                    received.iter().any(|r| r.ends_with(cap)),
+                    "GoBGP did not receive {cap}: {received:?}"
+                );
+            }
+            let fcaps = frr.neighbor(TERN_IP)?["neighborCapabilities"].clone();
+            ensure!(fcaps["4byteAs"] == "advertisedAndReceived", "{fcaps:#}");
+            ensure!(
+                fcaps["gracefulRestart"] == "advertisedAndReceived",
+                "{fcaps:#}"
+            );
+            ensure!(
+                fcaps["multiprotocolExtensions"]["ipv4Unicast"]["advertisedAndReceived"] == true,
+                "{fcaps:#}"
+            );
+            ensure!(
+                fcaps["addPath"]["ipv4Unicast"]["rxAdvertisedAndReceived"] == true,
+                "{fcaps:#}"
+            );
+
+            // tern show peers: state, negotiated capabilities and prefix counts of each peer
+            // (counters are published once a second).
+            let peers = wait_until("show peers counts every peer's route", CONVERGE, || {
+                let peers = node.peers()?;
+                let all = [BIRD_IP, GOBGP_IP, FRR_IP].iter().all(|ip| {
+                    peers.iter().any(|p| {
+                        p["address"] == *ip && p["prefixes"]["received"].as_u64() >= Some(1)
+                    })
+                });
+                Ok(all.then_some(peers))
+            })?;
+            artifacts.write("tern-peers.json", &serde_json::to_string_pretty(&peers)?)?;
+            for ip in [BIRD_IP, GOBGP_IP, FRR_IP] {
+                let p = peers
+                    .iter()
+                    .find(|p| p["address"] == ip)
+                    .with_context(|| format!("{ip} missing from show peers"))?;
+                ensure!(p["state"] == "Established", "{p}");
+                let remote = &p["session"]["remote_capabilities"];
+                ensure!(
+                    remote["four_octet_as"] == true && remote["route_refresh"] == true,
+                    "{ip}: {p}"
+                );
+                ensure!(remote["graceful_restart"].is_object(), "{ip}: {p}");
+                ensure!(p["prefixes"]["received"].as_u64() >= Some(1), "{ip}: {p}");
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn ns_daemon_birdctl() {
+    run_scenario("daemon-birdctl", &[BASE, BIRD], |artifacts| {
+        let (_lan, nss) = lan_with(&[("tern", TERN_IP), ("bird", BIRD_IP)])?;
+        let (tern_ns, bird_ns) = (&nss[0], &nss[1]);
+        let bird = Bird::start(
+            bird_ns,
+            artifacts,
+            "bird",
+            &BirdConfig::new(BIRD_IP).with_peer(bird_peer()),
+        )?;
+        let node = TernNode::write(artifacts, "n1", &manifests(&[(BIRD_IP, BIRD_AS)]), "")?;
+        let _tern = node.start(tern_ns, artifacts)?;
+        wait_until("BIRD Established with tern", CONVERGE, || {
+            Ok(bird.bgp_state("tern")? == "Established")
+        })?;
+        let socket = node.birdctl().display().to_string();
+        // What calico-node's probe runs: the real birdc against tern's socket.
+        let protocols = wait_until("birdc show protocols: Established", CONVERGE, || {
+            let out = tern_ns.run("birdc", ["-s", &socket, "show", "protocols"])?;
+            Ok((out.contains("Global_10_0_0_2") && out.contains("Established")).then_some(out))
+        })?;
+        artifacts.write("birdc-protocols.txt", &protocols)?;
+        let line = protocols
+            .lines()
+            .find(|l| l.starts_with("Global_10_0_0_2"))
+            .context("no Global_10_0_0_2 row")?;
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        ensure!(
+            cols.get(1) == Some(&"BGP") && cols.contains(&"up"),
+            "{line}"
+        );
+        ensure!(
+            protocols
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["name", "proto", "table", "state", "since", "info"]),
+            "header: {protocols}"
+        );
+        let status = tern_ns.run("birdc", ["-s", &socket, "show", "status"])?;
+        artifacts.write("birdc-status.txt", &status)?;
+        ensure!(status.contains("BIRD "), "{status}");
+        ensure!(status.contains("Daemon is up and running"), "{status}");
+
+        // Metrics: Prometheus text with the peer's session state.
+        let metrics = wait_until("metrics show the established peer", CONVERGE, || {
+            let out = tern_ns.run("curl", ["-sf", "http://127.0.0.1:9179/metrics"])?;
+            let up = out.lines().any(|l| {
+                l.starts_with("tern_bgp_peer_up{")
+                    && l.contains("Global_10_0_0_2")
+                    && l.trim_end().ends_with(" 1")
+            });
+            Ok(up.then_some(out))
+        })?;
+        artifacts.write("metrics.txt", &metrics)?;
+        for l in metrics.lines() {
+            if l.starts_with('#') || l.is_empty() {
+                continue;
+            }
+            let value = l.rsplit(' ').next().unwrap_or("");
+            ensure!(value.parse::<f64>().is_ok(), "not Prometheus text: {l}");
+        }
+        let state = metrics
+            .lines()
+            .find(|l| l.starts_with("tern_bgp_peer_state{") && l.contains("Global_10_0_0_2"))
+            .context("no peer state metric")?;
+        ensure!(state.trim_end().ends_with(" 6"), "established = 6: {state}");
+        Ok(())
+    });
+}
