@@ -122,15 +122,16 @@ impl Manifests {
 }
 
 /// The settings file of one instance: its node name, the datastore directory, its own control
-/// socket, metrics off (several instances share the host's loopback port space otherwise),
-/// short connect retry.
-pub fn settings_toml(node_name: &str, datastore: &Path, control_socket: &Path) -> String {
+/// and BIRD-compatible sockets (in `runtime`), metrics off (several instances share the host's
+/// loopback port space otherwise), short connect retry.
+pub fn settings_toml(node_name: &str, datastore: &Path, runtime: &Path) -> String {
     format!(
-        "node_name = \"{node_name}\"\nlog_format = \"text\"\n\n[datastore]\ntype = \"file\"\n\
+        "node_name = \"{node_name}\"\nlog_format = \"human\"\n\n[datastore]\ntype = \"file\"\n\
          paths = [\"{}\"]\ndebounce_ms = 50\n\n[bgp]\nconnect_retry_time = 2\n\n[control]\n\
-         socket = \"{}\"\n\n[metrics]\nenabled = false\n",
+         socket = \"{rt}/tern.ctl\"\n\n[birdctl]\nsocket = \"{rt}/bird.ctl\"\n\
+         socket6 = \"{rt}/bird6.ctl\"\n\n[metrics]\nenabled = false\n",
         datastore.display(),
-        control_socket.display()
+        rt = runtime.display()
     )
 }
 
@@ -165,7 +166,7 @@ impl TernNode {
         let control_socket = runtime.join("tern.ctl");
         let settings = artifacts.write(
             &format!("{name}-tern.toml"),
-            &settings_toml(name, datastore, &control_socket),
+            &settings_toml(name, datastore, &runtime),
         )?;
         let process = Process::spawn(
             Some(netns),

@@ -59,9 +59,9 @@ fn wait_installed(ns: &Netns, prefix: &str, want: bool, why: &str) -> Result<()>
 }
 
 /// An Established raw session (retried: tern may hold a failed peer down for a while).
-fn establish(ns: &Netns) -> Result<RawPeer> {
+fn establish(evil: &Netns) -> Result<RawPeer> {
     wait_until("raw peer Established with tern", TIMEOUT, || {
-        RawPeer::establish(ns, tern_addr(), evil_session(), Duration::from_secs(10)).map(Some)
+        RawPeer::establish(evil, tern_addr(), evil_session(), Duration::from_secs(10)).map(Some)
     })
 }
 
@@ -77,13 +77,14 @@ fn probe(peer: &mut RawPeer, ns: &Netns, index: usize) -> Result<()> {
 /// whether the session is still usable.
 fn run_update_row(
     ns: &Netns,
+    evil: &Netns,
     peer: &mut Option<RawPeer>,
     row: &MalformedRow,
     treatment: &Treatment,
     index: usize,
 ) -> Result<String> {
     if peer.is_none() {
-        *peer = Some(establish(ns)?);
+        *peer = Some(establish(evil)?);
     }
     let p = peer.as_mut().expect("just set");
     p.announce_ipv4(&[net(SENTINEL)], next_hop())?;
@@ -167,6 +168,7 @@ fn announces_row_prefix(row: &MalformedRow) -> bool {
 /// Runs one OPEN row as the OPEN of a fresh connection.
 fn run_open_row(
     ns: &Netns,
+    evil: &Netns,
     peer: &mut Option<RawPeer>,
     row: &MalformedRow,
     treatment: &Treatment,
@@ -177,7 +179,7 @@ fn run_open_row(
         wait_installed(ns, SENTINEL, false, "old session closed")?;
     }
     let mut raw = wait_until("connect to tern", TIMEOUT, || {
-        RawPeer::connect(ns, tern_addr(), evil_session()).map(Some)
+        RawPeer::connect(evil, tern_addr(), evil_session()).map(Some)
     })?;
     raw.send_raw(&row.bytes)?;
     match treatment {
@@ -235,7 +237,6 @@ fn manifests() -> Manifests {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_malformed_input() {
     run_scenario("malformed-input", &[BASE], |artifacts| {
         let tern_ns = Netns::new("tern")?;
@@ -254,9 +255,9 @@ fn ns_scenario_malformed_input() {
         for (index, row) in rows.iter().enumerate() {
             let treatment = codec_treatment(row)?;
             let outcome = if row.is_open() {
-                run_open_row(&tern_ns, &mut peer, row, &treatment)
+                run_open_row(&tern_ns, &evil_ns, &mut peer, row, &treatment)
             } else {
-                run_update_row(&tern_ns, &mut peer, row, &treatment, index)
+                run_update_row(&tern_ns, &evil_ns, &mut peer, row, &treatment, index)
             };
             let (ok, words) = match outcome {
                 Ok(words) => (true, words),
@@ -266,6 +267,12 @@ fn ns_scenario_malformed_input() {
                     (false, format!("{e:#}"))
                 }
             };
+            eprintln!(
+                "row {}: {} ({})",
+                row.name,
+                if ok { "ok" } else { "FAIL" },
+                words
+            );
             table.push(format!(
                 "{:<34} {:<24} {:<4} {words}",
                 row.name,
@@ -294,7 +301,7 @@ fn ns_scenario_malformed_input() {
             bail!("upd-nlri-prefixlen-33 is not a reset row");
         };
         for round in 0..5 {
-            let mut p = establish(&tern_ns)?;
+            let mut p = establish(&evil_ns)?;
             p.send_raw(&replayed.bytes)?;
             ensure!(
                 p.wait_notification(TIMEOUT)?.as_deref() == Some(&expected[..]),
@@ -307,7 +314,7 @@ fn ns_scenario_malformed_input() {
             .iter()
             .find(|r| r.name == "upd-origin-3")
             .expect("row in the TSV");
-        let mut p = establish(&tern_ns)?;
+        let mut p = establish(&evil_ns)?;
         let lines_before = tern.log().lines().count();
         for _ in 0..500 {
             p.send_raw(&flood.bytes)?;

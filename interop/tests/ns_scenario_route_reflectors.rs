@@ -128,7 +128,6 @@ fn lan() -> Result<Lan> {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_route_reflectors_tern_rr() {
     run_scenario("route-reflectors-tern-rr", &[BASE, BIRD], |artifacts| {
         let lan = lan()?;
@@ -175,7 +174,6 @@ fn ns_scenario_route_reflectors_tern_rr() {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_route_reflectors_bird_rr() {
     run_scenario("route-reflectors-bird-rr", &[BASE, BIRD], |artifacts| {
         let lan = lan()?;
@@ -210,7 +208,6 @@ fn ns_scenario_route_reflectors_bird_rr() {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_route_reflectors_gobgp_rr() {
     run_scenario("route-reflectors-gobgp-rr", &[BASE, GOBGP], |artifacts| {
         let lan = lan()?;

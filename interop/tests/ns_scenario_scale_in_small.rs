@@ -95,7 +95,6 @@ fn plan_scale_in_small() {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_scale_in_small() {
     run_scenario("scale-in-small", &[BASE, GOBGP], |artifacts| {
         let lan = Switch::new("lan")?;

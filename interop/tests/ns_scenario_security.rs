@@ -156,7 +156,6 @@ fn frr_with_password(
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_security() {
     run_scenario("security", &[BASE, BIRD, FRR, GOBGP], |artifacts| {
         let lan = Switch::new("lan")?;

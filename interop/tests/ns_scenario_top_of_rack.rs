@@ -138,7 +138,6 @@ fn plan_top_of_rack() {
 }
 
 #[test]
-#[ignore = "needs `tern run` (not yet on branch daemon)"]
 fn ns_scenario_top_of_rack() {
     run_scenario("top-of-rack", &[BASE, FRR], |artifacts| {
         let rack1 = Switch::new("rack1")?;
