@@ -118,7 +118,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Bytes of a hex string (whitespace ignored).
 pub fn unhex(text: &str) -> Result<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("odd number of hex digits in {text:?}");
     }
     digits

@@ -45,9 +45,5 @@ pub mod prelude {
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
     pub use crate::process::Process;
     pub use crate::scenario::{BASE, BIRD, EXABGP, FRR, GOBGP, Requirement, TSHARK, run_scenario};
-    pub use crate::tern_node::{
-        Manifests, TernNode, kernel_route_count, kernel_routes, plan, plan_datastore,
-        plan_originated, plan_peerings, tcp_ext_counter,
-    };
     pub use crate::wait::{Check, pending, wait_until};
 }

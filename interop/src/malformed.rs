@@ -148,9 +148,10 @@ pub fn tsv_class(row: &MalformedRow) -> Option<&'static str> {
         } else {
             "accept"
         })
-    } else if words.starts_with("accept") {
-        Some("accept")
-    } else if words.starts_with("no routes") || words.starts_with("end-of-rib") {
+    } else if words.starts_with("accept")
+        || words.starts_with("no routes")
+        || words.starts_with("end-of-rib")
+    {
         Some("accept")
     } else {
         None

@@ -14,6 +14,7 @@ use interop::evil::{
 };
 use interop::malformed::{MalformedRow, Treatment, codec_treatment, load_rows, tsv_path};
 use interop::prelude::*;
+use interop::tern_node::{Manifests, TernNode, kernel_routes};
 use ipnet::IpNet;
 
 const TIMEOUT: Duration = Duration::from_secs(90);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use interop::prelude::*;
+use interop::tern_node::{Manifests, TernNode, kernel_routes, plan, plan_datastore, plan_peerings};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 const AS: u32 = 64512;

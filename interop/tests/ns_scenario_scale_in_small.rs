@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use interop::evil::{RawPeer, RawSession};
 use interop::prelude::*;
+use interop::tern_node::{Manifests, TernNode, plan, plan_datastore, plan_peerings};
 use ipnet::{IpNet, Ipv4Net};
 
 /// 10,000 routes through netlink and two BGP sessions on a loaded 2-core machine.
@@ -201,6 +202,12 @@ fn ns_scenario_scale_in_small() {
                 pending(format!("{n} destinations"))
             })
         })?;
+        let left = tern_ns.ip(["-4", "route", "show", "root", INJECT_POOL])?;
+        ensure!(
+            left.trim().is_empty(),
+            "routes left in the injected pool: {left}"
+        );
+        pcap.stop()?;
         Ok(())
     });
 }

@@ -10,6 +10,9 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use interop::evil::{Incoming, RawPeer, RawSession};
 use interop::prelude::*;
+use interop::tern_node::{
+    Manifests, TernNode, kernel_routes, plan, plan_datastore, tcp_ext_counter,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 const TERN_IP: &str = "10.0.0.1";

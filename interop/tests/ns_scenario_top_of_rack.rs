@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use interop::prelude::*;
+use interop::tern_node::{
+    Manifests, TernNode, kernel_routes, plan, plan_datastore, plan_originated, plan_peerings,
+};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -208,7 +211,7 @@ fn ns_scenario_top_of_rack() {
                 TIMEOUT,
                 || Ok(kernel_routes(ns, "bird")?.iter().any(|p| p == "default")),
             )?;
-            for (_, .., block) in NODES {
+            for (.., block) in NODES {
                 if block == *own {
                     continue;
                 }
