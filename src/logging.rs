@@ -125,6 +125,35 @@ impl LogSettings {
     }
 }
 
+impl LogSettings {
+    /// The filter to run with given the cluster's Calico severity (BGPConfiguration
+    /// `logSeverityScreen`, see [`calico_log_severity`]): the configured filter when the flag,
+    /// the environment or the settings file set one, else the severity's level, else
+    /// [`DEFAULT_FILTER`]. The daemon applies it with [`LogHandle::set_filter`] when the plan
+    /// changes.
+    pub fn effective_filter(&self, calico_severity: Option<&str>) -> String {
+        if self.origin != FilterOrigin::Default {
+            return self.filter.clone();
+        }
+        calico_severity
+            .and_then(level_from_calico_severity)
+            .map_or_else(|| self.filter.clone(), |l| level_name(l).to_owned())
+    }
+}
+
+/// The `logSeverityScreen` that applies to `node`: its `node.<name>` BGPConfiguration's, else
+/// the `default` one's (as confd renders BIRD's `debug` setting).
+pub fn calico_log_severity<'a>(cluster: &'a crate::model::Cluster, node: &str) -> Option<&'a str> {
+    cluster
+        .node_bgp_configuration(node)
+        .and_then(|c| c.log_severity_screen.as_deref())
+        .or_else(|| {
+            cluster
+                .global_bgp_configuration()
+                .and_then(|c| c.log_severity_screen.as_deref())
+        })
+}
+
 /// The level of a Calico log severity (BGPConfiguration `logSeverityScreen`, Felix's
 /// `logSeverityScreen`): `Debug`, `Info`, `Warning`, `Error`, `Fatal`, `Panic`, `None`, in any
 /// case (also `trace`, `warn` and `off`). `Fatal` and `Panic` map to `error` (tern has no
@@ -413,6 +442,37 @@ mod tests {
         assert!(e.to_string().starts_with("TERN_LOG: "), "{e}");
         let e = LogSettings::resolve(&settings, None, Some("x=y"), no_env).unwrap_err();
         assert!(e.to_string().starts_with("--log-level: "), "{e}");
+    }
+
+    #[test]
+    fn calico_severity_applies_only_when_nothing_else_set_a_level() {
+        let mut cluster = crate::model::Cluster::default();
+        crate::model::load_documents(
+            &mut cluster,
+            std::path::Path::new("c.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {logSeverityScreen: Warning}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: node.n2}\nspec: {logSeverityScreen: Debug}\n",
+            "kube-system",
+        )
+        .unwrap();
+        assert_eq!(calico_log_severity(&cluster, "n1"), Some("Warning"));
+        assert_eq!(calico_log_severity(&cluster, "n2"), Some("Debug"));
+        assert_eq!(
+            calico_log_severity(&crate::model::Cluster::default(), "n1"),
+            None
+        );
+
+        let default = LogSettings::default();
+        assert_eq!(default.effective_filter(Some("Warning")), "warn");
+        assert_eq!(default.effective_filter(Some("Fatal")), "error");
+        assert_eq!(default.effective_filter(Some("bogus")), "info");
+        assert_eq!(default.effective_filter(None), "info");
+        let from_env = LogSettings {
+            filter: "debug".into(),
+            origin: FilterOrigin::Env("TERN_LOG"),
+            ..LogSettings::default()
+        };
+        assert_eq!(from_env.effective_filter(Some("Error")), "debug");
     }
 
     #[test]

@@ -151,6 +151,11 @@ fn cli_check_missing_secrets_are_warnings_naming_the_peering() {
         "{t}"
     );
     assert!(t.trim_end().ends_with("0 errors, 2 warnings"), "{t}");
+    // Secrets are named, never shown.
+    assert!(
+        !t.contains("tor-password") && !t.contains("mesh-password"),
+        "{t}"
+    );
 
     // A mesh password whose Secret is gone: every mesh session of the node stays down.
     let dir = check.copy("mesh-ipip-crosssubnet");
@@ -318,4 +323,41 @@ fn cli_check_reports_bad_settings_and_environment() {
         t.contains("error: /nonexistent/tern-manifests: cannot read: "),
         "{t}"
     );
+}
+
+#[test]
+fn cli_check_skips_nodes_without_bgp_and_warns_on_an_empty_datastore() {
+    let check = Check::new();
+    let dir = check.path("nodes");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("nodes.yaml"),
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: bgp-node}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: plain}\nspec: {}\n",
+    )
+    .unwrap();
+    let out = check.run(&["--datastore", dir.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("note: Node \"plain\" has no BGP addresses (spec.bgp)"),
+        "{t}"
+    );
+    assert!(t.contains(", 1 node plan;"), "{t}");
+    // Named explicitly, the same node is an error: it cannot have a router id.
+    let out = check.run(&["--node", "plain", "--datastore", dir.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("error: node plain: Node \"plain\" has no IPv4 address"),
+        "{t}"
+    );
+
+    let empty = check.path("empty-dir");
+    std::fs::create_dir(&empty).unwrap();
+    let out = check.run(&["--datastore", empty.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("warning: no manifest files"), "{t}");
+    assert!(t.contains("warning: no BGP Node in the datastore"), "{t}");
 }

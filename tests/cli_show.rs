@@ -130,6 +130,7 @@ fn cli_show_peers_lists_and_details_in_text_and_json() {
     assert_eq!(list[0]["state"], "Established");
     assert_eq!(list[0]["prefixes"]["received"], 3);
     let typed: Vec<PeerStatus> = serde_json::from_value(peers.clone()).unwrap();
+    jq_names_peers_down(&d.tern(&["show", "peers", "--json"]).stdout);
     assert_eq!(
         typed, d.snapshot.peers,
         "the JSON is the daemon's status, whole"
@@ -160,6 +161,27 @@ fn cli_show_peers_lists_and_details_in_text_and_json() {
     assert_eq!(out.status.code(), Some(2));
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["error"]["kind"], "not_found");
+}
+
+/// The README's `jq` example, when `jq` is installed.
+fn jq_names_peers_down(json: &[u8]) {
+    use std::io::Write;
+    let Ok(mut jq) = Command::new("jq")
+        .args(["-r", r#".[] | select(.state != "Established") | .name"#])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("jq not installed: README example not run");
+        return;
+    };
+    jq.stdin.take().unwrap().write_all(json).unwrap();
+    let out = jq.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Global_10_0_0_9_port_1790\nNode_10_0_0_7\n"
+    );
 }
 
 #[test]
@@ -394,4 +416,46 @@ fn cli_socket_comes_from_the_settings_file() {
         .output()
         .unwrap();
     assert!(ok_text(&out).starts_with("prefixes:"));
+}
+
+#[test]
+fn cli_a_daemon_that_does_not_answer_times_out() {
+    // A socket that accepts connections (the kernel's backlog) but never answers.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hung.ctl");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let out = tern()
+        .args(["show", "status", "--timeout", "300ms", "--socket"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: no response from control socket {} within 300ms",
+            path.display()
+        )
+    );
+
+    let out = tern()
+        .args(["health", "--live", "--timeout", "soon", "--socket"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+}
+
+#[test]
+fn cli_show_peers_without_a_name_is_a_table_even_for_one_peer() {
+    let mut snapshot = Snapshot::sample();
+    snapshot.peers.truncate(1);
+    let d = Daemon::start(snapshot);
+    let text = ok_text(&d.tern(&["show", "peers"]));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.starts_with("NAME"), "{text}");
+    let text = ok_text(&d.tern(&["show", "peers", "Mesh_10_0_0_2"]));
+    assert!(text.starts_with("Mesh_10_0_0_2 ("), "{text}");
 }

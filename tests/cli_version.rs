@@ -86,3 +86,29 @@ fn cli_bad_logging_flags_are_usage_errors() {
     let out = tern(&["--log-format", "json", "--log-level", "debug", "version"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn cli_output_into_a_closed_pipe_does_not_panic() {
+    // `tern ... | head -0`: the reader is gone before tern writes.
+    let manifests = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clusters/mesh-ipip-crosssubnet/manifests"
+    );
+    for args in [
+        &["version", "--json"][..],
+        &["plan", "--node", "n9", "--datastore", manifests],
+        &["check", "--datastore", manifests],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .args(args)
+            .env_remove("NODENAME")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -230,7 +230,59 @@ fn ns_daemon_mesh() {
             kernel_route(&ns2, "10.244.2.0/26")?.is_some(),
             "a crash never flushes n2's kernel routes"
         );
-        let _ = Duration::ZERO;
+
+        // Restart n2 with its routes still in the kernel, plus a stale route of tern's
+        // protocol that nobody advertises any more: adopted (kept) at start, the R bit set in
+        // n2's OPEN, swept once the recovery ends (bounded by kernel.restart_wait = 30 s,
+        // since n3 is down and never sends End-of-RIB).
+        ns2.ip([
+            "route",
+            "add",
+            "10.244.77.0/26",
+            "via",
+            "10.0.1.1",
+            "proto",
+            "bird",
+        ])?;
+        let _t2 = n2.start(&ns2, artifacts)?;
+        wait_until("n1 Established with the restarted n2", CONVERGE, || {
+            Ok(n1.peer_state("10.0.1.2")? == "Established")
+        })?;
+        let peers = n1.peers()?;
+        let n2_status = peers
+            .iter()
+            .find(|p| p["address"] == "10.0.1.2")
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            n2_status["session"]["remote_capabilities"]["graceful_restart"]["restarting"] == true,
+            "R bit in the restarted n2's OPEN: {n2_status}"
+        );
+        ensure!(
+            kernel_route(&ns2, "10.244.2.0/26")?.is_some_and(|r| r["type"] == "blackhole"),
+            "n2's block kept across the restart"
+        );
+        // n2 reports its recovery (calico-node's probes read it as BIRD's 0024 status).
+        let status = wait_until("n2 reports graceful restart recovery", CONVERGE, || {
+            let status = n2.show("status")?;
+            Ok(status.contains("waiting_for_peers").then_some(status))
+        })?;
+        artifacts.write("n2-status-recovering.json", &status)?;
+        wait_until("n2's route back on n1", CONVERGE, || {
+            kernel_route(&ns1, "10.244.2.0/26")
+        })?;
+        wait_until(
+            "the stale route swept after n2's recovery",
+            Duration::from_secs(90),
+            || Ok(kernel_route(&ns2, "10.244.77.0/26")?.is_none()),
+        )?;
+        ensure!(
+            kernel_route(&ns2, "10.244.1.0/26")?.is_some(),
+            "re-learned routes stay after the sweep"
+        );
+        wait_until("n2's recovery over in its status", CONVERGE, || {
+            Ok(!n2.show("status")?.contains("waiting_for_peers"))
+        })?;
         Ok(())
     });
 }

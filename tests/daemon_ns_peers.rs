@@ -229,6 +229,30 @@ fn ns_daemon_bird_gobgp_frr() {
                 ensure!(remote["graceful_restart"].is_object(), "{ip}: {p}");
                 ensure!(p["prefixes"]["received"].as_u64() >= Some(1), "{ip}: {p}");
             }
+
+            // A live plan change: the FRR BGPPeer is deleted. Only that session stops (FRR
+            // sees it go down, its route leaves tern's kernel); the others keep theirs.
+            std::fs::write(
+                node.dir.join("resources/cluster.yaml"),
+                manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS)]),
+            )?;
+            wait_until("FRR's peering removed from tern", CONVERGE, || {
+                Ok(!node.peers()?.iter().any(|p| p["address"] == FRR_IP))
+            })?;
+            wait_until("FRR sees the session end", CONVERGE, || {
+                Ok(frr.session_state(TERN_IP)? != "Established")
+            })?;
+            wait_until("FRR's route gone from tern's kernel", CONVERGE, || {
+                Ok(kernel_route(tern_ns, "10.250.4.0/24")?.is_none())
+            })?;
+            for p in node.peers()? {
+                ensure!(
+                    p["state"] == "Established" && p["flaps"] == 0,
+                    "an unchanged peer was reset: {p}"
+                );
+            }
+            ensure!(bird.bgp_state("tern")? == "Established");
+            ensure!(gobgp.session_state(TERN_IP)? == "Established");
             Ok(())
         },
     );
@@ -246,7 +270,7 @@ fn ns_daemon_birdctl() {
             &BirdConfig::new(BIRD_IP).with_peer(bird_peer()),
         )?;
         let node = TernNode::write(artifacts, "n1", &manifests(&[(BIRD_IP, BIRD_AS)]), "")?;
-        let _tern = node.start(tern_ns, artifacts)?;
+        let tern = node.start(tern_ns, artifacts)?;
         wait_until("BIRD Established with tern", CONVERGE, || {
             Ok(bird.bgp_state("tern")? == "Established")
         })?;
@@ -301,6 +325,35 @@ fn ns_daemon_birdctl() {
             .find(|l| l.starts_with("tern_bgp_peer_state{") && l.contains("Global_10_0_0_2"))
             .context("no peer state metric")?;
         ensure!(state.trim_end().ends_with(" 6"), "established = 6: {state}");
+
+        // Readiness probe through the CLI.
+        let ready = std::process::Command::new(tern_bin())
+            .args(["health", "--ready", "--socket"])
+            .arg(node.control())
+            .status()?;
+        ensure!(ready.success(), "tern health --ready: {ready}");
+
+        // A bad edit is reported and changes nothing: the session stays up, no reset.
+        let flaps_before = node
+            .peers()?
+            .first()
+            .map(|p| p["flaps"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        std::fs::write(
+            node.dir.join("resources/broken.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: not-an-ip, asNumber: 1}\n",
+        )?;
+        wait_until("the bad edit is reported", CONVERGE, || {
+            Ok(tern.log().contains("configuration edit rejected"))
+        })?;
+        let after = node.peers()?;
+        ensure!(
+            after.len() == 1
+                && after[0]["state"] == "Established"
+                && after[0]["flaps"].as_u64().unwrap_or(0) == flaps_before,
+            "a rejected edit changed the running peers: {after:?}"
+        );
+        ensure!(bird.bgp_state("tern")? == "Established");
         Ok(())
     });
 }

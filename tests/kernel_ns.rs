@@ -581,6 +581,46 @@ fn ns_routes_of_other_agents_are_learned_except_ignored_interfaces() {
                 _ => panic!("timed out waiting for the learned route's removal"),
             }
         }
+        // Workload interfaces come and go with pods: no resynchronisation for them.
+        let resyncs_before = handle.status().resyncs;
+        ns.ip(&["link", "set", "cali1234", "down"]);
+        ns.ip(&["link", "set", "cali1234", "up"]);
+        ns.ip(&["link", "del", "cali1234"]);
+        // Events are handled in order: once a later route is learned and then a desired set
+        // applied, the link events were handled.
+        ns.ip(&[
+            "route",
+            "add",
+            "10.63.0.9/32",
+            "dev",
+            "eth0",
+            "proto",
+            "boot",
+        ]);
+        loop {
+            match tokio::time::timeout_at(deadline, learned.recv()).await {
+                Ok(Some(LearnedRouteEvent::Added(route)))
+                    if route.prefix == net("10.63.0.9/32") =>
+                {
+                    break;
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("timed out waiting for the sentinel route"),
+            }
+        }
+        let generation = handle.set_desired(vec![blackhole("10.1.8.0/26")]);
+        applied(&handle, generation).await;
+        assert_eq!(
+            handle.status().resyncs,
+            resyncs_before,
+            "a cali* link change caused a resync"
+        );
+        // An uplink change does (the kernel drops routes over it without notifying).
+        ns.ip(&["link", "set", "eth0", "down"]);
+        wait_status(&handle, "a resync after eth0 went down", |s| {
+            s.resyncs > resyncs_before
+        })
+        .await;
         handle.shutdown().await;
     });
 }
@@ -745,16 +785,20 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    ns.ip(&[
-        "route",
-        "add",
-        "10.254.0.0/24",
-        "dev",
-        "eth0",
-        "proto",
-        "static",
-    ]);
-    wait_monitor("10.254.0.0/24");
+    // The monitor subscribes asynchronously: add sentinel routes (a new prefix each time, so that
+    // each one is notified) until one shows up.
+    let start = Instant::now();
+    for attempt in 0u32.. {
+        if monitor_saw("10.254.") {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "ip monitor never started");
+        let sentinel = format!("10.254.{}.0/24", attempt % 256);
+        ns.ip(&[
+            "route", "replace", &sentinel, "dev", "eth0", "proto", "static",
+        ]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Planned stop, then a restart that no longer wants route 49.
     first.signal("-TERM");
@@ -768,14 +812,14 @@ fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
 
     ns.ip(&[
         "route",
-        "del",
-        "10.254.0.0/24",
+        "add",
+        "10.253.0.0/24",
         "dev",
         "eth0",
         "proto",
         "static",
     ]);
-    wait_monitor("Deleted 10.254.0.0/24");
+    wait_monitor("10.253.0.0/24");
     drop(monitor);
     let recorded = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);

@@ -727,6 +727,49 @@ fn ns_sessions_planned_restart_frr() {
                 .is_some_and(|r| r.contains("NSF peer closed")),
             "FRR does not treat it as a graceful restart: {neighbor:#}"
         );
+        drop(tern);
+
+        // tern comes back (RFC 4724): R bit set, forwarding state preserved (F bit); it
+        // re-announces its route and End-of-RIB, and FRR's copy is fresh again.
+        let tern = NsSpeaker::start(&tern_ns)?;
+        let mut back = tern_peer(PEER_AS);
+        back.graceful_restart = Some(GracefulRestartConfig {
+            restarting: true,
+            forwarding_preserved: true,
+            ..GracefulRestartConfig::default()
+        });
+        tern.set_peers(vec![back]);
+        tern.wait_state(PEER_IP, State::Established, ESTABLISH)?;
+        wait_until("tern's Established event", ESTABLISH, || {
+            Ok(tern.info(PEER_IP).is_some())
+        })?;
+        let neighbor = frr.neighbor(TERN_IP)?;
+        artifacts.write("frr-neighbor-restarted.json", &format!("{neighbor:#}"))?;
+        let gr = &neighbor["gracefulRestartInfo"];
+        ensure!(
+            gr["rBit"] == true && gr["nBit"] == true && gr["ipv4Unicast"]["fBit"] == true,
+            "FRR does not see R, N and F from the restarted tern: {gr:#}"
+        );
+        tern.announce(PEER_IP, "10.99.0.0/24")?;
+        wait_until("FRR's copy of the route no longer stale", ESTABLISH, || {
+            let route: Value =
+                serde_json::from_str(&frr.vtysh(&["show bgp ipv4 unicast 10.99.0.0/24 json"])?)?;
+            let paths = route["paths"].as_array().cloned().unwrap_or_default();
+            Ok(
+                if !paths.is_empty() && paths.iter().all(|p| p["stale"] != true) {
+                    Check::Ready(())
+                } else {
+                    pending(format!("{route}"))
+                },
+            )
+        })?;
+        wait_until("FRR received tern's End-of-RIB", ESTABLISH, || {
+            let neighbor = frr.neighbor(TERN_IP)?;
+            Ok(
+                neighbor["gracefulRestartInfo"]["ipv4Unicast"]["endOfRibStatus"]["endOfRibRecv"]
+                    == true,
+            )
+        })?;
         Ok(())
     });
 }
@@ -759,6 +802,70 @@ fn ns_sessions_gobgp_ipv6() {
             info.families
         );
         ensure!(info.graceful_restart_negotiated());
+        Ok(())
+    });
+}
+
+/// The interface index of `dev` in `ns`.
+fn ifindex(ns: &Netns, dev: &str) -> Result<u32> {
+    let out = ns.ip(["-j", "link", "show", dev])?;
+    let links: Value = serde_json::from_str(&out)?;
+    links[0]["ifindex"]
+        .as_u64()
+        .map(|i| i as u32)
+        .context("no ifindex")
+}
+
+/// IPv4 unicast over a link-local IPv6 session (RFC 8950 extended next hop) with BIRD, the
+/// Calico pain point of one daemon for both families on IPv6-only links.
+#[test]
+fn ns_sessions_bird_link_local() {
+    run_scenario("sessions-bird-ll", &[BASE, BIRD], |artifacts| {
+        let (tern_ns, peer_ns) = topology("birdll")?;
+        tern_ns.add_address("eth0", "fe80::1/64")?;
+        peer_ns.add_address("eth0", "fe80::2/64")?;
+        let mut bird_peer = BirdPeer::new(
+            "tern",
+            "fe80::2",
+            PEER_AS,
+            "fe80::1%eth0",
+            TERN_AS,
+            &[Family::Ipv4Unicast],
+        );
+        bird_peer.channel_extra.push("extended next hop on;".into());
+        let bird = Bird::start(
+            &peer_ns,
+            artifacts,
+            "bird",
+            &BirdConfig::new(PEER_IP).with_peer(bird_peer),
+        )?;
+        let tern = NsSpeaker::start(&tern_ns)?;
+        let mut ll = PeerConfig::new("fe80::2".parse()?, PEER_AS, TERN_AS, TERN_IP.parse()?);
+        ll.families = vec![bgp_proto::Family::IPV4_UNICAST];
+        ll.source_address = Some("fe80::1".parse()?);
+        ll.scope_id = Some(ifindex(&tern_ns, "eth0")?);
+        ll.extended_next_hop = true;
+        tern.set_peers(vec![ll]);
+        tern.wait_state("fe80::2", State::Established, ESTABLISH)?;
+        wait_until("BIRD's session Established", ESTABLISH, || {
+            Ok(bird.bgp_state("tern")? == "Established")
+        })?;
+        let out = bird.birdc(&["show", "protocols", "all", "tern"])?;
+        artifacts.write("bird-protocols.txt", &out)?;
+        let neighbor_caps = out
+            .split("Neighbor capabilities")
+            .nth(1)
+            .context("no neighbor capabilities")?;
+        ensure!(
+            neighbor_caps.contains("Extended next hop"),
+            "BIRD does not see RFC 8950 from tern:\n{out}"
+        );
+        let info = tern.info("fe80::2").context("no Established event")?;
+        ensure!(
+            info.codec.extended_next_hop_ipv4,
+            "extended next hop not negotiated"
+        );
+        ensure!(info.families == vec![bgp_proto::Family::IPV4_UNICAST]);
         Ok(())
     });
 }

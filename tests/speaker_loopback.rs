@@ -402,9 +402,10 @@ async fn a_peer_that_stops_reading_is_closed_and_others_are_not_delayed() {
 
     // Push until the queue stays full: the socket buffers are full and the writer is stuck.
     let blob = bytes::Bytes::from(vec![0u8; 64 * 1024]);
+    let r_sender = a.sender(IpAddr::V4(R)).expect("configured peer");
     let mut last_accepted = std::time::Instant::now();
     loop {
-        match a.send(IpAddr::V4(R), r_session, Outbound::Message(blob.clone())) {
+        match r_sender.send(r_session, Outbound::Message(blob.clone())) {
             Ok(()) => last_accepted = std::time::Instant::now(),
             Err(tern::io::bgp::SendError::Full(_)) => {
                 if last_accepted.elapsed() > Duration::from_millis(1500) {

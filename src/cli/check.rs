@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Cli, one_line};
+use super::{Cli, one_line, print_out};
 use crate::config::{DatastoreType, Settings};
 use crate::model::{Cluster, load_documents};
 use crate::plan::compute;
@@ -54,13 +54,13 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> ExitCode {
     let mut report = Report::default();
     let summary = check(cli, args, &mut report);
     for e in &report.errors {
-        println!("error: {e}");
+        print_out(&format!("error: {e}\n"));
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        print_out(&format!("warning: {w}\n"));
     }
     for n in &report.notes {
-        println!("note: {n}");
+        print_out(&format!("note: {n}\n"));
     }
     let counts = format!(
         "{} error{}, {} warning{}",
@@ -70,10 +70,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> ExitCode {
         plural(report.warnings.len())
     );
     if report.errors.is_empty() {
-        println!("valid: {summary}; {counts}");
+        print_out(&format!("valid: {summary}; {counts}\n"));
         ExitCode::SUCCESS
     } else {
-        println!("invalid: {summary}; {counts}");
+        print_out(&format!("invalid: {summary}; {counts}\n"));
         ExitCode::FAILURE
     }
 }
@@ -218,24 +218,7 @@ fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
 fn manifest_files(paths: &[PathBuf], report: &mut Report) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
-        let listing = std::fs::metadata(path).and_then(|meta| {
-            if !meta.is_dir() {
-                return Ok(vec![path.clone()]);
-            }
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(
-                            p.extension().and_then(|e| e.to_str()),
-                            Some("yaml" | "yml" | "json")
-                        )
-                })
-                .collect();
-            entries.sort();
-            Ok(entries)
-        });
-        match listing {
+        match crate::model::load::manifest_files_at(path) {
             Ok(entries) => files.extend(entries),
             Err(e) => report.error(format!("{}: cannot read: {e}", path.display())),
         }
@@ -277,11 +260,11 @@ fn split_documents(text: &str) -> Vec<String> {
             part.push_str(line);
         }
     }
-    // Keep the parts with something besides markers, blank lines and comments.
+    // Keep the parts with something besides markers, directives, blank lines and comments.
     parts.retain(|part| {
         part.lines().any(|line| {
             let line = if is_marker(line) { &line[3..] } else { line }.trim();
-            !line.is_empty() && !line.starts_with('#')
+            !line.is_empty() && !line.starts_with('#') && !line.starts_with('%')
         })
     });
     parts
@@ -305,6 +288,7 @@ mod tests {
         );
         assert!(split_documents("").is_empty());
         assert!(split_documents("---\n").is_empty());
+        assert_eq!(split_documents("%YAML 1.2\n---\na: 1\n").len(), 1);
         assert_eq!(split_documents("---x: 1\n"), vec!["---x: 1\n".to_string()]);
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::{Cli, one_line};
+use super::{Cli, one_line, print_out};
 use crate::config::Settings;
 use crate::io::control::format::{exit_status, render};
 use crate::io::control::{ClientError, Request, Response, request};
@@ -62,6 +62,17 @@ fn client_error_line(error: &ClientError) -> String {
 /// errors on stderr) and returns the exit code of [`exit_status`], or 2 when the daemon cannot be
 /// asked.
 pub fn ask_and_print(cli: &Cli, args: &ClientArgs, request_: &Request) -> ExitCode {
+    ask_and_print_with(cli, args, request_, |_, _| None)
+}
+
+/// As [`ask_and_print`], with `human` choosing the human form of a response (`None`: the
+/// standard one of [`render`]).
+pub fn ask_and_print_with(
+    cli: &Cli,
+    args: &ClientArgs,
+    request_: &Request,
+    human: impl Fn(&Response, Timestamp) -> Option<String>,
+) -> ExitCode {
     let path = match socket_path(cli, args) {
         Ok(p) => p,
         Err(message) => {
@@ -77,11 +88,14 @@ pub fn ask_and_print(cli: &Cli, args: &ClientArgs, request_: &Request) -> ExitCo
         }
     };
     let now = Timestamp::from_system_time(SystemTime::now());
-    let text = render(&response, args.json, now);
+    let text = match (args.json, human(&response, now)) {
+        (false, Some(text)) => text,
+        _ => render(&response, args.json, now),
+    };
     if matches!(response, Response::Error(_)) && !args.json {
         eprint!("{text}");
     } else {
-        print!("{text}");
+        print_out(&text);
     }
     ExitCode::from(exit_status(&response))
 }

@@ -36,11 +36,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log output format of the daemon: auto (human on a terminal, else JSON), human or json.
-    #[arg(long, global = true, value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        hide_possible_values = true,
+        help_heading = "Logging (tern run)"
+    )]
     pub log_format: Option<LogFormat>,
     /// Log level or filter of the daemon: trace, debug, info, warn, error, off, a Calico severity
     /// (Warning) or directives such as warn,tern::session=debug (beats TERN_LOG and RUST_LOG).
-    #[arg(long, global = true, value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "LEVEL",
+        help_heading = "Logging (tern run)"
+    )]
     pub log_level: Option<String>,
     /// The command.
     #[command(subcommand)]
@@ -56,6 +67,16 @@ impl Cli {
         })
         .map_err(|e| e.to_string())
     }
+}
+
+/// The settings of a command: the file (`--config`, else the default path when it exists), then
+/// the environment overrides (`NODENAME`, `CALICO_ROUTER_ID`, ...).
+pub fn load_settings(cli: &Cli) -> Result<Settings, String> {
+    let mut settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    settings
+        .apply_env(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())?;
+    Ok(settings)
 }
 
 /// Subcommands.
@@ -91,6 +112,13 @@ pub fn main() -> ExitCode {
         eprintln!("error: {}", one_line(&message));
         ExitCode::FAILURE
     })
+}
+
+/// Writes to standard output. A reader that went away (`tern show peers | head -1`) is not an
+/// error worth a panic: the rest of the output is dropped.
+pub(crate) fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// A message on one line: line breaks become spaces.

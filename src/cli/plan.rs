@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Cli;
-use crate::config::Settings;
 use crate::model::load_paths;
 use crate::plan::compute;
 
@@ -25,10 +24,7 @@ pub struct PlanArgs {
 
 /// Runs `tern plan`.
 pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
-    let mut settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    settings
-        .apply_env(|k| std::env::var(k).ok())
-        .map_err(|e| e.to_string())?;
+    let settings = super::load_settings(cli)?;
     let node = args
         .node
         .clone()
@@ -47,9 +43,9 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
     let plan = compute(&cluster, &node, &settings.plan_options()).map_err(|e| e.to_string())?;
     if args.json {
         let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
-        println!("{text}");
+        super::print_out(&format!("{text}\n"));
     } else {
-        print!("{plan}");
+        super::print_out(&plan.to_string());
     }
     Ok(())
 }

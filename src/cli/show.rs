@@ -7,8 +7,9 @@ use clap::{Args, Subcommand};
 use ipnet::IpNet;
 
 use super::Cli;
-use super::client::{ClientArgs, ask_and_print};
-use crate::io::control::Request;
+use super::client::{ClientArgs, ask_and_print_with};
+use crate::io::control::format::format_peers;
+use crate::io::control::{Request, Response};
 
 /// Arguments of `tern show`.
 #[derive(Debug, Args)]
@@ -51,5 +52,15 @@ pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
         ShowWhat::Fib => Request::ShowFib,
         ShowWhat::Status => Request::ShowStatus,
     };
-    ask_and_print(cli, &args.client, &request)
+    let list_peers = matches!(args.what, ShowWhat::Peers { name: None });
+    // Without a name, peers are always a table (even when there is only one).
+    ask_and_print_with(
+        cli,
+        &args.client,
+        &request,
+        |response, now| match response {
+            Response::Peers(peers) if list_peers => Some(format_peers(peers, now)),
+            _ => None,
+        },
+    )
 }

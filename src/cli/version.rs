@@ -57,11 +57,11 @@ pub fn run(args: &VersionArgs) -> Result<(), String> {
     let info = VersionInfo::current();
     if args.json {
         let text = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
-        println!("{text}");
+        super::print_out(&format!("{text}\n"));
     } else {
         match info.git_commit {
-            Some(commit) => println!("tern {} ({commit})", info.version),
-            None => println!("tern {}", info.version),
+            Some(commit) => super::print_out(&format!("tern {} ({commit})\n", info.version)),
+            None => super::print_out(&format!("tern {}\n", info.version)),
         }
     }
     Ok(())

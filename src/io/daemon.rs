@@ -57,6 +57,9 @@ use crate::status::{self, DaemonStatus, Timestamp};
 const PULL_BATCH: usize = 2048;
 /// Events handled before the RIB's output is flushed.
 const EVENT_BATCH: usize = 256;
+/// Shortest time between two desired sets handed to the kernel task: during a full-table load
+/// the set is handed over at most this often, not once per event batch.
+const FIB_PUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a planned stop waits for the peer tasks.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -264,6 +267,10 @@ struct Supervisor {
     recovery: RestartRecovery,
     converge_pending: bool,
     status_dirty: bool,
+    /// When the desired set was last handed to the kernel task.
+    last_fib_push: Option<Instant>,
+    /// A changed desired set waits for this time (see [`FIB_PUSH_INTERVAL`]).
+    fib_flush_at: Option<Instant>,
 }
 
 impl Supervisor {
@@ -301,6 +308,8 @@ impl Supervisor {
             recovery,
             converge_pending: false,
             status_dirty: true,
+            last_fib_push: None,
+            fib_flush_at: None,
         }
     }
 
@@ -331,7 +340,14 @@ impl Supervisor {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let flush_at = self.fib_flush_at.map(tokio::time::Instant::from_std);
             tokio::select! {
+                _ = async {
+                    match flush_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.fib_flush_at = None,
                 _ = sigterm.recv() => { info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { info!("SIGINT"); return Ok(()); }
                 Some(event) = speaker_rx.recv() => {
@@ -772,10 +788,20 @@ impl Supervisor {
             }
         }
         if self.desired_changed {
-            self.desired_changed = false;
-            self.kernel
-                .set_desired(self.desired.values().cloned().collect());
-            self.status_dirty = true;
+            let now = Instant::now();
+            let due = self
+                .last_fib_push
+                .map_or(now, |last| last + FIB_PUSH_INTERVAL);
+            if due <= now || self.converge_pending {
+                self.desired_changed = false;
+                self.fib_flush_at = None;
+                self.last_fib_push = Some(now);
+                self.kernel
+                    .set_desired(self.desired.values().cloned().collect());
+                self.status_dirty = true;
+            } else {
+                self.fib_flush_at = Some(due);
+            }
         }
         if self.converge_pending {
             self.converge_pending = false;

@@ -69,32 +69,32 @@ pub fn load_paths(paths: &[PathBuf], secret_namespace: &str) -> Result<Cluster, 
 pub(crate) fn manifest_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| LoadError::Io {
+        files.extend(manifest_files_at(path).map_err(|e| LoadError::Io {
             path: path.clone(),
             message: e.to_string(),
-        })?;
-        if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| LoadError::Io {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(
-                            p.extension().and_then(|e| e.to_str()),
-                            Some("yaml" | "yml" | "json")
-                        )
-                })
-                .collect();
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(path.clone());
-        }
+        })?);
     }
     Ok(files)
+}
+
+/// The manifest files one path names: the file itself, or a directory's `*.yaml`, `*.yml` and
+/// `*.json` files (not recursive) in name order.
+pub(crate) fn manifest_files_at(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                )
+        })
+        .collect();
+    entries.sort();
+    Ok(entries)
 }
 
 /// Adds the resources of one (multi-document) YAML text to `cluster`.

@@ -4,7 +4,7 @@
 //! `projectcalico.org/v3` or the `crd.projectcalico.org/v1` storage form, core v1 `Node` and
 //! `Secret`) into a [`Cluster`]: the snapshot that the pure [`plan`](crate::plan) reads.
 
-mod load;
+pub(crate) mod load;
 mod resources;
 pub mod selector;
 mod values;

@@ -85,7 +85,7 @@ impl OutboundUpdate {
                     field: "NEXT_HOP",
                     reason: "an announced route has no next hop".into(),
                 })?;
-                wire = attrs.to_wire();
+                wire = attrs.to_wire_for(ctx.four_octet_as);
                 builder = builder.announce(&wire, next_hop, &announced);
             }
             out.extend(builder.build()?);
@@ -317,11 +317,46 @@ impl ExportGroup {
                 prefix,
                 withdrawn,
             });
+            if self.log.len() > 2 * self.out.len() + 1024 {
+                self.compact();
+            }
         } else if !new_live {
             // Nobody needs to read the withdrawal: no tombstone.
             self.out.remove(&prefix);
         }
         (!old.is_empty()).then_some(old)
+    }
+
+    /// Keeps the log bounded while a member is not reading (a stuck peer until its send hold
+    /// timer fires, or churn during a long initial dump): drops every entry a later one for the
+    /// same prefix supersedes, moving its withdrawn path ids to that later entry. Afterwards the
+    /// log holds at most one entry per prefix in the Adj-RIB-Out.
+    fn compact(&mut self) {
+        let mut moved: HashMap<IpNet, SmallVec<[u32; 2]>> = HashMap::new();
+        let out = &self.out;
+        let latest = |e: &LogEntry| out.get(&e.prefix).is_some_and(|o| o.seq == e.seq);
+        for e in self
+            .log
+            .iter()
+            .filter(|e| !latest(e) && !e.withdrawn.is_empty())
+        {
+            moved
+                .entry(e.prefix)
+                .or_default()
+                .extend(e.withdrawn.iter().copied());
+        }
+        self.log.retain(|e| latest(e));
+        for e in self.log.iter_mut() {
+            if let Some(ids) = moved.remove(&e.prefix) {
+                let current = out.get(&e.prefix).map(|o| &o.paths);
+                for id in ids {
+                    let announced = current.is_some_and(|p| p.iter().any(|x| x.tx_path_id == id));
+                    if !announced && !e.withdrawn.contains(&id) {
+                        e.withdrawn.push(id);
+                    }
+                }
+            }
+        }
     }
 
     /// Drops log entries every member has read, and the tombstones they were the last word on.
@@ -414,10 +449,9 @@ impl ExportGroup {
         // 2. The change log.
         if self.members[mi].dump.is_empty() {
             let mut cursor = self.members[mi].cursor;
-            let start = self.log.front().map_or(0, |e| {
-                usize::try_from(cursor.saturating_sub(e.seq)).unwrap_or(usize::MAX)
-            });
-            for entry in self.log.range(start.min(self.log.len())..) {
+            // Sequence numbers increase along the log but have gaps after a compaction.
+            let start = self.log.partition_point(|e| e.seq < cursor);
+            for entry in self.log.range(start..) {
                 if taken >= max_prefixes {
                     break;
                 }
@@ -723,6 +757,50 @@ mod tests {
         // 2000 /24s at 4 octets each need two 4096-octet UPDATEs; the IPv6 withdrawal one more.
         assert_eq!(updates.len(), 3);
         assert_eq!(updates.iter().map(|u| u.nlri.len()).sum::<usize>(), 2000);
+    }
+
+    #[test]
+    fn the_log_stays_bounded_while_a_member_does_not_read() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("10.0.0.1".parse().unwrap()),
+        ));
+        let b = Arc::new(RouteAttrs::new(
+            Origin::Igp,
+            Some("10.0.0.2".parse().unwrap()),
+        ));
+        let mut g = ExportGroup::new(key(true), None);
+        g.join(PeerId(1));
+        g.pull(PeerId(1), now, 100, Duration::ZERO);
+        // Path 1 is announced once and read; then the prefix flaps 10,000 times between path 2
+        // alone and paths 2 + 3 without the member reading.
+        g.set(p("10.0.0.0/24"), [path(1, 7, &a)].into_iter().collect());
+        g.pull(PeerId(1), now, 100, Duration::ZERO);
+        for i in 0..10_000u32 {
+            let paths: OutPaths = if i % 2 == 0 {
+                [path(2, 8, &b)].into_iter().collect()
+            } else {
+                [path(2, 8, &b), path(3, 9, &a)].into_iter().collect()
+            };
+            g.set(p("10.0.0.0/24"), paths);
+            assert!(g.log.len() <= 1024 + 2 * g.out.len() + 1);
+        }
+        // The member learns that path 1 went and which paths are there now.
+        let out = g.pull(PeerId(1), now, 100_000, Duration::ZERO);
+        let withdrawn: Vec<Option<u32>> = out
+            .updates
+            .iter()
+            .flat_map(|u| u.withdrawn.iter().map(|n| n.path_id))
+            .collect();
+        assert!(withdrawn.contains(&Some(1)));
+        let announced: Vec<Option<u32>> = out
+            .updates
+            .iter()
+            .flat_map(|u| u.announced.iter().map(|n| n.path_id))
+            .collect();
+        assert!(announced.contains(&Some(2)) && announced.contains(&Some(3)));
+        assert!(!out.more);
     }
 
     #[test]

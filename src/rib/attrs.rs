@@ -300,6 +300,34 @@ impl RouteAttrs {
         out
     }
 
+    /// The path attributes for a session whose peer is an OLD (2-octet AS) speaker when
+    /// `four_octet_as` is false: RFC 6793 §4.2.2, AS_PATH with AS_TRANS for large ASNs plus
+    /// AS4_PATH, and AGGREGATOR with AS_TRANS plus AS4_AGGREGATOR.
+    pub fn to_wire_for(&self, four_octet_as: bool) -> Vec<PathAttribute> {
+        let mut attrs = self.to_wire();
+        if four_octet_as {
+            return attrs;
+        }
+        let (two, as4) = self.as_path.split_for_two_octet();
+        let trans = u32::from(bgp_proto::attr::AS_TRANS);
+        let mut extra = Vec::new();
+        for a in &mut attrs {
+            match &mut a.value {
+                AttributeValue::AsPath(p) => *p = two.clone(),
+                AttributeValue::Aggregator(agg) if agg.asn > u32::from(u16::MAX) => {
+                    extra.push(PathAttribute::new(AttributeValue::As4Aggregator(*agg)));
+                    agg.asn = trans;
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = as4 {
+            extra.push(PathAttribute::new(AttributeValue::As4Path(p)));
+        }
+        attrs.extend(extra);
+        attrs
+    }
+
     /// Unknown attributes as they are passed on (RFC 4271 §5, §9.1.4): optional transitive ones
     /// with the Partial bit set, optional non-transitive ones dropped.
     pub fn prepare_other_for_propagation(&mut self) {
@@ -357,5 +385,50 @@ mod tests {
         assert_eq!(a.local_pref, None);
         assert_eq!(a.originator_id, None);
         assert!(a.cluster_list.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn from_wire_and_to_wire_agree() {
+        let mut a = RouteAttrs::new(Origin::Egp, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))))
+            .with_as_sequence([65001, 4_200_000_000])
+            .with_med(7)
+            .with_local_pref(200);
+        a.communities = vec![community(65000, 1)];
+        a.large_communities = vec![LargeCommunity {
+            global_admin: 1,
+            local_data_1: 2,
+            local_data_2: 3,
+        }];
+        a.originator_id = Some(Ipv4Addr::new(1, 1, 1, 1));
+        a.cluster_list = vec![Ipv4Addr::new(2, 2, 2, 2)];
+        a.aggregator = Some(Aggregator {
+            asn: 4_200_000_000,
+            address: Ipv4Addr::new(3, 3, 3, 3),
+        });
+        let mut wire = a.to_wire();
+        wire.push(PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(
+            10, 0, 0, 1,
+        ))));
+        assert_eq!(RouteAttrs::from_wire(&wire), a);
+        // Towards a 2-octet speaker: AS_TRANS in AS_PATH/AGGREGATOR, the truth in AS4_*; decoding
+        // that merges it back (RFC 6793 §4.2.3).
+        let mut old = a.to_wire_for(false);
+        old.push(PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(
+            10, 0, 0, 1,
+        ))));
+        assert!(
+            old.iter()
+                .any(|x| matches!(x.value, AttributeValue::As4Path(_)))
+        );
+        assert!(
+            old.iter()
+                .any(|x| matches!(x.value, AttributeValue::As4Aggregator(_)))
+        );
+        assert_eq!(RouteAttrs::from_wire(&old), a);
     }
 }

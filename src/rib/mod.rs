@@ -12,6 +12,25 @@
 //!                                                                                   pulled per peer)
 //! ```
 //!
+//! # Driving it (the RIB task)
+//!
+//! | input | call |
+//! |---|---|
+//! | session Established | [`Rib::peer_up`] with [`PeerSession::from_peering`] (plan peering + [`peer::SessionFacts`]); returns the peer's [`GroupId`] |
+//! | UPDATE received | [`Rib::update`] with [`RouteUpdate::from_wire`] (RFC 7606 treat-as-withdraw applied) |
+//! | End-of-RIB received | [`Rib::end_of_rib`] |
+//! | session down | [`Rib::peer_down`] (`Some(restart time)` when the peer negotiated GR and did not send a NOTIFICATION) |
+//! | ROUTE-REFRESH received | [`Rib::route_refresh`] |
+//! | plan changed | [`Rib::set_policy`] (`PolicyContext::from(&plan.policy)`), [`Rib::sync_originated`] (`&plan.originated`), [`Rib::update_peer`] (new filters/roles) |
+//! | kernel route learned / gone | [`Rib::originate`] with [`LocalRouteKind::Kernel`] / [`Rib::withdraw_local`] |
+//! | time | [`Rib::advance`] at [`Rib::next_deadline`] (GR restart timers) |
+//!
+//! | output | call |
+//! |---|---|
+//! | UPDATEs for a peer whose socket can take more | [`Rib::pull`] → [`PullOutput`]: [`OutboundUpdate::encode`] each batch with the session's `bgp_proto::Context`; send End-of-RIB when `end_of_rib`; pull again when `more` (or at `wake_at` with a minimum advertisement interval); [`Rib::has_pending`] after any input tells which peers to wake |
+//! | kernel | [`Rib::take_fib_changes`] → [`FibChange`] (prefix, [`FibRoute`]: ECMP next hops, LOCAL_PREF, metric, [`FibSource`]) or `None` = remove |
+//! | status | [`Rib::loc_rib`], [`Rib::paths`], [`Rib::adj_rib_in`], [`Rib::group_of`], [`Rib::stats`] |
+//!
 //! Modules: [`attrs`] (the attribute set) and [`intern`] (hash-consing), [`table`] (compact prefix
 //! maps), [`loc_rib`] (paths per prefix), [`best_path`] (decision process and multipath),
 //! [`reflection`] (split horizon, RFC 4456), [`policy`] (BGPFilter seam, Calico export pipeline,
@@ -290,10 +309,29 @@ impl Rib {
             return;
         };
         let regroup = state.session.export_key() != session.export_key();
+        let new_filter = if session.filters_apply() {
+            session.export_filter.clone()
+        } else {
+            None
+        };
         if regroup {
             self.peer_up(peer, session);
         } else if let Some(state) = self.peers.get_mut(&peer) {
             state.session = session;
+            // Same filter names, new compiled rules (a BGPFilter was edited): the group's members
+            // all name the same filters, so the group takes the new rules and recomputes.
+            let group = state.group;
+            if let Some(id) = group
+                && let Some(g) = self.groups.get_mut(&id)
+                && !same_filter(&g.filter, &new_filter)
+            {
+                g.filter = new_filter;
+                g.memo.clear();
+                let prefixes: Vec<IpNet> = self.table.prefixes().chain(g.prefixes()).collect();
+                for prefix in prefixes {
+                    self.export_to_group(id, prefix);
+                }
+            }
         }
         self.reimport(peer);
     }
@@ -909,6 +947,17 @@ impl ExportView<'_> {
             }
         }
         out
+    }
+}
+
+fn same_filter(
+    a: &Option<Arc<dyn policy::filter::RouteFilter>>,
+    b: &Option<Arc<dyn policy::filter::RouteFilter>>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        _ => false,
     }
 }
 

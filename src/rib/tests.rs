@@ -900,3 +900,222 @@ fn a_peering_from_the_plan_becomes_a_peer_session() {
     assert_eq!(s.allow_local_as, 2);
     assert!(!s.mesh && s.add_path_send && s.import_filter.is_some() && s.export_filter.is_none());
 }
+
+#[test]
+fn an_edited_export_filter_is_applied_without_a_reset() {
+    let now = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    rib.originate(
+        net("10.244.1.0/26"),
+        LocalRoute {
+            kind: LocalRouteKind::Block,
+            metric: 1024,
+        },
+    );
+    let accept_all: Arc<dyn RouteFilter> = Arc::new(chain(
+        Direction::Export,
+        vec![CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Accept,
+            operations: vec![],
+        }],
+    ));
+    let mut tor = session(9, 65000);
+    tor.mesh = false;
+    tor.filter_names = vec!["f".into()];
+    tor.export_filter = Some(accept_all);
+    rib.peer_up(PeerId(9), tor.clone());
+    assert_eq!(drain(&mut rib, PeerId(9), now).0.len(), 1);
+    // The BGPFilter "f" is edited to reject everything: same name, new rules.
+    tor.export_filter = Some(Arc::new(chain(
+        Direction::Export,
+        vec![CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Reject,
+            operations: vec![],
+        }],
+    )));
+    rib.update_peer(PeerId(9), tor);
+    let (ann, wd) = drain(&mut rib, PeerId(9), now);
+    assert!(ann.is_empty());
+    assert_eq!(wd, vec![Nlri::new(net("10.244.1.0/26"))]);
+}
+
+proptest! {
+    /// Graceful restart: while a peer restarts nothing changes for the FIB; after it re-sends a
+    /// subset and End-of-RIB, exactly that subset remains.
+    #[test]
+    fn graceful_restart_keeps_then_sweeps_exactly_the_unrefreshed(
+        before in proptest::collection::btree_set(0u32..40, 1..20),
+        after in proptest::collection::btree_set(0u32..40, 0..20),
+    ) {
+        let t0 = Instant::now();
+        let mut rib = Rib::new(config(None), policy());
+        rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+        for i in &before {
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+        }
+        rib.take_fib_changes();
+        rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
+        prop_assert!(rib.take_fib_changes().is_empty());
+        rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+        for i in &after {
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+        }
+        rib.end_of_rib(PeerId(2), Family::Ipv4);
+        let mut left: Vec<IpNet> = rib.loc_rib().map(|(p, _)| p).collect();
+        left.sort();
+        let expected: Vec<IpNet> = after.iter().map(|i| v4(*i, 26)).collect();
+        prop_assert_eq!(left, expected);
+        prop_assert!(rib.loc_rib().all(|(_, p)| !p.stale));
+        // FIB changes: exactly the prefixes that came or went.
+        let changed: std::collections::BTreeSet<IpNet> = rib.take_fib_changes().into_iter().map(|c| c.prefix).collect();
+        let diff: std::collections::BTreeSet<IpNet> = before.symmetric_difference(&after).map(|i| v4(*i, 26)).collect();
+        prop_assert_eq!(changed, diff);
+    }
+}
+
+/// One step of the random whole-RIB property test.
+#[derive(Debug, Clone)]
+enum Op {
+    Announce { peer: u8, prefix: u32, lp: u32 },
+    Withdraw { peer: u8, prefix: u32 },
+    Down { peer: u8, graceful: bool },
+    Up { peer: u8 },
+    EndOfRib { peer: u8 },
+    Expire,
+    Pull { budget: usize },
+    Originate { prefix: u32 },
+    WithdrawLocal { prefix: u32 },
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (2u8..5, 0u32..12, 0u32..3).prop_map(|(peer, prefix, lp)| Op::Announce { peer, prefix, lp }),
+        3 => (2u8..5, 0u32..12).prop_map(|(peer, prefix)| Op::Withdraw { peer, prefix }),
+        1 => (2u8..5, any::<bool>()).prop_map(|(peer, graceful)| Op::Down { peer, graceful }),
+        1 => (2u8..5).prop_map(|peer| Op::Up { peer }),
+        1 => (2u8..5).prop_map(|peer| Op::EndOfRib { peer }),
+        1 => Just(Op::Expire),
+        2 => (1usize..8).prop_map(|budget| Op::Pull { budget }),
+        1 => (0u32..12).prop_map(|prefix| Op::Originate { prefix }),
+        1 => (0u32..12).prop_map(|prefix| Op::WithdrawLocal { prefix }),
+    ]
+}
+
+/// Applies what a peer was sent to its view of our Adj-RIB-Out.
+fn apply_sent(view: &mut std::collections::BTreeMap<IpNet, RouteAttrs>, out: PullOutput) {
+    for u in out.updates {
+        for w in u.withdrawn {
+            view.remove(&w.prefix);
+        }
+        if let Some(a) = u.attrs {
+            for n in u.announced {
+                view.insert(n.prefix, (*a).clone());
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Under any sequence of announcements, withdrawals, session flaps (with and without graceful
+    /// restart), End-of-RIBs, restart-timer expiries, local routes and partial pulls, what an
+    /// incrementally fed peer has been sent equals the table a brand-new export group computes
+    /// from the Loc-RIB, and the interned sets are freed once everything is gone.
+    #[test]
+    fn incremental_export_equals_a_fresh_computation(ops in proptest::collection::vec(arb_op(), 1..80)) {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut rib = Rib::new(config(None), policy());
+        let mut up = [false; 5];
+        for n in 2..5u8 {
+            rib.peer_up(PeerId(u32::from(n)), session(n, 65000 + u32::from(n)));
+            up[n as usize] = true;
+        }
+        let monitor = PeerId(100);
+        rib.peer_up(monitor, session(100, 65100));
+        let mut seen = std::collections::BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Announce { peer, prefix, lp } if up[peer as usize] => rib.update(
+                    PeerId(u32::from(peer)),
+                    RouteUpdate {
+                        withdrawn: vec![],
+                        announced: vec![Nlri::new(v4(prefix, 26))],
+                        attrs: Some(hop(peer).with_as_sequence([65000 + u32::from(peer), 1 + lp])),
+                    },
+                ),
+                Op::Withdraw { peer, prefix } if up[peer as usize] => {
+                    rib.update(PeerId(u32::from(peer)), RouteUpdate { withdrawn: vec![Nlri::new(v4(prefix, 26))], ..RouteUpdate::default() })
+                }
+                Op::Down { peer, graceful } if up[peer as usize] => {
+                    rib.peer_down(PeerId(u32::from(peer)), now, graceful.then_some(Duration::from_secs(10)));
+                    up[peer as usize] = false;
+                }
+                Op::Up { peer } if !up[peer as usize] => {
+                    rib.peer_up(PeerId(u32::from(peer)), session(peer, 65000 + u32::from(peer)));
+                    up[peer as usize] = true;
+                }
+                Op::EndOfRib { peer } if up[peer as usize] => rib.end_of_rib(PeerId(u32::from(peer)), Family::Ipv4),
+                Op::Expire => {
+                    now += Duration::from_secs(11);
+                    rib.advance(now);
+                }
+                Op::Pull { budget } => apply_sent(&mut seen, rib.pull(monitor, now, budget)),
+                Op::Originate { prefix } => rib.originate(v4(prefix, 26), LocalRoute { kind: LocalRouteKind::Service, metric: 1024 }),
+                Op::WithdrawLocal { prefix } => rib.withdraw_local(v4(prefix, 26)),
+                _ => {}
+            }
+            // Invariants of the Loc-RIB after every step.
+            for (_, best) in rib.loc_rib() {
+                prop_assert!(best.accepted.is_some());
+            }
+        }
+        loop {
+            let out = rib.pull(monitor, now, 5);
+            let more = out.more;
+            apply_sent(&mut seen, out);
+            if !more {
+                break;
+            }
+        }
+        // A fresh group with the same behaviour (eBGP, next-hop-self) but another key.
+        let fresh = PeerId(101);
+        rib.peer_up(fresh, PeerSession { next_hop_mode: NextHopMode::SelfAddress, ..session(101, 65100) });
+        let mut expected = std::collections::BTreeMap::new();
+        loop {
+            let out = rib.pull(fresh, now, 1000);
+            let more = out.more;
+            apply_sent(&mut expected, out);
+            if !more {
+                break;
+            }
+        }
+        prop_assert_eq!(&seen, &expected);
+        // Everything gone: tables and interned sets empty.
+        for n in 2..5u8 {
+            if up[n as usize] {
+                rib.peer_down(PeerId(u32::from(n)), now, None);
+            }
+        }
+        now += Duration::from_secs(11);
+        rib.advance(now);
+        for i in 0..12 {
+            rib.withdraw_local(v4(i, 26));
+        }
+        for p in [monitor, fresh] {
+            loop {
+                let out = rib.pull(p, now, 1000);
+                if !out.more {
+                    break;
+                }
+            }
+        }
+        drop(seen);
+        drop(expected);
+        rib.take_fib_changes();
+        rib.sweep_unused_attributes();
+        prop_assert_eq!(rib.stats().prefixes, 0);
+        prop_assert_eq!(rib.stats().attribute_sets, 0);
+    }
+}

@@ -184,6 +184,12 @@ pub struct PeerConfig {
     pub ttl: TtlMode,
     /// Local address to bind outgoing connections to (Calico `sourceAddress: UseNodeIP`).
     pub source_address: Option<IpAddr>,
+    /// Interface index for a link-local IPv6 peer (`fe80::/10`): the scope of `peer_address`
+    /// and `source_address`. Ignored for other addresses.
+    pub scope_id: Option<u32>,
+    /// Offer IPv4 unicast routes with IPv6 next hops (RFC 8950 extended next hop, capability 5):
+    /// IPv4 over an IPv6 (e.g. link-local) session.
+    pub extended_next_hop: bool,
     /// Address families offered (Multiprotocol capability, RFC 4760).
     pub families: Vec<Family>,
     /// ADD-PATH offered on every family.
@@ -222,6 +228,8 @@ impl PeerConfig {
             password: None,
             ttl: TtlMode::default(),
             source_address: None,
+            scope_id: None,
+            extended_next_hop: false,
             families: vec![family],
             add_path: AddPathMode::Both,
             route_refresh: true,

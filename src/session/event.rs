@@ -39,7 +39,8 @@ pub struct ConnId(pub u64);
 /// The RFC 4271 §8.2.2 session states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// Not trying; refuses connections.
+    /// Not trying: stopped, or waiting out the error wait (then only the peer's connection is
+    /// taken, see the module docs of [`crate::session`]).
     Idle,
     /// An outgoing connection attempt is in flight.
     Connect,

@@ -4,10 +4,12 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp_proto::capability::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
+use bgp_proto::capability::{
+    AddPathFamily, Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily,
+};
 use bgp_proto::iana::{AddPathMode, CeaseSubcode, ErrorCode, OpenErrorSubcode};
 use bgp_proto::message::{Notification, Open};
-use bgp_proto::{Family, Negotiated};
+use bgp_proto::{Afi, Family, Negotiated};
 
 use super::config::{AddPathMode as ConfigAddPath, PeerConfig};
 use super::event::DownReason;
@@ -163,6 +165,14 @@ pub fn local_open(config: &PeerConfig) -> Open {
                 })
                 .collect(),
         }));
+    }
+    if config.extended_next_hop && config.families.contains(&Family::IPV4_UNICAST) {
+        // RFC 8950 §3: IPv4 unicast NLRI (AFI 1, SAFI 1) with IPv6 next hops (AFI 2).
+        caps.push(Capability::ExtendedNextHop(vec![ExtendedNextHop {
+            nlri_afi: Afi::Ipv4,
+            nlri_safi: 1,
+            next_hop_afi: Afi::Ipv6,
+        }]));
     }
     caps.push(Capability::FourOctetAs(config.local_as));
     let mode = match config.add_path {

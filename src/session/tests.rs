@@ -444,7 +444,7 @@ fn state_event_table() {
 /// The OPEN rows of shared/fixtures/malformed-messages.tsv, received in OpenSent.
 #[test]
 fn open_errors_from_fixtures() {
-    let fixtures = include_str!("../../../../shared/fixtures/malformed-messages.tsv");
+    let fixtures = include_str!("../../fixtures/malformed-messages.tsv");
     let mut seen = 0;
     for line in fixtures.lines().filter(|l| l.starts_with("open-")) {
         let mut cols = line.split('\t');
@@ -677,6 +677,19 @@ fn our_open_carries_the_configured_capabilities() {
     assert_eq!(gr.restart_time, 300);
     assert!(gr.families.iter().all(|f| f.forwarding_state()));
     assert_eq!(open.add_path_families().count(), 2);
+    assert!(
+        !open
+            .capabilities()
+            .any(|c| matches!(c, Capability::ExtendedNextHop(_)))
+    );
+    let mut enh = c.clone();
+    enh.extended_next_hop = true;
+    let open = negotiate::local_open(&enh);
+    assert!(
+        open.capabilities()
+            .any(|c| matches!(c, Capability::ExtendedNextHop(e) if e.len() == 1)),
+        "RFC 8950 capability for IPv4 unicast over IPv6"
+    );
     // Without GR / ADD-PATH / route refresh configured, none is offered.
     c.graceful_restart = None;
     c.add_path = AddPathMode::Off;

@@ -98,6 +98,21 @@ address = "127.0.0.1:9179"
         self.dir.join("bird.ctl")
     }
 
+    /// `tern show <what> --json` against this node's control socket, as text.
+    pub fn show(&self, what: &str) -> Result<String> {
+        let out = std::process::Command::new(tern_bin())
+            .args(["show", what, "--json", "--socket"])
+            .arg(self.control())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "tern show {what}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// `tern show peers --json` against this node's control socket.
     pub fn peers(&self) -> Result<Vec<Value>> {
         let out = std::process::Command::new(tern_bin())

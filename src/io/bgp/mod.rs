@@ -158,6 +158,42 @@ pub enum SendError {
     Full(IpAddr),
 }
 
+/// Sends to one peer; see [`SpeakerHandle::sender`].
+#[derive(Clone)]
+pub struct PeerSender {
+    peer: IpAddr,
+    outbound: mpsc::Sender<(u64, Outbound)>,
+    shared: Arc<PeerShared>,
+}
+
+impl PeerSender {
+    /// Queues an item for session `session` without waiting. `StaleSession` when that session
+    /// is not the current Established one; `Full` is back-pressure (retry after
+    /// [`PeerEvent::OutputReady`]).
+    pub fn send(&self, session: u64, item: Outbound) -> Result<(), SendError> {
+        let peer = self.peer;
+        let established = self
+            .shared
+            .status
+            .lock()
+            .map(|s| s.state == State::Established)
+            .unwrap_or(false);
+        if self.shared.session.load(Ordering::Relaxed) != session || !established {
+            return Err(SendError::StaleSession { peer, session });
+        }
+        self.outbound
+            .try_send((session, item))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    self.shared.output_blocked.store(true, Ordering::Relaxed);
+                    SendError::Full(peer)
+                }
+                // The peer was removed.
+                mpsc::error::TrySendError::Closed(_) => SendError::UnknownPeer(peer),
+            })
+    }
+}
+
 pub(crate) struct PeerEntry {
     config: PeerConfig,
     pub(crate) commands: mpsc::Sender<PeerCommand>,
@@ -295,6 +331,16 @@ impl SpeakerHandle {
 
     fn install_key(&self, peer: IpAddr, key: Option<&crate::session::Password>) {
         for listener in &self.inner.listeners {
+            // A listener that cannot receive this peer's connections needs no key: IPv4-only
+            // for an IPv6 peer, or bound to an IPv6 address (IPv6-only) for an IPv4 peer.
+            let reachable = match (listener.local_addr(), peer) {
+                (Ok(SocketAddr::V4(_)), IpAddr::V6(_)) => false,
+                (Ok(SocketAddr::V6(l)), IpAddr::V4(_)) => l.ip().is_unspecified(),
+                _ => true,
+            };
+            if !reachable {
+                continue;
+            }
             if let Err(error) = socket::set_md5_key(listener.as_ref(), peer, key) {
                 warn!(%peer, %error, "cannot set the TCP-MD5 key on a listener");
             }
@@ -313,7 +359,9 @@ impl SpeakerHandle {
             self.inner.events.clone(),
             shared.clone(),
         );
-        let task = tokio::spawn(task.run());
+        // One span per peer (CONVENTIONS: logging).
+        let span = tracing::info_span!("peer", address = %config.peer_address);
+        let task = tokio::spawn(tracing::Instrument::instrument(task.run(), span));
         PeerEntry {
             config,
             commands,
@@ -326,25 +374,20 @@ impl SpeakerHandle {
     /// Queues an item for an Established peer without waiting. `Full` is back-pressure: keep the
     /// change and retry after [`PeerEvent::OutputReady`].
     pub fn send(&self, peer: IpAddr, session: u64, item: Outbound) -> Result<(), SendError> {
-        let table = self
-            .inner
-            .peers
-            .lock()
-            .map_err(|_| SendError::UnknownPeer(peer))?;
-        let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
-        if entry.shared.session.load(Ordering::Relaxed) != session
-            || entry
-                .shared
-                .status
-                .lock()
-                .map(|s| s.state != State::Established)
-                .unwrap_or(true)
-        {
-            return Err(SendError::StaleSession { peer, session });
-        }
-        entry.outbound.try_send((session, item)).map_err(|_| {
-            entry.shared.output_blocked.store(true, Ordering::Relaxed);
-            SendError::Full(peer)
+        self.sender(peer)
+            .ok_or(SendError::UnknownPeer(peer))?
+            .send(session, item)
+    }
+
+    /// A cheap handle for sending to one peer without looking it up each time (the RIB's hot
+    /// path). It stays valid while the peer is configured.
+    pub fn sender(&self, peer: IpAddr) -> Option<PeerSender> {
+        let table = self.inner.peers.lock().ok()?;
+        let entry = table.get(&peer)?;
+        Some(PeerSender {
+            peer,
+            outbound: entry.outbound.clone(),
+            shared: entry.shared.clone(),
         })
     }
 

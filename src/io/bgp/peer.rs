@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -388,13 +388,11 @@ async fn sleep_until_opt(at: Option<TokioInstant>) {
 
 /// An outgoing connection with this peer's socket options.
 async fn connect(config: PeerConfig) -> io::Result<TcpStream> {
-    let addr = SocketAddr::new(config.peer_address, config.peer_port);
-    let socket = socket::outgoing_socket(
-        addr,
-        config.source_address,
-        config.password.as_ref(),
-        config.ttl,
-    )?;
+    let addr = socket::scoped(config.peer_address, config.peer_port, config.scope_id);
+    let source = config
+        .source_address
+        .map(|ip| socket::scoped(ip, 0, config.scope_id));
+    let socket = socket::outgoing_socket(addr, source, config.password.as_ref(), config.ttl)?;
     let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
     socket.connect(addr).await
 }

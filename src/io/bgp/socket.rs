@@ -138,10 +138,10 @@ pub fn set_ttl(socket: &Socket, peer: IpAddr, mode: TtlMode) -> io::Result<()> {
 }
 
 /// A TCP socket for an outgoing connection to `peer`, ready for `connect`: `TCP_NODELAY`,
-/// TCP-MD5 key, TTL/GTSM, bound to `source` if given.
+/// TCP-MD5 key, TTL/GTSM, bound to `source` (port 0 = any) if given.
 pub fn outgoing_socket(
     peer: SocketAddr,
-    source: Option<IpAddr>,
+    source: Option<SocketAddr>,
     password: Option<&Password>,
     ttl: TtlMode,
 ) -> io::Result<Socket> {
@@ -153,7 +153,7 @@ pub fn outgoing_socket(
     }
     set_ttl(&socket, peer.ip(), ttl)?;
     if let Some(source) = source {
-        socket.bind(&SockAddr::from(SocketAddr::new(source, 0)))?;
+        socket.bind(&SockAddr::from(source))?;
     }
     Ok(socket)
 }
@@ -177,6 +177,16 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// The socket address of `ip:port`, with `scope_id` when `ip` is IPv6 link-local.
+pub fn scoped(ip: IpAddr, port: u16, scope_id: Option<u32>) -> SocketAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => SocketAddr::V6(
+            std::net::SocketAddrV6::new(v6, port, 0, scope_id.unwrap_or(0)),
+        ),
+        other => SocketAddr::new(other, port),
     }
 }
 
@@ -211,7 +221,7 @@ mod tests {
         set_md5_key(&listener, "127.0.0.3".parse().unwrap(), None).unwrap();
         let s = outgoing_socket(
             "127.0.0.1:179".parse().unwrap(),
-            Some("127.0.0.1".parse().unwrap()),
+            Some("127.0.0.1:0".parse().unwrap()),
             Some(&key),
             TtlMode::Security { hops: 1 },
         )
@@ -220,5 +230,54 @@ mod tests {
         let s =
             outgoing_socket("[::1]:179".parse().unwrap(), None, None, TtlMode::default()).unwrap();
         assert_eq!(s.unicast_hops_v6().unwrap(), 64);
+        let s = outgoing_socket(
+            "[::1]:179".parse().unwrap(),
+            None,
+            None,
+            TtlMode::Security { hops: 2 },
+        )
+        .unwrap();
+        assert_eq!(s.unicast_hops_v6().unwrap(), 255);
+    }
+
+    fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: value and len are valid for the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    /// An IPv4 peer accepted on a dual-stack listener: GTSM uses the IPv4 options on the IPv6
+    /// socket (TTL 255 out, minimum 256 - hops in).
+    #[test]
+    fn gtsm_on_an_ipv4_mapped_accepted_socket() {
+        let listener = listening_socket("[::]:0".parse().unwrap(), 8).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (accepted, from) = listener.accept().unwrap();
+        let from = canonical(from.as_socket().unwrap().ip());
+        assert_eq!(from, "127.0.0.1".parse::<IpAddr>().unwrap());
+        set_ttl(&accepted, from, TtlMode::Security { hops: 1 }).unwrap();
+        assert_eq!(
+            getsockopt_int(&accepted, libc::IPPROTO_IP, libc::IP_TTL),
+            255
+        );
+        assert_eq!(
+            getsockopt_int(&accepted, libc::IPPROTO_IP, libc::IP_MINTTL),
+            255
+        );
+        // MD5 keys for IPv4 peers go in as IPv4-mapped addresses on this listener.
+        set_md5_key(&listener, from, Password::new("k").as_ref()).unwrap();
     }
 }

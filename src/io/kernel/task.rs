@@ -516,10 +516,7 @@ impl KernelTask {
             .iter()
             .copied()
             .chain(self.config.ignored_interfaces.iter().map(String::as_str))
-            .any(|pattern| match pattern.strip_suffix('*') {
-                Some(stem) => name.starts_with(stem),
-                None => name == pattern,
-            })
+            .any(|pattern| interface_matches(pattern, name))
     }
 
     fn learn(&mut self, parsed: &ParsedRoute, added: bool) {
@@ -595,39 +592,36 @@ impl KernelTask {
 
     // ---- dumps -----------------------------------------------------------------------------
 
-    async fn dump(
+    /// Starts a dump; its messages are read as a stream (a table of 500k routes is never held
+    /// as parsed messages all at once).
+    fn dump(
         &self,
         request: NetlinkMessage<RouteNetlinkMessage>,
-    ) -> Result<Vec<RouteNetlinkMessage>, String> {
-        let mut responses = self
-            .writer
+    ) -> Result<impl futures::Stream<Item = NetlinkMessage<RouteNetlinkMessage>> + use<>, String>
+    {
+        self.writer
             .handle()
             .request(request, SocketAddr::new(0, 0))
-            .map_err(|e| e.to_string())?;
-        let mut messages = Vec::new();
-        while let Some(message) = responses.next().await {
-            match message.payload {
-                NetlinkPayload::InnerMessage(inner) => messages.push(inner),
-                NetlinkPayload::Error(error) if error.code.is_some() => {
-                    return Err(error.to_string());
-                }
-                _ => {}
-            }
-        }
-        Ok(messages)
+            .map_err(|e| e.to_string())
     }
 
     /// Reads links and routes from the kernel and rebuilds the view of tern's routes and the
     /// learned routes.
     async fn resync(&mut self) -> Result<(), String> {
         self.status.resyncs += 1;
-        let links = self.dump(dump_links_message()).await?;
+        let mut links = self.dump(dump_links_message())?;
         self.links.clear();
-        for message in &links {
-            if let RouteNetlinkMessage::NewLink(link) = message
-                && let Some(link) = parse_link(link)
-            {
-                self.links.insert(link.index, link);
+        while let Some(message) = links.next().await {
+            match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    if let Some(link) = parse_link(&link) {
+                        self.links.insert(link.index, link);
+                    }
+                }
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(error.to_string());
+                }
+                _ => {}
             }
         }
         let tunnel = self
@@ -639,15 +633,19 @@ impl KernelTask {
             self.tunnel_missing_logged = false;
         }
         self.tunnel_ifindex = tunnel;
-        let routes = self.dump(dump_routes_message()).await?;
+        let mut routes = self.dump(dump_routes_message())?;
         self.current.clear();
         self.counts = RouteCounts::default();
         let mut learned = HashMap::new();
-        for message in &routes {
-            let RouteNetlinkMessage::NewRoute(route) = message else {
-                continue;
+        while let Some(message) = routes.next().await {
+            let route = match message.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => route,
+                NetlinkPayload::Error(error) if error.code.is_some() => {
+                    return Err(error.to_string());
+                }
+                _ => continue,
             };
-            let Some(parsed) = parse_route(route) else {
+            let Some(parsed) = parse_route(&route) else {
                 continue;
             };
             if parsed.table != MAIN_TABLE {
@@ -949,17 +947,24 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Whether an interface name matches a pattern; a trailing `*` matches any suffix.
+fn interface_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(stem) => name.starts_with(stem),
+        None => name == pattern,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::interface_matches;
+
     #[test]
     fn interface_patterns_match_prefix_globs() {
-        let matches = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
-            Some(stem) => name.starts_with(stem),
-            None => name == pattern,
-        };
-        assert!(matches("cali*", "cali12345"));
-        assert!(!matches("cali*", "eth0"));
-        assert!(matches("eth1", "eth1"));
-        assert!(!matches("eth1", "eth10"));
+        assert!(interface_matches("cali*", "cali12345"));
+        assert!(interface_matches("kube-ipvs*", "kube-ipvs0"));
+        assert!(!interface_matches("cali*", "eth0"));
+        assert!(interface_matches("eth1", "eth1"));
+        assert!(!interface_matches("eth1", "eth10"));
     }
 }

@@ -277,6 +277,8 @@ pub fn transform(
         };
     if rewrite_next_hop || out.next_hop.is_none() {
         out.next_hop = Some(key.local_address);
+        // A received link-local next hop belongs to the received global one.
+        out.next_hop_link_local = None;
     }
 
     match key.peer_type {
