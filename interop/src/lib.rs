@@ -27,10 +27,13 @@ pub mod artifacts;
 pub mod bench;
 pub mod capture;
 pub mod cluster;
+pub mod evil;
+pub mod malformed;
 pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod scenario;
+pub mod tern_node;
 pub mod wait;
 
 /// Everything a scenario usually needs.
