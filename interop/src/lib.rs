@@ -24,11 +24,16 @@
 //! ```
 
 pub mod artifacts;
+pub mod bench;
 pub mod capture;
+pub mod cluster;
+pub mod evil;
+pub mod malformed;
 pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod scenario;
+pub mod tern_node;
 pub mod wait;
 
 /// Everything a scenario usually needs.
@@ -36,7 +41,7 @@ pub mod prelude {
     pub use crate::artifacts::{Artifacts, Capture};
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
-    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer};
+    pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer, calico_protocol_name};
     pub use crate::peers::exabgp::{Exabgp, ExabgpConfig, ExabgpNeighbor};
     pub use crate::peers::frr::{Frr, FrrConfig, FrrNeighbor};
     pub use crate::peers::gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};

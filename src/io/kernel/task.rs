@@ -261,6 +261,13 @@ impl KernelTask {
                 biased;
                 command = self.commands.recv() => match command {
                     Some(Command::Converged) => {
+                        // The daemon sends the re-converged desired set just before this
+                        // signal: take it first, or the sweep would remove adopted routes that
+                        // set wants again (and put them back a moment later).
+                        if self.desired_rx.has_changed().unwrap_or(false) {
+                            let (generation, routes) = self.desired_rx.borrow_and_update().clone();
+                            self.set_desired(generation, &routes);
+                        }
                         if self.stale.converged() {
                             tracing::info!("converged: sweeping stale routes");
                         }
