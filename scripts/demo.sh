@@ -6,7 +6,7 @@
 #   sudo scripts/demo.sh --topology rr    # node-3 as route reflector
 #   sudo scripts/demo.sh --keep           # keep the cluster running until Ctrl-C
 #
-# Installs what is missing (scripts/setup.sh, and iputils-ping for the ping), builds the release
+# Installs what is missing (scripts/setup.sh), builds the release
 # binary and runs `tern demo` with the arguments given. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +15,5 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 scripts/setup.sh
-if ! command -v ping >/dev/null 2>&1; then
-  echo "demo: installing iputils-ping" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends iputils-ping >/dev/null
-fi
 cargo build --release --locked --bin tern
 exec target/release/tern demo "$@"
