@@ -333,6 +333,63 @@ fn ns_daemon_birdctl() {
             .status()?;
         ensure!(ready.success(), "tern health --ready: {ready}");
 
+        // Every `show` command and both probes against the running daemon, JSON parsed.
+        let json = |what: &[&str]| -> Result<serde_json::Value> {
+            let out = std::process::Command::new(tern_bin())
+                .arg("show")
+                .args(what)
+                .args(["--json", "--socket"])
+                .arg(node.control())
+                .output()?;
+            ensure!(out.status.success(), "tern show {what:?}: {out:?}");
+            serde_json::from_slice(&out.stdout).with_context(|| format!("tern show {what:?} JSON"))
+        };
+        let status = json(&["status"])?;
+        ensure!(
+            status.to_string().contains(TERN_IP),
+            "router id in status: {status}"
+        );
+        ensure!(
+            status.to_string().contains(&TERN_AS.to_string()),
+            "AS in status: {status}"
+        );
+        let rib = json(&["rib"])?;
+        ensure!(
+            rib.to_string().contains("\"prefixes\""),
+            "rib summary: {rib}"
+        );
+        let fib = json(&["fib"])?;
+        ensure!(fib.to_string().contains(BLOCK), "own block in fib: {fib}");
+        let routes = json(&["routes"])?;
+        ensure!(
+            routes.to_string().contains(BLOCK),
+            "own block in routes: {routes}"
+        );
+        let one = json(&["routes", BLOCK])?;
+        ensure!(one.to_string().contains(BLOCK), "routes {BLOCK}: {one}");
+        let peer = json(&["peers", "Global_10_0_0_2"])?;
+        ensure!(
+            peer.to_string().contains("Established"),
+            "peer detail: {peer}"
+        );
+        for what in [&["status"][..], &["rib"], &["fib"], &["routes"], &["peers"]] {
+            let out = std::process::Command::new(tern_bin())
+                .arg("show")
+                .args(what)
+                .arg("--socket")
+                .arg(node.control())
+                .output()?;
+            ensure!(
+                out.status.success() && !out.stdout.is_empty(),
+                "tern show {what:?} (human): {out:?}"
+            );
+        }
+        let live = std::process::Command::new(tern_bin())
+            .args(["health", "--live", "--socket"])
+            .arg(node.control())
+            .status()?;
+        ensure!(live.success(), "tern health --live: {live}");
+
         // A bad edit is reported and changes nothing: the session stays up, no reset.
         let flaps_before = node
             .peers()?
