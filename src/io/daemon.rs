@@ -8,14 +8,14 @@
 //!  1 s tick (heartbeat, GR timers, status) ──────────┘      │ per-peer output backlog        │
 //!                                                           └───────────────────────────────┘
 //!        │ SpeakerHandle::set_peers (diff)   │ SpeakerHandle::send (try, never waits)
-//!        │ KernelHandle::set_desired (watch: coalesced)   │ StatusHub (short locks)
+//!        │ KernelHandle::apply_changes (changed prefixes) │ StatusHub (short locks)
 //! ```
 //!
 //! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
 //! pending export is pulled from its export group and queued without waiting (a full peer
 //! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
 //! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into the
-//! kernel task's desired set (latest set wins). Pure decisions live in [`crate::daemon`].
+//! kernel task's desired set (only the changed prefixes are handed over). Pure decisions live in [`crate::daemon`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
