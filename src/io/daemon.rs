@@ -60,6 +60,8 @@ const EVENT_BATCH: usize = 256;
 /// Shortest time between two desired sets handed to the kernel task: during a full-table load
 /// the set is handed over at most this often, not once per event batch.
 const FIB_PUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// The prefix counters' Loc-RIB walk runs at most once per this many times its own duration.
+const COUNTS_COST_FACTOR: u32 = 20;
 /// How long a planned stop waits for the peer tasks.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -276,6 +278,8 @@ struct Supervisor {
     recovery: RestartRecovery,
     converge_pending: bool,
     status_dirty: bool,
+    /// The prefix counters are not recomputed before this time (see [`COUNTS_COST_FACTOR`]).
+    counts_not_before: Option<Instant>,
     /// When the desired set was last handed to the kernel task.
     last_fib_push: Option<Instant>,
     /// A changed desired set waits for this time (see [`FIB_PUSH_INTERVAL`]).
@@ -319,6 +323,7 @@ impl Supervisor {
             recovery,
             converge_pending: false,
             status_dirty: true,
+            counts_not_before: None,
             last_fib_push: None,
             fib_flush_at: None,
         }
@@ -867,9 +872,14 @@ impl Supervisor {
         }
         self.publish_fib();
         self.publish_messages();
-        if self.status_dirty {
+        // The prefix counters walk the Loc-RIB: during a table load they are refreshed at most
+        // once per COUNTS_COST_FACTOR × the last walk's time, so they take a bounded share of
+        // the supervisor's time whatever the table size.
+        if self.status_dirty && self.counts_not_before.is_none_or(|at| at <= now) {
             self.status_dirty = false;
+            let started = Instant::now();
             self.publish_counts();
+            self.counts_not_before = Some(Instant::now() + started.elapsed() * COUNTS_COST_FACTOR);
         }
     }
 
