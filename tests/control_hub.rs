@@ -114,3 +114,27 @@ async fn hub_serves_what_tasks_publish() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_asks_the_owner_of_the_kernel_routes_when_one_is_set() {
+    let snap = Snapshot::sample();
+    let (tx, _rx) = mpsc::channel(4);
+    let hub = Arc::new(StatusHub::new(snap.daemon.clone(), tx));
+    let mut summary = snap.fib.clone();
+    summary.routes.clear();
+    hub.set_fib(summary.clone());
+    assert_eq!(hub.fib().await.unwrap(), summary);
+    // A stand-in supervisor answering with every route.
+    let (fib_tx, mut fib_rx) = mpsc::channel(4);
+    hub.answer_fib_from(fib_tx);
+    let full = snap.fib.clone();
+    let answer = full.clone();
+    let owner = tokio::spawn(async move {
+        let request: tern::io::control::FibRequest = fib_rx.recv().await.unwrap();
+        let _ = request.reply.send(answer);
+    });
+    assert_eq!(hub.fib().await.unwrap(), full);
+    owner.await.unwrap();
+    // The owner is gone: the published summary answers.
+    assert_eq!(hub.fib().await.unwrap(), summary);
+}

@@ -325,6 +325,36 @@ fn ns_daemon_birdctl() {
             .find(|l| l.starts_with("tern_bgp_peer_state{") && l.contains("Global_10_0_0_2"))
             .context("no peer state metric")?;
         ensure!(state.trim_end().ends_with(" 6"), "established = 6: {state}");
+        // Message counters of the real session move (the OPEN and KEEPALIVEs of the handshake,
+        // tern's End-of-RIB UPDATE), in the metrics and in `tern show peers`.
+        let counted = |out: &str, direction: &str, kind: &str| {
+            out.lines().any(|l| {
+                l.starts_with(&format!("tern_bgp_messages_{direction}_total{{"))
+                    && l.contains("Global_10_0_0_2")
+                    && l.contains(&format!("type=\"{kind}\""))
+                    && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)
+            })
+        };
+        let metrics = wait_until("metrics count the session's messages", CONVERGE, || {
+            let out = tern_ns.run("curl", ["-sf", "http://127.0.0.1:9179/metrics"])?;
+            let all = [("received", "open"), ("received", "keepalive")]
+                .into_iter()
+                .chain([("sent", "open"), ("sent", "keepalive"), ("sent", "update")])
+                .all(|(direction, kind)| counted(&out, direction, kind));
+            Ok(all.then_some(out))
+        })?;
+        artifacts.write("metrics-messages.txt", &metrics)?;
+        let peers = node.peers()?;
+        let peer = peers.first().context("no peer in tern show peers")?;
+        for direction in ["messages_received", "messages_sent"] {
+            let open = peer[direction]["open"].as_u64().unwrap_or(0);
+            let keepalive = peer[direction]["keepalive"].as_u64().unwrap_or(0);
+            ensure!(
+                open >= 1 && keepalive >= 1,
+                "{direction}: {}",
+                peer[direction]
+            );
+        }
 
         // Readiness probe through the CLI.
         let ready = std::process::Command::new(tern_bin())

@@ -283,6 +283,42 @@ async fn scrape_reflects_status_and_counters() {
     task.await.unwrap();
 }
 
+#[test]
+fn message_counters_follow_totals_kept_by_the_speaker() {
+    let metrics = Metrics::new();
+    let peer = metrics.peer("Mesh_10_0_0_2");
+    let mut received = tern::status::MessageCounts {
+        open: 1,
+        keepalive: 3,
+        update: 7,
+        ..Default::default()
+    };
+    let sent = tern::status::MessageCounts {
+        open: 1,
+        keepalive: 2,
+        ..Default::default()
+    };
+    peer.messages_up_to(&received, &sent);
+    received.update = 9;
+    peer.messages_up_to(&received, &sent);
+    // A lower total (never happens for one peer) does not lower a counter.
+    peer.messages_up_to(&tern::status::MessageCounts::default(), &sent);
+    let text = metrics.encode();
+    let s = parse_exposition(&text);
+    let msg = |dir: &str, t: &'static str| {
+        get(
+            &s,
+            &format!("tern_bgp_messages_{dir}_total"),
+            &[("peer", "Mesh_10_0_0_2"), ("type", t)],
+        )
+    };
+    assert_eq!(msg("received", "update"), Some(9.0), "{text}");
+    assert_eq!(msg("received", "keepalive"), Some(3.0));
+    assert_eq!(msg("received", "notification"), Some(0.0));
+    assert_eq!(msg("sent", "keepalive"), Some(2.0));
+    assert_eq!(msg("sent", "open"), Some(1.0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_requests_are_refused_clearly() {
     let metrics = Arc::new(Metrics::new());

@@ -109,6 +109,17 @@ async fn two_speakers_establish_exchange_and_refuse_strangers() {
     })
     .await;
     assert_eq!(eor, Family::IPV4_UNICAST);
+    // Messages are counted by type on both ends: the OPEN and KEEPALIVE of the handshake and
+    // the End-of-RIB UPDATE.
+    let (_, a_sent) = a.message_counts(IpAddr::V4(B)).unwrap();
+    let (b_received, _) = b.message_counts(IpAddr::V4(A)).unwrap();
+    for counts in [a_sent, b_received] {
+        assert!(counts.open >= 1, "{counts:?}");
+        assert!(counts.keepalive >= 1, "{counts:?}");
+        assert!(counts.update >= 1, "{counts:?}");
+        assert_eq!(counts.notification, 0, "{counts:?}");
+    }
+    assert_eq!(a.message_counts(IpAddr::V4([10, 9, 9, 9].into())), None);
     // A stale session id is refused.
     assert!(
         b.send(

@@ -68,6 +68,18 @@ impl DesiredRoutes {
         }
     }
 
+    /// Sets the desired route of its prefix (normalized), replacing any other; returns the
+    /// previous one.
+    pub fn insert(&mut self, route: KernelRoute) -> Option<KernelRoute> {
+        let route = route.normalized();
+        self.routes.insert(route.prefix, route)
+    }
+
+    /// Removes the desired route of `prefix`; returns it.
+    pub fn remove(&mut self, prefix: &IpNet) -> Option<KernelRoute> {
+        self.routes.remove(prefix)
+    }
+
     /// The desired route for `prefix`.
     pub fn get(&self, prefix: &IpNet) -> Option<&KernelRoute> {
         self.routes.get(prefix)
@@ -247,6 +259,26 @@ mod tests {
 
     fn current(routes: &[KernelRoute]) -> CurrentRoutes {
         routes.iter().map(|r| (r.key(), r.clone())).collect()
+    }
+
+    #[test]
+    fn desired_routes_change_one_prefix_at_a_time() {
+        let mut desired = DesiredRoutes::new([route("10.0.1.0/24", "192.0.2.1", 1024)]);
+        assert_eq!(
+            desired.insert(route("10.0.2.0/24", "192.0.2.1", 1024)),
+            None
+        );
+        let old = desired.insert(route("10.0.1.0/24", "192.0.2.2", 1024));
+        assert_eq!(old, Some(route("10.0.1.0/24", "192.0.2.1", 1024)));
+        assert_eq!(desired.len(), 2);
+        assert!(desired.remove(&"10.0.2.0/24".parse().unwrap()).is_some());
+        assert!(desired.remove(&"10.0.2.0/24".parse().unwrap()).is_none());
+        let kernel = current(&[route("10.0.1.0/24", "192.0.2.1", 1024)]);
+        let prefixes = ["10.0.1.0/24".parse().unwrap()];
+        assert_eq!(
+            diff_prefixes(&desired, &kernel, &prefixes, |_| false),
+            vec![FibChange::Replace(route("10.0.1.0/24", "192.0.2.2", 1024))]
+        );
     }
 
     #[test]

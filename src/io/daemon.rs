@@ -8,16 +8,16 @@
 //!  1 s tick (heartbeat, GR timers, status) ──────────┘      │ per-peer output backlog        │
 //!                                                           └───────────────────────────────┘
 //!        │ SpeakerHandle::set_peers (diff)   │ SpeakerHandle::send (try, never waits)
-//!        │ KernelHandle::set_desired (watch: coalesced)   │ StatusHub (short locks)
+//!        │ KernelHandle::apply_changes (changed prefixes) │ StatusHub (short locks)
 //! ```
 //!
 //! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
 //! pending export is pulled from its export group and queued without waiting (a full peer
 //! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
 //! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into the
-//! kernel task's desired set (latest set wins). Pure decisions live in [`crate::daemon`].
+//! kernel task's desired set (only the changed prefixes are handed over). Pure decisions live in [`crate::daemon`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,9 +40,9 @@ use crate::io::bgp::{
     Outbound, PeerEvent, SendError, Speaker, SpeakerConfig, SpeakerEvent, SpeakerHandle,
 };
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
-use crate::io::control::{ControlServer, RouteRequest, ServeOptions, StatusHub};
+use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
 use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
-use crate::io::kernel::{KernelConfig, KernelHandle, LearnedRouteEvent};
+use crate::io::kernel::{DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent};
 use crate::io::metrics::{Metrics, MetricsServer};
 use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
@@ -60,6 +60,8 @@ const EVENT_BATCH: usize = 256;
 /// Shortest time between two desired sets handed to the kernel task: during a full-table load
 /// the set is handed over at most this often, not once per event batch.
 const FIB_PUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// The prefix counters' Loc-RIB walk runs at most once per this many times its own duration.
+const COUNTS_COST_FACTOR: u32 = 20;
 /// How long a planned stop waits for the peer tasks.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -141,6 +143,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     // 4. Status hub and the servers reading it.
     let started = now_ts();
     let (route_tx, route_rx) = mpsc::channel(16);
+    let (fib_tx, fib_rx) = mpsc::channel(16);
     let hub = Arc::new(StatusHub::new(
         DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -154,6 +157,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         },
         route_tx,
     ));
+    hub.answer_fib_from(fib_tx);
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
     let control = ControlServer::read_only(
@@ -174,12 +178,13 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
             servers.push(tokio::spawn(server.run(shutdown.clone())));
         }
     }
+    let metrics = Arc::new(Metrics::new());
     if settings.metrics.enabled {
         let server = MetricsServer::bind(settings.metrics.address)
             .await
             .map_err(|e| format!("metrics: {e}"))?;
         servers.push(tokio::spawn(server.run(
-            Arc::new(Metrics::new()),
+            Arc::clone(&metrics),
             Arc::clone(&hub),
             shutdown.clone(),
         )));
@@ -201,10 +206,11 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         RestartRecovery::finished(now)
     };
     let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
+    supervisor.metrics = Some(metrics);
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
     let result = supervisor
-        .run(speaker_rx, datastore_rx, learned_rx, route_rx)
+        .run(speaker_rx, datastore_rx, learned_rx, route_rx, fib_rx)
         .await;
 
     // Planned stop: no NOTIFICATION to graceful-restart peers, kernel routes stay (unless
@@ -257,16 +263,23 @@ struct Supervisor {
     speaker: SpeakerHandle,
     kernel: KernelHandle,
     hub: Arc<StatusHub>,
+    /// Prometheus counters fed from the speaker's per-peer message counts.
+    metrics: Option<Arc<Metrics>>,
     rib: Rib,
     ids: HashMap<IpAddr, PeerId>,
     addresses: HashMap<PeerId, IpAddr>,
     peers: BTreeMap<IpAddr, PeerRuntime>,
     desired: BTreeMap<IpNet, KernelRoute>,
-    desired_changed: bool,
+    /// Prefixes whose desired route changed since the last hand-over (sent as changes).
+    desired_changed: HashSet<IpNet>,
+    /// The whole desired set must be handed over (start, pool rules or policy changed).
+    desired_whole: bool,
     learned: BTreeSet<IpNet>,
     recovery: RestartRecovery,
     converge_pending: bool,
     status_dirty: bool,
+    /// The prefix counters are not recomputed before this time (see [`COUNTS_COST_FACTOR`]).
+    counts_not_before: Option<Instant>,
     /// When the desired set was last handed to the kernel task.
     last_fib_push: Option<Instant>,
     /// A changed desired set waits for this time (see [`FIB_PUSH_INTERVAL`]).
@@ -298,16 +311,19 @@ impl Supervisor {
             speaker,
             kernel,
             hub,
+            metrics: None,
             rib,
             ids: HashMap::new(),
             addresses: HashMap::new(),
             peers: BTreeMap::new(),
             desired: BTreeMap::new(),
-            desired_changed: true,
+            desired_changed: HashSet::new(),
+            desired_whole: true,
             learned: BTreeSet::new(),
             recovery,
             converge_pending: false,
             status_dirty: true,
+            counts_not_before: None,
             last_fib_push: None,
             fib_flush_at: None,
         }
@@ -334,6 +350,7 @@ impl Supervisor {
         mut datastore_rx: mpsc::Receiver<DatastoreEvent>,
         mut learned_rx: mpsc::UnboundedReceiver<LearnedRouteEvent>,
         mut route_rx: mpsc::Receiver<RouteRequest>,
+        mut fib_rx: mpsc::Receiver<FibRequest>,
     ) -> Result<(), String> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
@@ -367,6 +384,9 @@ impl Supervisor {
                     }
                 }
                 Some(request) = route_rx.recv() => self.answer_routes(request),
+                Some(request) = fib_rx.recv() => {
+                    let _ = request.reply.send(self.fib_status(true));
+                }
                 _ = tick.tick() => self.on_tick(),
             }
             self.after_batch();
@@ -763,7 +783,7 @@ impl Supervisor {
         }
         if desired != self.desired {
             self.desired = desired;
-            self.desired_changed = true;
+            self.desired_whole = true;
         }
     }
 
@@ -773,31 +793,42 @@ impl Supervisor {
                 .route
                 .as_ref()
                 .and_then(|r| glue::kernel_route(change.prefix, r, &self.plan, &self.subnets));
-            match new {
+            let changed = match new {
+                Some(k) if self.desired.get(&change.prefix) == Some(&k) => false,
                 Some(k) => {
-                    if self.desired.get(&change.prefix) != Some(&k) {
-                        self.desired.insert(change.prefix, k);
-                        self.desired_changed = true;
-                    }
+                    self.desired.insert(change.prefix, k);
+                    true
                 }
-                None => {
-                    if self.desired.remove(&change.prefix).is_some() {
-                        self.desired_changed = true;
-                    }
-                }
+                None => self.desired.remove(&change.prefix).is_some(),
+            };
+            if changed && !self.desired_whole {
+                self.desired_changed.insert(change.prefix);
             }
         }
-        if self.desired_changed {
+        if self.desired_whole || !self.desired_changed.is_empty() {
             let now = Instant::now();
             let due = self
                 .last_fib_push
                 .map_or(now, |last| last + FIB_PUSH_INTERVAL);
             if due <= now || self.converge_pending {
-                self.desired_changed = false;
                 self.fib_flush_at = None;
                 self.last_fib_push = Some(now);
-                self.kernel
-                    .set_desired(self.desired.values().cloned().collect());
+                if std::mem::take(&mut self.desired_whole) {
+                    self.desired_changed.clear();
+                    self.kernel
+                        .set_desired(self.desired.values().cloned().collect());
+                } else {
+                    // Only the changed prefixes: proportional to the changes, not the table.
+                    let changes = self
+                        .desired_changed
+                        .drain()
+                        .map(|prefix| match self.desired.get(&prefix) {
+                            Some(route) => DesiredChange::Set(route.clone()),
+                            None => DesiredChange::Remove(prefix),
+                        })
+                        .collect();
+                    self.kernel.apply_changes(changes);
+                }
                 self.status_dirty = true;
             } else {
                 self.fib_flush_at = Some(due);
@@ -840,16 +871,33 @@ impl Supervisor {
             self.publish_recovery();
         }
         self.publish_fib();
-        if self.status_dirty {
+        self.publish_messages();
+        // The prefix counters walk the Loc-RIB: during a table load they are refreshed at most
+        // once per COUNTS_COST_FACTOR × the last walk's time, so they take a bounded share of
+        // the supervisor's time whatever the table size.
+        if self.status_dirty && self.counts_not_before.is_none_or(|at| at <= now) {
             self.status_dirty = false;
+            let started = Instant::now();
             self.publish_counts();
+            self.counts_not_before = Some(Instant::now() + started.elapsed() * COUNTS_COST_FACTOR);
         }
     }
 
+    /// The kernel summary published each tick (without the routes: those are copied only when
+    /// asked for, see [`StatusHub::answer_fib_from`]).
     fn publish_fib(&self) {
+        self.hub.set_fib(self.fib_status(false));
+    }
+
+    /// The kernel status; with `routes`, every desired route (on request only).
+    fn fib_status(&self, routes: bool) -> status::FibStatus {
         let k = self.kernel.status();
         let mut fib = status::FibStatus {
-            routes: self.desired.values().cloned().collect(),
+            routes: if routes {
+                self.desired.values().cloned().collect()
+            } else {
+                Vec::new()
+            },
             last_sync: Some(now_ts()),
             last_error: None,
             errors_total: k.failed.len() as u64,
@@ -866,7 +914,23 @@ impl Supervisor {
                 message: "tunnel device tunl0 is missing; IP-in-IP routes wait for it".into(),
             });
         }
-        self.hub.set_fib(fib);
+        fib
+    }
+
+    /// Each peer's message counters from the speaker (a few atomics per peer) into the status
+    /// and the metrics.
+    fn publish_messages(&self) {
+        for (address, runtime) in &self.peers {
+            if let Some((received, sent)) = self.speaker.message_counts(*address) {
+                if let Some(metrics) = &self.metrics {
+                    metrics.peer(&runtime.name).messages_up_to(&received, &sent);
+                }
+                self.hub.update_peer(&runtime.name, |p| {
+                    p.messages_received = received;
+                    p.messages_sent = sent;
+                });
+            }
+        }
     }
 
     /// Prefix counters and RIB sizes (one pass over the Loc-RIB).

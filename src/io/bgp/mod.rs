@@ -15,6 +15,7 @@
 //! (RFC 9687); one that floods is not read while its events wait for the consumer.
 
 mod conn;
+pub mod counters;
 mod listener;
 mod peer;
 pub mod socket;
@@ -25,6 +26,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::status::MessageCounts;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -417,7 +420,14 @@ impl SpeakerHandle {
             .map_err(|_| SendError::Full(peer))
     }
 
-    /// The status of every configured peer.
+    /// Messages `(received, sent)` by type on all of `peer`'s sessions since it was configured.
+    pub fn message_counts(&self, peer: IpAddr) -> Option<(MessageCounts, MessageCounts)> {
+        let table = self.inner.peers.lock().ok()?;
+        let shared = &table.get(&peer)?.shared;
+        Some((shared.messages.received(), shared.messages.sent()))
+    }
+
+    /// Every peer's status, ordered by address.
     pub fn status(&self) -> Vec<(IpAddr, PeerStatus)> {
         let Ok(table) = self.inner.peers.lock() else {
             return Vec::new();

@@ -58,6 +58,8 @@ pub(crate) struct PeerShared {
     pub(crate) output_blocked: AtomicBool,
     /// Status for `show` commands.
     pub(crate) status: std::sync::Mutex<PeerStatus>,
+    /// Messages received and sent, by type.
+    pub(crate) messages: super::counters::MessageCounters,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -68,6 +70,8 @@ pub(crate) struct PeerTask {
     base: TokioInstant,
     timers: HashMap<Timer, TokioInstant>,
     conns: HashMap<ConnId, Conn>,
+    /// Message framing of each connection's received bytes, for the counters.
+    framers: HashMap<ConnId, super::counters::ReceiveFramer>,
     next_conn: u64,
     connect: Option<ConnectFuture>,
     commands: mpsc::Receiver<PeerCommand>,
@@ -100,6 +104,7 @@ impl PeerTask {
             base,
             timers: HashMap::new(),
             conns: HashMap::new(),
+            framers: HashMap::new(),
             next_conn: 0,
             connect: None,
             commands,
@@ -243,11 +248,18 @@ impl PeerTask {
 
     fn conn_event(&mut self, event: ConnEvent) {
         match event {
-            ConnEvent::Data(conn, bytes) => self.input(Input::Received {
-                conn,
-                bytes: &bytes,
-            }),
+            ConnEvent::Data(conn, bytes) => {
+                self.framers
+                    .entry(conn)
+                    .or_default()
+                    .feed(&bytes, &self.shared.messages);
+                self.input(Input::Received {
+                    conn,
+                    bytes: &bytes,
+                })
+            }
             ConnEvent::Closed(conn) => {
+                self.framers.remove(&conn);
                 if let Some(c) = self.conns.remove(&conn) {
                     c.close();
                     self.input(Input::Closed { conn });
@@ -286,10 +298,13 @@ impl PeerTask {
             Outbound::Message(bytes) => bytes,
             Outbound::EndOfRib(family) => super::end_of_rib(family),
             Outbound::RouteRefresh(family) => {
-                c.send(super::route_refresh(family));
+                let bytes = super::route_refresh(family);
+                self.shared.messages.count_sent(&bytes);
+                c.send(bytes);
                 return;
             }
         };
+        self.shared.messages.count_sent(&bytes);
         c.send(bytes);
         self.input(Input::UpdateSent);
     }
@@ -319,10 +334,12 @@ impl PeerTask {
             Action::CancelConnect => self.connect = None,
             Action::Send { conn, bytes } => {
                 if let Some(c) = self.conns.get(&conn) {
+                    self.shared.messages.count_sent(&bytes);
                     c.send(bytes);
                 }
             }
             Action::Close { conn } => {
+                self.framers.remove(&conn);
                 if let Some(c) = self.conns.remove(&conn) {
                     c.close();
                 }

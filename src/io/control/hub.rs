@@ -21,6 +21,14 @@ pub struct RouteRequest {
     pub reply: oneshot::Sender<Vec<RouteStatus>>,
 }
 
+/// A request for the kernel status with every route, answered by the task that owns the
+/// desired set (so a table of a million routes is copied only when someone asks).
+#[derive(Debug)]
+pub struct FibRequest {
+    /// Where to send the status.
+    pub reply: oneshot::Sender<FibStatus>,
+}
+
 /// Live status published by the daemon; serves the control and BIRD sockets and metrics.
 #[derive(Debug)]
 pub struct StatusHub {
@@ -28,6 +36,7 @@ pub struct StatusHub {
     peers: Mutex<BTreeMap<String, PeerStatus>>,
     rib: Mutex<RibSummary>,
     fib: Mutex<FibStatus>,
+    fib_requests: Mutex<Option<mpsc::Sender<FibRequest>>>,
     routes: mpsc::Sender<RouteRequest>,
 }
 
@@ -44,6 +53,7 @@ impl StatusHub {
             peers: Mutex::new(BTreeMap::new()),
             rib: Mutex::new(RibSummary::default()),
             fib: Mutex::new(FibStatus::default()),
+            fib_requests: Mutex::new(None),
             routes,
         }
     }
@@ -84,6 +94,12 @@ impl StatusHub {
         *lock(&self.rib) = rib;
     }
 
+    /// From now on the kernel status is asked of `requests`' receiver (with its routes); the
+    /// status set with [`StatusHub::set_fib`] is the answer when that task does not reply.
+    pub fn answer_fib_from(&self, requests: mpsc::Sender<FibRequest>) {
+        *lock(&self.fib_requests) = Some(requests);
+    }
+
     /// Sets the kernel status.
     pub fn set_fib(&self, fib: FibStatus) {
         *lock(&self.fib) = fib;
@@ -119,6 +135,15 @@ impl StatusSource for StatusHub {
     }
 
     async fn fib(&self) -> Result<FibStatus, SourceError> {
+        let requests = lock(&self.fib_requests).clone();
+        if let Some(requests) = requests {
+            let (reply, answer) = oneshot::channel();
+            if requests.send(FibRequest { reply }).await.is_ok()
+                && let Ok(fib) = answer.await
+            {
+                return Ok(fib);
+            }
+        }
         Ok(lock(&self.fib).clone())
     }
 }

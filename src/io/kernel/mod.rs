@@ -1,7 +1,7 @@
 //! The kernel's routing table over rtnetlink: the only module that talks netlink.
 //!
 //! ```text
-//!   daemon ──set_desired / converged / shutdown──▶ ┌──────────────┐ ──RTM_NEWROUTE/DELROUTE──▶ kernel
+//!   daemon ──set_desired / apply_changes / converged──▶ ┌──────────────┐ ──RTM_NEWROUTE/DELROUTE──▶ kernel
 //!                                                  │ KernelTask   │   (writer connection,
 //!   daemon ◀──────── LearnedRouteEvent ─────────── │ (one tokio   │    pipelined batches)
 //!   daemon ◀──────── KernelStatus (watch) ──────── │  task)       │ ◀──route/link/address events──
@@ -33,7 +33,7 @@ mod task;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -138,6 +138,34 @@ pub struct KernelStatus {
     pub writes: u64,
 }
 
+/// A change of one prefix's desired kernel route (see [`KernelHandle::apply_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredChange {
+    /// The prefix's desired route is now this one.
+    Set(KernelRoute),
+    /// The prefix has no desired route any more.
+    Remove(IpNet),
+}
+
+impl DesiredChange {
+    /// The prefix changed.
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            DesiredChange::Set(route) => route.prefix,
+            DesiredChange::Remove(prefix) => *prefix,
+        }
+    }
+}
+
+/// What the handle sends the task about the desired set, in order.
+#[derive(Debug)]
+pub(super) enum DesiredUpdate {
+    /// The whole set, with its generation: replaces everything before it.
+    Whole(u64, Vec<KernelRoute>),
+    /// Changes of some prefixes, with their generation.
+    Changes(u64, Vec<DesiredChange>),
+}
+
 pub(super) enum Command {
     Converged,
     Shutdown(tokio::sync::oneshot::Sender<()>),
@@ -146,7 +174,8 @@ pub(super) enum Command {
 /// The daemon's handle on the kernel task. Dropping it stops the task (routes stay).
 #[derive(Debug)]
 pub struct KernelHandle {
-    desired: watch::Sender<(u64, Arc<Vec<KernelRoute>>)>,
+    desired: mpsc::UnboundedSender<DesiredUpdate>,
+    generation: AtomicU64,
     commands: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<KernelStatus>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -179,7 +208,7 @@ impl KernelHandle {
     pub async fn start(
         config: KernelConfig,
     ) -> Result<(KernelHandle, mpsc::UnboundedReceiver<LearnedRouteEvent>), KernelError> {
-        let (desired_tx, desired_rx) = watch::channel((0, Arc::new(Vec::new())));
+        let (desired_tx, desired_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(KernelStatus::default());
         let (learned_tx, learned_rx) = mpsc::unbounded_channel();
@@ -189,6 +218,7 @@ impl KernelHandle {
         Ok((
             KernelHandle {
                 desired: desired_tx,
+                generation: AtomicU64::new(0),
                 commands: commands_tx,
                 status: status_rx,
                 task: Some(join),
@@ -201,12 +231,21 @@ impl KernelHandle {
     /// Returns the generation number that [`KernelStatus::applied_generation`] reaches once this
     /// set (or a later one) has been applied.
     pub fn set_desired(&self, routes: Vec<KernelRoute>) -> u64 {
-        let mut generation = 0;
-        self.desired.send_modify(|(current_generation, set)| {
-            *current_generation += 1;
-            generation = *current_generation;
-            *set = Arc::new(routes);
-        });
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.desired.send(DesiredUpdate::Whole(generation, routes));
+        generation
+    }
+
+    /// Changes the desired routes of some prefixes only (the rest stay as they are). The task
+    /// takes every queued update at once and writes only the changed prefixes, in pipelined
+    /// batches: the cost is proportional to the changes, not to the table. Ordered with
+    /// [`KernelHandle::set_desired`]; returns the generation that
+    /// [`KernelStatus::applied_generation`] reaches once these changes have been applied.
+    pub fn apply_changes(&self, changes: Vec<DesiredChange>) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self
+            .desired
+            .send(DesiredUpdate::Changes(generation, changes));
         generation
     }
 

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -23,7 +22,8 @@ use super::codec::{
 };
 use super::writer::{RouteWriter, WriterClosed};
 use super::{
-    Command, KernelConfig, KernelError, KernelStatus, LearnedRoute, LearnedRouteEvent, RouteCounts,
+    Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelStatus, LearnedRoute,
+    LearnedRouteEvent, RouteCounts,
 };
 use crate::fib::{
     CurrentRoutes, DesiredRoutes, FibChange, Formed, KernelRoute, KernelRouteKind, NextHop,
@@ -43,7 +43,7 @@ pub(super) struct KernelTask {
     writer: RouteWriter,
     events: Events,
     _monitor: rtnetlink::Handle,
-    desired_rx: watch::Receiver<(u64, Arc<Vec<KernelRoute>>)>,
+    desired_rx: mpsc::UnboundedReceiver<DesiredUpdate>,
     commands: mpsc::UnboundedReceiver<Command>,
     status_tx: watch::Sender<KernelStatus>,
     learned_tx: mpsc::UnboundedSender<LearnedRouteEvent>,
@@ -69,6 +69,8 @@ pub(super) struct KernelTask {
     need_full: bool,
     need_reresolve: bool,
     dirty: HashSet<IpNet>,
+    /// Prefixes whose desired route changed ([`DesiredChange`]), written at the next pass.
+    changed: HashSet<IpNet>,
 }
 
 /// Sets the socket's receive buffer (`SO_RCVBUFFORCE` when permitted, else `SO_RCVBUF`, which
@@ -175,7 +177,7 @@ fn drop_own_route_notifications(fd: i32, protocol: u8) -> std::io::Result<()> {
 impl KernelTask {
     pub async fn start(
         config: KernelConfig,
-        desired_rx: watch::Receiver<(u64, Arc<Vec<KernelRoute>>)>,
+        desired_rx: mpsc::UnboundedReceiver<DesiredUpdate>,
         commands: mpsc::UnboundedReceiver<Command>,
         status_tx: watch::Sender<KernelStatus>,
         learned_tx: mpsc::UnboundedSender<LearnedRouteEvent>,
@@ -229,6 +231,7 @@ impl KernelTask {
             need_full: false,
             need_reresolve: false,
             dirty: HashSet::new(),
+            changed: HashSet::new(),
         };
         task.resync()
             .await
@@ -283,13 +286,30 @@ impl KernelTask {
                         return;
                     }
                 },
-                changed = self.desired_rx.changed() => {
-                    if changed.is_err() {
+                update = self.desired_rx.recv() => {
+                    let Some(update) = update else {
                         self.stop().await;
                         return;
+                    };
+                    // Coalesce: take every update already queued; a whole set makes the
+                    // changes before it moot.
+                    let mut updates = vec![update];
+                    while let Ok(update) = self.desired_rx.try_recv() {
+                        if matches!(update, DesiredUpdate::Whole(..)) {
+                            updates.clear();
+                        }
+                        updates.push(update);
                     }
-                    let (generation, routes) = self.desired_rx.borrow_and_update().clone();
-                    self.set_desired(generation, &routes);
+                    for update in updates {
+                        match update {
+                            DesiredUpdate::Whole(generation, routes) => {
+                                self.set_desired(generation, routes)
+                            }
+                            DesiredUpdate::Changes(generation, changes) => {
+                                self.change_desired(generation, changes)
+                            }
+                        }
+                    }
                 }
                 event = self.events.next() => {
                     let Some((message, _)) = event else {
@@ -340,8 +360,24 @@ impl KernelTask {
         }
     }
 
-    fn set_desired(&mut self, generation: u64, routes: &[KernelRoute]) {
-        self.desired = DesiredRoutes::new(routes.iter().cloned());
+    fn change_desired(&mut self, generation: u64, changes: Vec<DesiredChange>) {
+        for change in changes {
+            self.changed.insert(change.prefix());
+            match change {
+                DesiredChange::Set(route) => {
+                    self.stale.redesired(&route.prefix);
+                    self.desired.insert(route);
+                }
+                DesiredChange::Remove(prefix) => {
+                    self.desired.remove(&prefix);
+                }
+            }
+        }
+        self.generation = generation;
+    }
+
+    fn set_desired(&mut self, generation: u64, routes: Vec<KernelRoute>) {
+        self.desired = DesiredRoutes::new(routes);
         for route in self.desired.iter() {
             self.stale.redesired(&route.prefix);
         }
@@ -713,12 +749,21 @@ impl KernelTask {
         if self.need_full {
             self.need_full = false;
             self.dirty.clear();
+            self.changed.clear();
             let generation = self.generation;
-            self.reconcile(None).await?;
+            self.reconcile(None, false).await?;
             self.applied_generation = generation;
-        } else if !self.dirty.is_empty() {
-            let dirty: Vec<IpNet> = self.dirty.drain().collect();
-            self.reconcile(Some(&dirty)).await?;
+        } else {
+            if !self.changed.is_empty() {
+                let generation = self.generation;
+                let changed: Vec<IpNet> = self.changed.drain().collect();
+                self.reconcile(Some(&changed), false).await?;
+                self.applied_generation = generation;
+            }
+            if !self.dirty.is_empty() {
+                let dirty: Vec<IpNet> = self.dirty.drain().collect();
+                self.reconcile(Some(&dirty), true).await?;
+            }
         }
         Ok(())
     }
@@ -756,7 +801,13 @@ impl KernelTask {
         })
     }
 
-    async fn reconcile(&mut self, scope: Option<&[IpNet]>) -> Result<(), WriterClosed> {
+    /// Makes the kernel match the desired set, everywhere (`scope` None) or for some prefixes;
+    /// `restoring`: the prefixes were touched by someone else (counted and logged as restores).
+    async fn reconcile(
+        &mut self,
+        scope: Option<&[IpNet]>,
+        restoring: bool,
+    ) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
             match scope {
                 None => self.failed.clear(),
@@ -807,7 +858,7 @@ impl KernelTask {
             if changes.is_empty() {
                 return Ok(());
             }
-            if scope.is_some() {
+            if restoring {
                 for change in &changes {
                     if !matches!(change, FibChange::Delete(_)) {
                         tracing::info!(prefix = %change.route().prefix, "restoring a route of ours deleted or replaced by someone else");

@@ -144,6 +144,30 @@ impl PeerMetrics {
         self.sent[index(t)].inc();
     }
 
+    /// Raises the message counters to `received` and `sent`, totals kept elsewhere (the
+    /// speaker's per-peer counters): counters never go down, so a lower total changes nothing.
+    pub fn messages_up_to(
+        &self,
+        received: &crate::status::MessageCounts,
+        sent: &crate::status::MessageCounts,
+    ) {
+        for (counters, totals) in [(&self.received, received), (&self.sent, sent)] {
+            let totals = [
+                totals.open,
+                totals.update,
+                totals.notification,
+                totals.keepalive,
+                totals.route_refresh,
+            ];
+            for (counter, total) in counters.iter().zip(totals) {
+                let current = counter.get();
+                if total > current {
+                    counter.inc_by(total - current);
+                }
+            }
+        }
+    }
+
     /// The session left Established.
     pub fn session_flapped(&self) {
         self.flaps.inc();
