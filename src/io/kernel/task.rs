@@ -252,6 +252,26 @@ impl KernelTask {
         Ok(task)
     }
 
+    /// Applies `first` (if any) and every desired-route update already queued behind it, in order.
+    /// Coalesces: a whole set makes the changes queued before it moot.
+    fn apply_queued_desired(&mut self, first: Option<DesiredUpdate>) {
+        let mut updates: Vec<DesiredUpdate> = first.into_iter().collect();
+        while let Ok(update) = self.desired_rx.try_recv() {
+            if matches!(update, DesiredUpdate::Whole(..)) {
+                updates.clear();
+            }
+            updates.push(update);
+        }
+        for update in updates {
+            match update {
+                DesiredUpdate::Whole(generation, routes) => self.set_desired(generation, routes),
+                DesiredUpdate::Changes(generation, changes) => {
+                    self.change_desired(generation, changes)
+                }
+            }
+        }
+    }
+
     pub async fn run(mut self) {
         loop {
             if let Err(WriterClosed) = self.process_pending().await {
@@ -267,10 +287,7 @@ impl KernelTask {
                         // The daemon sends the re-converged desired set just before this
                         // signal: take it first, or the sweep would remove adopted routes that
                         // set wants again (and put them back a moment later).
-                        if self.desired_rx.has_changed().unwrap_or(false) {
-                            let (generation, routes) = self.desired_rx.borrow_and_update().clone();
-                            self.set_desired(generation, &routes);
-                        }
+                        self.apply_queued_desired(None);
                         if self.stale.converged() {
                             tracing::info!("converged: sweeping stale routes");
                         }
@@ -291,25 +308,7 @@ impl KernelTask {
                         self.stop().await;
                         return;
                     };
-                    // Coalesce: take every update already queued; a whole set makes the
-                    // changes before it moot.
-                    let mut updates = vec![update];
-                    while let Ok(update) = self.desired_rx.try_recv() {
-                        if matches!(update, DesiredUpdate::Whole(..)) {
-                            updates.clear();
-                        }
-                        updates.push(update);
-                    }
-                    for update in updates {
-                        match update {
-                            DesiredUpdate::Whole(generation, routes) => {
-                                self.set_desired(generation, routes)
-                            }
-                            DesiredUpdate::Changes(generation, changes) => {
-                                self.change_desired(generation, changes)
-                            }
-                        }
-                    }
+                    self.apply_queued_desired(Some(update));
                 }
                 event = self.events.next() => {
                     let Some((message, _)) = event else {
