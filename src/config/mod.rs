@@ -140,6 +140,10 @@ impl Default for BgpSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KernelSettings {
+    /// Write routes into the kernel at all. `false` makes tern a pure BGP speaker (a route
+    /// server, or a like-for-like benchmark against daemons that program nothing): it still
+    /// reads the kernel (borrowed addresses are exported) but never adds or deletes a route.
+    pub program: bool,
     /// Route protocol number of the routes tern installs (12 = `bird`, known to Felix).
     pub route_protocol: u8,
     /// After a restart, how long routes left in the kernel by the previous run are kept while
@@ -152,6 +156,7 @@ pub struct KernelSettings {
 impl Default for KernelSettings {
     fn default() -> Self {
         Self {
+            program: true,
             route_protocol: 12,
             restart_wait: 120,
             flush_on_exit: false,
@@ -389,6 +394,7 @@ mod tests {
         assert_eq!(s, Settings::default());
         assert_eq!(s.bgp.hold_time, 90);
         assert_eq!(s.kernel.route_protocol, 12);
+        assert!(s.kernel.program);
         assert_eq!(s.datastore.secret_namespace, "kube-system");
     }
 
@@ -411,6 +417,7 @@ listen_addresses = ["10.0.0.1"]
 hold_time = 9
 keepalive_time = 3
 [kernel]
+program = false
 route_protocol = 12
 [control]
 socket = "/tmp/t.ctl"
@@ -423,6 +430,7 @@ address = "0.0.0.0:9000"
         assert_eq!(s.node_name.as_deref(), Some("n1"));
         assert_eq!(s.plan_options().router_id, RouterIdSource::Hash);
         assert_eq!(s.datastore.paths.len(), 2);
+        assert!(!s.kernel.program);
         assert_eq!(s.metrics.address.port(), 9000);
         assert!(!s.metrics.enabled);
     }

@@ -104,6 +104,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
 
     // 2. The kernel: adopt routes left by a previous run.
     let (kernel, learned_rx) = KernelHandle::start(KernelConfig {
+        program: settings.kernel.program,
         protocol: settings.kernel.route_protocol,
         ignored_interfaces: plan.policy.ignored_interfaces.clone(),
         stale_hold: Duration::from_secs(settings.kernel.restart_wait.into()),
@@ -206,6 +207,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         RestartRecovery::finished(now)
     };
     let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
+    supervisor.program_kernel = settings.kernel.program;
     supervisor.metrics = Some(metrics);
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
@@ -262,6 +264,8 @@ struct Supervisor {
     defaults: SessionDefaults,
     speaker: SpeakerHandle,
     kernel: KernelHandle,
+    /// `[kernel] program`: when false no desired kernel routes are computed or handed over.
+    program_kernel: bool,
     hub: Arc<StatusHub>,
     /// Prometheus counters fed from the speaker's per-peer message counts.
     metrics: Option<Arc<Metrics>>,
@@ -310,6 +314,7 @@ impl Supervisor {
             defaults,
             speaker,
             kernel,
+            program_kernel: true,
             hub,
             metrics: None,
             rib,
@@ -772,6 +777,9 @@ impl Supervisor {
     }
 
     fn recompute_fib(&mut self) {
+        if !self.program_kernel {
+            return;
+        }
         let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
         let mut desired = BTreeMap::new();
         for prefix in prefixes {
@@ -788,7 +796,16 @@ impl Supervisor {
     }
 
     fn update_fib(&mut self) {
-        for change in self.rib.take_fib_changes() {
+        let changes = self.rib.take_fib_changes();
+        if !self.program_kernel {
+            // Nothing is written: the Loc-RIB changes have no kernel consequence.
+            drop(changes);
+            if std::mem::take(&mut self.converge_pending) {
+                self.publish_recovery();
+            }
+            return;
+        }
+        for change in changes {
             let new = change
                 .route
                 .as_ref()

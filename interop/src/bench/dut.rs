@@ -57,8 +57,10 @@ pub enum DutKind {
     Gobgp,
     /// FRR's bgpd.
     Frr,
-    /// tern.
+    /// tern as a pure BGP speaker (`[kernel] program = false`), like the other daemons here.
     Tern,
+    /// tern also installing every learned route into the `dut` kernel (its default).
+    TernKernel,
 }
 
 impl DutKind {
@@ -71,7 +73,9 @@ impl DutKind {
             DutKind::Bird => vec!["bird".into()],
             DutKind::Gobgp => vec!["gobgpd".into()],
             DutKind::Frr => vec!["/usr/lib/frr/bgpd".into()],
-            DutKind::Tern => vec![super::tern::tern_binary().display().to_string()],
+            DutKind::Tern | DutKind::TernKernel => {
+                vec![super::tern::tern_binary().display().to_string()]
+            }
         }
     }
 }
@@ -83,6 +87,7 @@ impl fmt::Display for DutKind {
             DutKind::Gobgp => "gobgp",
             DutKind::Frr => "frr",
             DutKind::Tern => "tern",
+            DutKind::TernKernel => "tern-kernel",
         })
     }
 }
@@ -95,7 +100,8 @@ impl FromStr for DutKind {
             "gobgp" | "gobgpd" => DutKind::Gobgp,
             "frr" | "bgpd" => DutKind::Frr,
             "tern" => DutKind::Tern,
-            other => bail!("unknown daemon {other:?} (bird, gobgp, frr, tern)"),
+            "tern-kernel" => DutKind::TernKernel,
+            other => bail!("unknown daemon {other:?} (bird, gobgp, frr, tern, tern-kernel)"),
         })
     }
 }
@@ -154,7 +160,8 @@ pub fn start(kind: DutKind, netns: &Netns, artifacts: &Artifacts, a: &Addressing
         DutKind::Bird => start_bird(netns, artifacts, a),
         DutKind::Gobgp => start_gobgp(netns, artifacts, a),
         DutKind::Frr => start_frr(netns, artifacts, a),
-        DutKind::Tern => super::tern::start(netns, artifacts, a),
+        DutKind::Tern => super::tern::start(netns, artifacts, a, false),
+        DutKind::TernKernel => super::tern::start(netns, artifacts, a, true),
     }
 }
 

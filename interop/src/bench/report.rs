@@ -130,7 +130,7 @@ pub fn markdown(
     }
     let fastest = summaries
         .iter()
-        .filter(|(k, _)| **k != DutKind::Tern)
+        .filter(|(k, _)| !matches!(**k, DutKind::Tern | DutKind::TernKernel))
         .min_by(|a, b| a.1.seconds.median.total_cmp(&b.1.seconds.median));
     if let (Some(tern), Some((fastest_kind, fastest))) = (summaries.get(&DutKind::Tern), fastest) {
         let _ = writeln!(

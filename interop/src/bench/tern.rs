@@ -2,9 +2,10 @@
 //! Calico manifests (BGPConfiguration AS 65002 without the node mesh, its own Node, BGPPeers
 //! for the generator and the monitor, a BGPFilter accepting every route both ways).
 //!
-//! tern has no setting that turns kernel programming off: it installs the learned routes (they
-//! are outside any Calico IP pool) into the `dut` namespace's kernel, which the other daemons
-//! do not do here. The benchmark counts the kernel routes of every daemon and reports them.
+//! `tern` runs with `[kernel] program = false`, like the other daemons here, which program
+//! nothing; `tern-kernel` keeps tern's default and also installs the learned routes (they are
+//! outside any Calico IP pool) into the `dut` namespace's kernel. The benchmark counts the kernel
+//! routes of every daemon and reports them.
 
 use anyhow::{Result, bail};
 
@@ -28,8 +29,9 @@ pub fn tern_binary() -> std::path::PathBuf {
 /// The node name tern runs as.
 pub const NODE: &str = "dut";
 
-/// The settings file: file datastore, equal timers, metrics off, control socket in `dir`.
-pub fn settings(resources: &str, control_socket: &str) -> String {
+/// The settings file: file datastore, equal timers, metrics off, control socket in `dir`;
+/// kernel programming as `program_kernel` says.
+pub fn settings(resources: &str, control_socket: &str, program_kernel: bool) -> String {
     format!(
         "node_name = \"{NODE}\"
 log_format = \"text\"
@@ -42,6 +44,9 @@ paths = [\"{resources}\"]
 hold_time = {hold}
 keepalive_time = {ka}
 connect_retry_time = 5
+
+[kernel]
+program = {program_kernel}
 
 [control]
 socket = \"{control_socket}\"
@@ -113,7 +118,12 @@ spec:
 }
 
 /// Starts `tern run` in `netns`.
-pub fn start(netns: &Netns, artifacts: &Artifacts, a: &Addressing) -> Result<Dut> {
+pub fn start(
+    netns: &Netns,
+    artifacts: &Artifacts,
+    a: &Addressing,
+    program_kernel: bool,
+) -> Result<Dut> {
     let binary = tern_binary();
     if !binary.is_file() {
         bail!(
@@ -128,7 +138,11 @@ pub fn start(netns: &Netns, artifacts: &Artifacts, a: &Addressing) -> Result<Dut
     let conf = dir.join("tern.toml");
     std::fs::write(
         &conf,
-        settings(path(&resources_dir)?, path(&dir.join("tern.ctl"))?),
+        settings(
+            path(&resources_dir)?,
+            path(&dir.join("tern.ctl"))?,
+            program_kernel,
+        ),
     )?;
     let process = Process::spawn(
         Some(netns),
@@ -138,7 +152,11 @@ pub fn start(netns: &Netns, artifacts: &Artifacts, a: &Addressing) -> Result<Dut
         &artifacts.path("tern.log"),
     )?;
     Ok(Dut {
-        kind: DutKind::Tern,
+        kind: if program_kernel {
+            DutKind::TernKernel
+        } else {
+            DutKind::Tern
+        },
         processes: vec![process],
         cleanup: vec![],
     })

@@ -46,6 +46,9 @@ pub use writer::WriterClosed;
 /// Settings of the kernel task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelConfig {
+    /// Write routes at all (`[kernel] program`). When `false` the task only reads: it learns
+    /// routes and links, but adds, replaces and deletes nothing (routes of a previous run too).
+    pub program: bool,
     /// Route protocol number of tern's routes (default 12, `bird`, which Felix treats as BIRD's).
     pub protocol: u8,
     /// The IP-in-IP device (the node agent's `tunl0`).
@@ -65,6 +68,7 @@ pub struct KernelConfig {
 impl Default for KernelConfig {
     fn default() -> Self {
         Self {
+            program: true,
             protocol: 12,
             tunnel_device: "tunl0".to_owned(),
             ignored_interfaces: Vec::new(),

@@ -236,6 +236,11 @@ impl KernelTask {
         task.resync()
             .await
             .map_err(|error| KernelError::Dump(error.to_string()))?;
+        if !task.config.program {
+            tracing::info!("kernel programming is off ([kernel] program = false): routes are read, never written");
+            task.publish();
+            return Ok(task);
+        }
         task.stale = StaleRoutes::adopt(
             task.current.values(),
             Instant::now(),
@@ -332,7 +337,7 @@ impl KernelTask {
     }
 
     async fn stop(&mut self) {
-        if !self.config.flush_on_exit {
+        if !self.config.program || !self.config.flush_on_exit {
             tracing::info!(
                 routes = self.current.len(),
                 "kernel task stops; routes stay"
@@ -737,6 +742,15 @@ impl KernelTask {
             }
             self.need_full = true;
             self.need_reresolve |= !self.recursive.is_empty();
+        }
+        if !self.config.program {
+            // Read-only: nothing is written, so every desired generation counts as applied.
+            self.need_full = false;
+            self.need_reresolve = false;
+            self.dirty.clear();
+            self.changed.clear();
+            self.applied_generation = self.generation;
+            return Ok(());
         }
         if self.need_reresolve {
             self.need_reresolve = false;
