@@ -237,7 +237,9 @@ impl KernelTask {
             .await
             .map_err(|error| KernelError::Dump(error.to_string()))?;
         if !task.config.program {
-            tracing::info!("kernel programming is off ([kernel] program = false): routes are read, never written");
+            tracing::info!(
+                "kernel programming is off ([kernel] program = false): routes are read, never written"
+            );
             task.publish();
             return Ok(task);
         }
