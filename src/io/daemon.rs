@@ -208,6 +208,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     };
     let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
     supervisor.program_kernel = settings.kernel.program;
+    supervisor.rib.set_fib_tracking(settings.kernel.program);
     supervisor.metrics = Some(metrics);
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");

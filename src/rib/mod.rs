@@ -212,6 +212,9 @@ pub struct Rib {
     /// Prefixes whose selection changed since the last `take_fib_changes` (each once while its
     /// entry's `fib_dirty` flag is set).
     fib_dirty: Vec<IpNet>,
+    /// Whether Loc-RIB changes are recorded for [`Rib::take_fib_changes`] (off when nothing
+    /// programs the kernel, see [`Rib::set_fib_tracking`]).
+    track_fib: bool,
     released: usize,
 }
 
@@ -229,7 +232,31 @@ impl Rib {
             group_of_key: HashMap::new(),
             next_group: 0,
             fib_dirty: Vec::new(),
+            track_fib: true,
             released: 0,
+        }
+    }
+
+    /// Turns the recording of FIB changes on or off (`[kernel] program = false` needs none: a
+    /// million-route load then costs no change list). Turning it on marks every prefix changed,
+    /// so the next [`Rib::take_fib_changes`] holds the whole Loc-RIB.
+    pub fn set_fib_tracking(&mut self, on: bool) {
+        if on == self.track_fib {
+            return;
+        }
+        self.track_fib = on;
+        self.fib_dirty.clear();
+        for (_, entry) in self.table.iter_mut() {
+            entry.fib_dirty = false;
+        }
+        if on {
+            let prefixes: Vec<IpNet> = self.table.prefixes().collect();
+            for prefix in prefixes {
+                if let Some(e) = self.table.get_mut(&prefix) {
+                    e.fib_dirty = true;
+                }
+                self.fib_dirty.push(prefix);
+            }
         }
     }
 
@@ -387,8 +414,30 @@ impl Rib {
             return;
         };
         let received = self.attrs.intern(attrs);
+        // Import depends on the prefix only through a filter rule on the CIDR or the priority;
+        // otherwise every prefix of the UPDATE gets the same result (per family), computed once.
+        let per_update = self.peers.get(&peer).is_some_and(|s| {
+            !(s.session.filters_apply()
+                && s.session
+                    .import_filter
+                    .as_ref()
+                    .is_some_and(|f| f.depends_on_prefix()))
+        });
+        let mut memo: [Option<Option<Arc<RouteAttrs>>>; 2] = [None, None];
         for nlri in update.announced {
-            let accepted = self.run_import(&nlri.prefix, &received, peer);
+            let accepted = if per_update {
+                let slot = &mut memo[usize::from(nlri.prefix.addr().is_ipv6())];
+                match slot {
+                    Some(result) => result.clone(),
+                    None => {
+                        let result = self.run_import(&nlri.prefix, &received, peer);
+                        *slot = Some(result.clone());
+                        result
+                    }
+                }
+            } else {
+                self.run_import(&nlri.prefix, &received, peer)
+            };
             self.upsert_path(
                 nlri.prefix,
                 peer,
@@ -397,6 +446,7 @@ impl Rib {
                 accepted,
             );
         }
+        drop(memo);
         self.attrs.release(received);
         self.maybe_sweep();
     }
@@ -804,7 +854,7 @@ impl Rib {
         select_into(entry, &prefix, &self.peers, &self.local);
         let after = entry.signature();
         if before != after {
-            if !entry.fib_dirty {
+            if self.track_fib && !entry.fib_dirty {
                 entry.fib_dirty = true;
                 self.fib_dirty.push(prefix);
             }

@@ -1119,3 +1119,59 @@ proptest! {
         prop_assert_eq!(rib.stats().attribute_sets, 0);
     }
 }
+
+#[test]
+fn a_prefix_filter_decides_each_prefix_of_one_update() {
+    let mut rib = Rib::new(config(None), policy());
+    let mut tor = session(9, 65000);
+    tor.mesh = false;
+    tor.import_filter = Some(Arc::new(chain(
+        Direction::Import,
+        vec![cidr_rule(
+            MatchOperator::Equal,
+            "0.0.0.0/0",
+            FilterAction::Reject,
+        )],
+    )));
+    rib.peer_up(PeerId(9), tor);
+    rib.update(
+        PeerId(9),
+        announce(
+            &["0.0.0.0/0", "172.16.0.0/16", "172.17.0.0/16"],
+            hop(9).with_as_sequence([65000]),
+        ),
+    );
+    let mut best: Vec<IpNet> = rib.loc_rib().map(|(p, _)| p).collect();
+    best.sort();
+    assert_eq!(best, vec![net("172.16.0.0/16"), net("172.17.0.0/16")]);
+    assert_eq!(rib.adj_rib_in(PeerId(9)).count(), 3, "pre-policy keeps all");
+}
+
+#[test]
+fn fib_tracking_off_records_nothing_and_back_on_gives_the_whole_loc_rib() {
+    let mut rib = Rib::new(config(None), policy());
+    rib.set_fib_tracking(false);
+    rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+    rib.update(
+        PeerId(2),
+        announce(&["10.96.0.10/32", "10.96.0.11/32"], hop(2)),
+    );
+    assert!(rib.take_fib_changes().is_empty());
+    assert_eq!(rib.loc_rib().count(), 2, "the Loc-RIB itself is unchanged");
+    rib.set_fib_tracking(true);
+    let mut changed: Vec<IpNet> = rib
+        .take_fib_changes()
+        .into_iter()
+        .map(|c| c.prefix)
+        .collect();
+    changed.sort();
+    assert_eq!(changed, vec![net("10.96.0.10/32"), net("10.96.0.11/32")]);
+    rib.update(PeerId(2), withdraw(&["10.96.0.11/32"]));
+    assert_eq!(
+        rib.take_fib_changes(),
+        vec![FibChange {
+            prefix: net("10.96.0.11/32"),
+            route: None
+        }]
+    );
+}

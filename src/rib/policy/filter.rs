@@ -66,6 +66,14 @@ pub enum FilterVerdict<'a> {
 pub trait RouteFilter: std::fmt::Debug + Send + Sync {
     /// The verdict of the first rule that matches `route`.
     fn evaluate(&self, route: &FilterRoute<'_>) -> FilterVerdict<'_>;
+
+    /// Whether a verdict can depend on the route's prefix (a rule matches on the CIDR, or on the
+    /// priority, which for routes without LOCAL_PREF comes from the prefix's pool). When it
+    /// cannot, the routes of one UPDATE (one attribute set) share one verdict per family, and
+    /// the RIB evaluates the filter once per UPDATE instead of once per prefix.
+    fn depends_on_prefix(&self) -> bool {
+        true
+    }
 }
 
 /// A peer's BGPFilters (in the BGPPeer's `filters` order) for one direction.
@@ -73,12 +81,37 @@ pub trait RouteFilter: std::fmt::Debug + Send + Sync {
 pub struct PeerFilterChain {
     filters: Vec<CompiledFilter>,
     direction: Direction,
+    /// What the rules look at, so that a route's view is only built as far as needed.
+    needs: ViewNeeds,
+}
+
+/// Which parts of a route the chain's rules (of its direction, either family) read.
+#[derive(Debug, Clone, Copy, Default)]
+struct ViewNeeds {
+    communities: bool,
+    as_path: bool,
+    prefix: bool,
 }
 
 impl PeerFilterChain {
     /// The chain of `filters` for `direction`.
     pub fn new(filters: Vec<CompiledFilter>, direction: Direction) -> Self {
-        Self { filters, direction }
+        let mut needs = ViewNeeds::default();
+        for rule in filters
+            .iter()
+            .flat_map(|f| [f.rules(direction, false), f.rules(direction, true)])
+            .flatten()
+        {
+            let m = &rule.matches;
+            needs.communities |= m.community.is_some();
+            needs.as_path |= !m.as_path_prefix.is_empty();
+            needs.prefix |= m.prefix.is_some() || m.priority.is_some();
+        }
+        Self {
+            filters,
+            direction,
+            needs,
+        }
     }
 
     /// The chain named by a peering's `import_filters` / `export_filters`, looked up in the
@@ -95,8 +128,12 @@ impl PeerFilterChain {
 }
 
 impl RouteFilter for PeerFilterChain {
+    fn depends_on_prefix(&self) -> bool {
+        self.needs.prefix
+    }
+
     fn evaluate(&self, route: &FilterRoute<'_>) -> FilterVerdict<'_> {
-        let view = route_view(route);
+        let view = route_view(route, self.needs);
         let peer_type = match route.session_peer_type {
             PeerType::Ibgp => crate::plan::filter::PeerType::Ibgp,
             PeerType::Ebgp => crate::plan::filter::PeerType::Ebgp,
@@ -122,22 +159,31 @@ impl RouteFilter for PeerFilterChain {
 }
 
 /// The plan's view of a route.
-fn route_view(route: &FilterRoute<'_>) -> RouteView {
+/// The route as the plan's rules see it; the communities and the AS_PATH (allocations) are only
+/// collected when a rule of the chain reads them.
+fn route_view(route: &FilterRoute<'_>, needs: ViewNeeds) -> RouteView {
     let a = route.attrs;
-    let communities = a
-        .communities
-        .iter()
-        .map(|c| crate::model::Community::Standard(c.asn(), c.value()))
-        .chain(a.large_communities.iter().map(|c| {
-            crate::model::Community::Large(c.global_admin, c.local_data_1, c.local_data_2)
-        }))
-        .collect();
+    let communities = if needs.communities {
+        a.communities
+            .iter()
+            .map(|c| crate::model::Community::Standard(c.asn(), c.value()))
+            .chain(a.large_communities.iter().map(|c| {
+                crate::model::Community::Large(c.global_admin, c.local_data_1, c.local_data_2)
+            }))
+            .collect()
+    } else {
+        Vec::new()
+    };
     RouteView {
         prefix: Some(route.prefix),
         from_bgp: route.learned_from.is_some(),
         interface: route.interface.map(str::to_owned),
         communities,
-        as_path: a.as_path.asns().collect(),
+        as_path: if needs.as_path {
+            a.as_path.asns().collect()
+        } else {
+            Vec::new()
+        },
         // The plan compares `priority` through LOCAL_PREF (`2^31 - 1 - priority`), as BIRD does;
         // local routes carry theirs from their metric (see `origination`).
         local_pref: a.local_pref,
@@ -184,6 +230,35 @@ pub(crate) mod tests {
             action,
             operations: vec![],
         }
+    }
+
+    #[test]
+    fn only_prefix_and_priority_rules_make_a_chain_prefix_dependent() {
+        let accept_all = CompiledRule {
+            matches: RuleMatch::default(),
+            action: FilterAction::Accept,
+            operations: vec![],
+        };
+        assert!(!chain(Direction::Import, vec![accept_all.clone()]).depends_on_prefix());
+        let community = CompiledRule {
+            matches: RuleMatch {
+                community: Some(Community::Standard(65000, 1)),
+                as_path_prefix: vec![65001],
+                ..RuleMatch::default()
+            },
+            ..accept_all.clone()
+        };
+        assert!(!chain(Direction::Export, vec![community]).depends_on_prefix());
+        let cidr = cidr_rule(MatchOperator::In, "10.0.0.0/8", FilterAction::Reject);
+        assert!(chain(Direction::Import, vec![accept_all.clone(), cidr]).depends_on_prefix());
+        let priority = CompiledRule {
+            matches: RuleMatch {
+                priority: Some(512),
+                ..RuleMatch::default()
+            },
+            ..accept_all
+        };
+        assert!(chain(Direction::Import, vec![priority]).depends_on_prefix());
     }
 
     fn route<'a>(prefix: &str, attrs: &'a RouteAttrs) -> FilterRoute<'a> {
