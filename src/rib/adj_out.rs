@@ -274,11 +274,26 @@ impl ExportGroup {
     /// Sets the out-state of `prefix` (empty = withdrawn); logs it when it changed.
     /// Returns the replaced paths so their attribute sets can be released.
     pub fn set(&mut self, prefix: IpNet, paths: OutPaths) -> Option<OutPaths> {
-        let logging = !self.members.is_empty();
         let seq = self.next_seq;
         let add_path = self.key.add_path_send;
         let new_live = !paths.is_empty();
-        let (old, withdrawn) = match self.out.get_mut(&prefix) {
+        // One probe: an announcement finds or creates its entry; a withdrawal only looks.
+        let found = if new_live {
+            match self.out.entry(prefix, || OutEntry {
+                paths: OutPaths::new(),
+                seq,
+            }) {
+                (entry, false) => Some(entry),
+                (entry, true) => {
+                    entry.paths = paths;
+                    self.live += 1;
+                    return self.logged(prefix, seq, true, SmallVec::new(), None);
+                }
+            }
+        } else {
+            self.out.get_mut(&prefix)
+        };
+        let (old, withdrawn) = match found {
             Some(entry) => {
                 if same_out(&entry.paths, &paths) {
                     return None;
@@ -299,17 +314,32 @@ impl ExportGroup {
                 entry.seq = seq;
                 (old, withdrawn)
             }
-            None if !new_live => return None,
-            None => {
-                self.out.insert(prefix, OutEntry { paths, seq });
-                (OutPaths::new(), SmallVec::new())
-            }
+            None => return None,
         };
         match (old.is_empty(), new_live) {
             (true, true) => self.live += 1,
             (false, false) => self.live -= 1,
             _ => {}
         }
+        self.logged(
+            prefix,
+            seq,
+            new_live,
+            withdrawn,
+            (!old.is_empty()).then_some(old),
+        )
+    }
+
+    /// Logs a change of `prefix` (when anyone reads the log) and hands back `old`.
+    fn logged(
+        &mut self,
+        prefix: IpNet,
+        seq: u64,
+        new_live: bool,
+        withdrawn: SmallVec<[u32; 2]>,
+        old: Option<OutPaths>,
+    ) -> Option<OutPaths> {
+        let logging = !self.members.is_empty();
         if logging {
             self.next_seq += 1;
             self.log.push_back(LogEntry {
@@ -324,7 +354,7 @@ impl ExportGroup {
             // Nobody needs to read the withdrawal: no tombstone.
             self.out.remove(&prefix);
         }
-        (!old.is_empty()).then_some(old)
+        old
     }
 
     /// Keeps the log bounded while a member is not reading (a stuck peer until its send hold

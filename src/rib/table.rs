@@ -79,14 +79,19 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
 
     /// The value under `key`, inserting `make()` first when absent.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        let i = match self.slot(key) {
-            Ok(i) => i,
+        self.entry(key, make).0
+    }
+
+    /// The value under `key`, inserting `make()` first when absent; `true` when it was inserted.
+    pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        let (i, inserted) = match self.slot(key) {
+            Ok(i) => (i, false),
             Err(i) => {
                 self.entries.push((key, make()));
-                i
+                (i, true)
             }
         };
-        &mut self.entries[i].1
+        (&mut self.entries[i].1, inserted)
     }
 
     /// Inserts or replaces; returns the previous value.
@@ -103,6 +108,9 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
     /// One probe of the index: `Ok(position)` of `key`, or `Err(position)` where the caller must
     /// push it (the index already points there).
     fn slot(&mut self, key: K) -> Result<usize, usize> {
+        if self.index.len() == self.index.capacity() {
+            self.grow_index();
+        }
         let hash = self.hash(&key);
         let next = self.entries.len();
         let (entries, hasher) = (&self.entries, &self.hasher);
@@ -118,6 +126,23 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
                 Err(next)
             }
         }
+    }
+
+    /// Doubles the index by rebuilding it from the entries in order: a sequential read of the
+    /// entries instead of the random one an in-place rehash makes through the old index, which at
+    /// a million entries is most of the cost of growing.
+    fn grow_index(&mut self) {
+        // Twice the buckets, as an in-place growth would.
+        let capacity = self.index.capacity().max(8) * 2;
+        let mut index = HashTable::with_capacity(capacity);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        for (i, (key, _)) in entries.iter().enumerate() {
+            // Positions fit in u32: `slot` refuses to go beyond.
+            index.insert_unique(hasher.hash_one(key), i as u32, |&j| {
+                hasher.hash_one(entries[j as usize].0)
+            });
+        }
+        self.index = index;
     }
 
     /// Removes `key`; returns its value.
@@ -250,6 +275,15 @@ impl<V> PrefixTable<V> {
         match prefix {
             IpNet::V4(p) => self.v4.get_or_insert_with(V4Key::of(&p), make),
             IpNet::V6(p) => self.v6.get_or_insert_with(p, make),
+        }
+    }
+
+    /// The value for `prefix`, inserted with `make()` when absent (one probe); `true` when it
+    /// was inserted.
+    pub fn entry(&mut self, prefix: IpNet, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        match prefix {
+            IpNet::V4(p) => self.v4.entry(V4Key::of(&p), make),
+            IpNet::V6(p) => self.v6.entry(p, make),
         }
     }
 
