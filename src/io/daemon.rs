@@ -62,6 +62,9 @@ const EVENT_BATCH: usize = 256;
 const FIB_PUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The prefix counters' Loc-RIB walk runs at most once per this many times its own duration.
 const COUNTS_COST_FACTOR: u32 = 20;
+/// Received routes after which, once a tick passes without any, freed heap is given back to
+/// the system (see [`Supervisor::trim_heap_when_idle`]).
+const TRIM_AFTER_ROUTES: usize = 50_000;
 /// How long a planned stop waits for the peer tasks.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -289,6 +292,10 @@ struct Supervisor {
     last_fib_push: Option<Instant>,
     /// A changed desired set waits for this time (see [`FIB_PUSH_INTERVAL`]).
     fib_flush_at: Option<Instant>,
+    /// Routes received (announced + withdrawn) since the heap was last trimmed.
+    routes_since_trim: usize,
+    /// The value of `routes_since_trim` at the previous tick (unchanged = idle).
+    routes_at_last_tick: usize,
 }
 
 impl Supervisor {
@@ -332,6 +339,8 @@ impl Supervisor {
             counts_not_before: None,
             last_fib_push: None,
             fib_flush_at: None,
+            routes_since_trim: 0,
+            routes_at_last_tick: 0,
         }
     }
 
@@ -585,6 +594,7 @@ impl Supervisor {
                     }
                 }
                 let routes = RouteUpdate::from_wire(&update);
+                self.routes_since_trim += routes.withdrawn.len() + routes.announced.len();
                 self.rib.update(id, routes);
                 self.status_dirty = true;
             }
@@ -877,8 +887,28 @@ impl Supervisor {
         self.hub.update_daemon(|d| d.graceful_restart = progress);
     }
 
+    /// After a large table load or flush, once a whole tick passed without a received route:
+    /// the allocator keeps the pages of freed buffers (UPDATE batches, change logs, grown and
+    /// rehashed tables) mapped; `malloc_trim` returns the free ones, so the settled footprint is
+    /// what the RIB holds, not its high-water mark. Costs one heap walk per load, never during one.
+    fn trim_heap_when_idle(&mut self) {
+        let idle = self.routes_since_trim == self.routes_at_last_tick;
+        if idle && self.routes_since_trim >= TRIM_AFTER_ROUTES {
+            self.routes_since_trim = 0;
+            // SAFETY: `malloc_trim` only releases free memory of the C allocator, which Rust's
+            // default global allocator is; it has no preconditions.
+            #[cfg(target_env = "gnu")]
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            debug!("idle after a large route load: free heap returned to the system");
+        }
+        self.routes_at_last_tick = self.routes_since_trim;
+    }
+
     fn on_tick(&mut self) {
         let now = Instant::now();
+        self.trim_heap_when_idle();
         self.rib.advance(now);
         if self.recovery.tick(now) {
             warn!("graceful restart wait ended before every End-of-RIB arrived");
