@@ -114,6 +114,10 @@ struct LogEntry {
     prefix: IpNet,
     /// Path ids withdrawn by this change (ADD-PATH groups).
     withdrawn: SmallVec<[u32; 2]>,
+    /// The prefix's out-state this change made (empty = withdrawn), so that a pull reads the
+    /// log in order without a table lookup per prefix; `None` once a later change of the same
+    /// prefix follows in the log (the state is then sent once, from that later entry).
+    state: Option<OutPaths>,
 }
 
 /// A prefix in the group's Adj-RIB-Out: its paths (empty = withdrawn, kept as a tombstone until
@@ -166,6 +170,24 @@ pub struct ExportGroup {
     /// Export transform memo: input set (held weakly, which also keeps its address from being
     /// reused) + exported set.
     pub(crate) memo: HashMap<MemoKey, (Weak<RouteAttrs>, Arc<RouteAttrs>)>,
+    /// The last prefix-independent export outcome (see [`LastExport`]): the prefixes of one
+    /// UPDATE arrive one after another with one attribute set, and skip the policy run.
+    pub(crate) last: Option<LastExport>,
+}
+
+/// An export outcome that holds for every prefix of a family with the same input set and
+/// source: the BGPFilter (which reads no prefix) or the propagation rules decided it. Only kept
+/// while the RIB applies one UPDATE (sessions and policy cannot change meanwhile).
+#[derive(Debug, Clone)]
+pub(crate) struct LastExport {
+    /// The input set (held, so its address cannot be reused while cached).
+    pub input: Arc<RouteAttrs>,
+    /// The peer the path came from (its type, role and router id decide propagation).
+    pub source: PeerId,
+    /// The prefix family.
+    pub ipv6: bool,
+    /// The exported set; `None` = not exported.
+    pub exported: Option<Arc<RouteAttrs>>,
 }
 
 impl std::fmt::Debug for ExportGroup {
@@ -194,6 +216,7 @@ impl ExportGroup {
             log: VecDeque::new(),
             next_seq: 0,
             memo: HashMap::new(),
+            last: None,
         }
     }
 
@@ -285,15 +308,16 @@ impl ExportGroup {
             }) {
                 (entry, false) => Some(entry),
                 (entry, true) => {
+                    let state = (!self.members.is_empty()).then(|| paths.clone());
                     entry.paths = paths;
                     self.live += 1;
-                    return self.logged(prefix, seq, true, SmallVec::new(), None);
+                    return self.logged(prefix, seq, true, SmallVec::new(), None, state, None);
                 }
             }
         } else {
             self.out.get_mut(&prefix)
         };
-        let (old, withdrawn) = match found {
+        let (old, withdrawn, logged_state) = match found {
             Some(entry) => {
                 if same_out(&entry.paths, &paths) {
                     return None;
@@ -311,8 +335,8 @@ impl ExportGroup {
                     SmallVec::new()
                 };
                 let old = std::mem::replace(&mut entry.paths, paths);
-                entry.seq = seq;
-                (old, withdrawn)
+                let previous = std::mem::replace(&mut entry.seq, seq);
+                (old, withdrawn, Some((previous, entry.paths.clone())))
             }
             None => return None,
         };
@@ -321,16 +345,21 @@ impl ExportGroup {
             (false, false) => self.live -= 1,
             _ => {}
         }
+        let (previous, state) = logged_state.map_or((None, None), |(p, s)| (Some(p), Some(s)));
         self.logged(
             prefix,
             seq,
             new_live,
             withdrawn,
             (!old.is_empty()).then_some(old),
+            state,
+            previous,
         )
     }
 
-    /// Logs a change of `prefix` (when anyone reads the log) and hands back `old`.
+    /// Logs a change of `prefix` to `state` (when anyone reads the log), marks the prefix's
+    /// `previous` log entry superseded, and hands back `old`.
+    #[allow(clippy::too_many_arguments)]
     fn logged(
         &mut self,
         prefix: IpNet,
@@ -338,14 +367,20 @@ impl ExportGroup {
         new_live: bool,
         withdrawn: SmallVec<[u32; 2]>,
         old: Option<OutPaths>,
+        state: Option<OutPaths>,
+        previous: Option<u64>,
     ) -> Option<OutPaths> {
         let logging = !self.members.is_empty();
         if logging {
+            if let Some(previous) = previous {
+                self.supersede(previous);
+            }
             self.next_seq += 1;
             self.log.push_back(LogEntry {
                 seq,
                 prefix,
                 withdrawn,
+                state: Some(state.unwrap_or_default()),
             });
             if self.log.len() > 2 * self.out.len() + 1024 {
                 self.compact();
@@ -357,6 +392,21 @@ impl ExportGroup {
         old
     }
 
+    /// Marks the log entry with sequence number `seq` (if still in the log) superseded: a later
+    /// change of its prefix follows. Only a prefix changed again before every member read the
+    /// earlier change costs this search.
+    fn supersede(&mut self, seq: u64) {
+        if self.log.front().is_none_or(|e| e.seq > seq) {
+            return;
+        }
+        let i = self.log.partition_point(|e| e.seq < seq);
+        if let Some(e) = self.log.get_mut(i)
+            && e.seq == seq
+        {
+            e.state = None;
+        }
+    }
+
     /// Keeps the log bounded while a member is not reading (a stuck peer until its send hold
     /// timer fires, or churn during a long initial dump): drops every entry a later one for the
     /// same prefix supersedes, moving its withdrawn path ids to that later entry. Afterwards the
@@ -364,7 +414,7 @@ impl ExportGroup {
     fn compact(&mut self) {
         let mut moved: HashMap<IpNet, SmallVec<[u32; 2]>> = HashMap::new();
         let out = &self.out;
-        let latest = |e: &LogEntry| out.get(&e.prefix).is_some_and(|o| o.seq == e.seq);
+        let latest = |e: &LogEntry| e.state.is_some();
         for e in self
             .log
             .iter()
@@ -399,10 +449,12 @@ impl ExportGroup {
             .unwrap_or(self.next_seq);
         while self.log.front().is_some_and(|e| e.seq < min) {
             let Some(e) = self.log.pop_front() else { break };
-            let tombstone = self
-                .out
-                .get(&e.prefix)
-                .is_some_and(|o| o.seq == e.seq && o.paths.is_empty());
+            let withdrawal = e.state.as_ref().is_some_and(|s| s.is_empty());
+            let tombstone = withdrawal
+                && self
+                    .out
+                    .get(&e.prefix)
+                    .is_some_and(|o| o.seq == e.seq && o.paths.is_empty());
             if tombstone {
                 self.out.remove(&e.prefix);
             }
@@ -494,14 +546,11 @@ impl ExportGroup {
                         path_id: add_path.then_some(id),
                     });
                 }
-                let Some(current) = self.out.get(&prefix) else {
-                    continue;
-                };
-                if current.seq != entry.seq {
+                let Some(state) = &entry.state else {
                     // A later change of this prefix follows in the log: send the state once.
                     continue;
-                }
-                if current.paths.is_empty() {
+                };
+                if state.is_empty() {
                     if !add_path {
                         packer.withdraw(Nlri {
                             prefix,
@@ -510,7 +559,7 @@ impl ExportGroup {
                     }
                     continue;
                 }
-                for p in current.paths.iter() {
+                for p in state.iter() {
                     let nlri = Nlri {
                         prefix,
                         path_id: id_of(p),

@@ -63,11 +63,11 @@ pub use origination::{LocalRoute, LocalRouteKind};
 pub use peer::{NextHopMode, PeerId, PeerSession, PeerType, ReflectionRole};
 pub use policy::PolicyContext;
 
-use adj_out::{ExportGroup, MemoKey, OutPath, OutPaths};
+use adj_out::{ExportGroup, LastExport, MemoKey, OutPath, OutPaths};
 use best_path::{Candidate, CandidateSource};
 use intern::Interner;
 use loc_rib::{LOCAL_PEER, Path, PrefixEntry};
-use policy::export::{self, ExportDecision, ExportTarget, RouteClass};
+use policy::export::{self, ExportDecision, ExportStep, ExportTarget, RouteClass};
 use policy::import::{self, ImportContext, ImportResult};
 use table::PrefixTable;
 
@@ -411,6 +411,7 @@ impl Rib {
             self.remove_path(nlri.prefix, peer, nlri.path_id.unwrap_or(0));
         }
         let Some(attrs) = update.attrs else {
+            self.forget_last_exports();
             return;
         };
         let received = self.attrs.intern(attrs);
@@ -447,8 +448,17 @@ impl Rib {
             );
         }
         drop(memo);
+        self.forget_last_exports();
         self.attrs.release(received);
         self.maybe_sweep();
+    }
+
+    /// Drops the export groups' per-UPDATE outcome caches ([`adj_out::LastExport`]), which are
+    /// only valid while one UPDATE is applied.
+    fn forget_last_exports(&mut self) {
+        for g in self.groups.values_mut() {
+            g.last = None;
+        }
     }
 
     fn run_import(
@@ -938,14 +948,51 @@ impl ExportView<'_> {
                 let Some(class) = route_class(path, &prefix, self.peers, self.local) else {
                     continue;
                 };
-                let ExportDecision::Accept {
-                    community_mask,
-                    rule,
-                    ..
-                } = export::decide(&prefix, attrs, class, &target, self.policy)
-                else {
+                let ipv6 = prefix.addr().is_ipv6();
+                // A learned route's export is the same for every prefix of its UPDATE when the
+                // filter reads no prefix and the filter or propagation step decides it.
+                let cacheable = matches!(class, RouteClass::Learned { .. })
+                    && target.filter.is_some_and(|f| !f.depends_on_prefix());
+                if cacheable
+                    && let Some(last) = &group.last
+                    && Arc::ptr_eq(&last.input, attrs)
+                    && last.source == path.peer
+                    && last.ipv6 == ipv6
+                {
+                    if let Some(exported) = &last.exported {
+                        out.push(OutPath {
+                            tx_path_id: if group.key.add_path_send {
+                                path.tx_path_id
+                            } else {
+                                0
+                            },
+                            source: path.peer,
+                            attrs: Arc::clone(exported),
+                        });
+                    }
                     continue;
-                };
+                }
+                let (community_mask, rule, step) =
+                    match export::decide(&prefix, attrs, class, &target, self.policy) {
+                        ExportDecision::Accept {
+                            community_mask,
+                            rule,
+                            step,
+                        } => (community_mask, rule, step),
+                        ExportDecision::Reject(step) => {
+                            if cacheable
+                                && matches!(step, ExportStep::Propagation | ExportStep::Filter)
+                            {
+                                group.last = Some(LastExport {
+                                    input: Arc::clone(attrs),
+                                    source: path.peer,
+                                    ipv6,
+                                    exported: None,
+                                });
+                            }
+                            continue;
+                        }
+                    };
                 let memo_key = MemoKey {
                     input: Arc::as_ptr(attrs) as usize,
                     class: match class {
@@ -985,6 +1032,14 @@ impl ExportView<'_> {
                         exported
                     }
                 };
+                if cacheable && matches!(step, ExportStep::Propagation | ExportStep::Filter) {
+                    group.last = Some(LastExport {
+                        input: Arc::clone(attrs),
+                        source: path.peer,
+                        ipv6,
+                        exported: Some(Arc::clone(&exported)),
+                    });
+                }
                 out.push(OutPath {
                     tx_path_id: if group.key.add_path_send {
                         path.tx_path_id
