@@ -40,6 +40,8 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
 use crate::fib::KernelRoute;
+/// Counts of tern's routes in the kernel by kind.
+pub use crate::fib::RouteCounts;
 
 pub use writer::WriterClosed;
 
@@ -99,19 +101,6 @@ pub enum LearnedRouteEvent {
     Added(LearnedRoute),
     /// The route is gone.
     Removed(LearnedRoute),
-}
-
-/// Counts of tern's routes in the kernel by kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RouteCounts {
-    /// `blackhole` routes.
-    pub blackhole: usize,
-    /// Single-path routes without the tunnel.
-    pub plain: usize,
-    /// Single-path routes via the tunnel.
-    pub tunnel: usize,
-    /// Multipath routes.
-    pub multipath: usize,
 }
 
 /// A snapshot of the kernel task, for metrics and `tern show fib`.
