@@ -4,18 +4,18 @@
 //!  file datastore thread ──DatastoreEvent (mpsc 16)──┐
 //!  speaker peer tasks ─────SpeakerEvent (mpsc 1024)──┤      ┌───────────────────────────────┐
 //!  kernel task ────────────LearnedRouteEvent─────────┼────► │ supervisor = RIB task          │
-//!  control/BIRD/metrics ───RouteRequest (oneshot)────┤      │ owns Plan, Rib, desired FIB,   │
+//!  control/BIRD/metrics ───RouteRequest (oneshot)────┤      │ owns Plan, Rib,                │
 //!  1 s tick (heartbeat, GR timers, status) ──────────┘      │ per-peer output backlog        │
 //!                                                           └───────────────────────────────┘
 //!        │ SpeakerHandle::set_peers (diff)   │ SpeakerHandle::send (try, never waits)
-//!        │ KernelHandle::apply_changes (changed prefixes) │ StatusHub (short locks)
+//!        │ KernelHandle::apply_changes (RIB changes) │ StatusHub (short locks)
 //! ```
 //!
 //! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
 //! pending export is pulled from its export group and queued without waiting (a full peer
 //! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
-//! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into the
-//! kernel task's desired set (only the changed prefixes are handed over). Pure decisions live in [`crate::daemon`].
+//! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into
+//! changes of the kernel task's desired set, which only the kernel task holds. Pure decisions live in [`crate::daemon`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
