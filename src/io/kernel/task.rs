@@ -282,11 +282,17 @@ impl KernelTask {
 
     pub async fn run(mut self) {
         loop {
-            if let Err(WriterClosed) = self.process_pending().await {
-                tracing::error!("netlink connection closed; kernel task stops (routes stay)");
-                return;
+            // Desired-route updates taken in during a pass are written by the next one at once.
+            loop {
+                if let Err(WriterClosed) = self.process_pending().await {
+                    tracing::error!("netlink connection closed; kernel task stops (routes stay)");
+                    return;
+                }
+                self.publish();
+                if !(self.config.program && (self.need_full || !self.changed.is_empty())) {
+                    break;
+                }
             }
-            self.publish();
             let deadline = self.stale.deadline();
             tokio::select! {
                 biased;
@@ -800,6 +806,9 @@ impl KernelTask {
         };
         for chunk in prefixes.chunks(RECONCILE_CHUNK) {
             self.reconcile_chunk(chunk, restoring).await?;
+            // Take the desired-route updates queued meanwhile into the table (far smaller than
+            // the queued messages); they are written at the next pass.
+            self.apply_queued_desired(None);
         }
         Ok(())
     }
