@@ -2,11 +2,12 @@
 //!
 //! The plan decides, per IP pool, how routes inside it reach the kernel ([`PoolKernelRule`]); the
 //! RIB's best paths are turned into [`KernelRoute`]s; the kernel module in `io` keeps the kernel's
-//! table equal to the desired set.
+//! table equal to the desired set, held with what the kernel has in a compact [`FibTable`].
 
 mod decide;
 mod diff;
 mod stale;
+mod table;
 
 use std::net::IpAddr;
 
@@ -16,11 +17,9 @@ use serde::{Deserialize, Serialize};
 pub use decide::{
     BestRoute, NodeKernelContext, RouteOrigin, kernel_route_for, metric_from_local_pref, pool_for,
 };
-pub use diff::{
-    CurrentRoutes, DesiredRoutes, FibChange, Formed, RouteKey, diff, diff_formed, diff_prefixes,
-    diff_prefixes_formed,
-};
+pub use diff::{FibChange, RouteKey};
 pub use stale::StaleRoutes;
+pub use table::{Diff, FibTable, Formed, RouteCounts};
 
 /// The most next hops of one multipath route (the kernel allows more; Calico's BIRD uses 16).
 pub const MAX_ECMP_PATHS: usize = 16;

@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use super::KernelRoute;
-
 /// Bookkeeping of routes adopted at start.
 #[derive(Debug, Clone)]
 pub struct StaleRoutes {
@@ -18,14 +16,10 @@ pub struct StaleRoutes {
 }
 
 impl StaleRoutes {
-    /// Adopts the routes found at start (`now`), to be kept at most `hold` unless
+    /// Adopts the prefixes of the routes found at start (`now`), to be kept at most `hold` unless
     /// [`StaleRoutes::converged`] comes first.
-    pub fn adopt<'a>(
-        found: impl IntoIterator<Item = &'a KernelRoute>,
-        now: Instant,
-        hold: Duration,
-    ) -> Self {
-        let adopted: HashSet<IpNet> = found.into_iter().map(|route| route.prefix).collect();
+    pub fn adopt(found: impl IntoIterator<Item = IpNet>, now: Instant, hold: Duration) -> Self {
+        let adopted: HashSet<IpNet> = found.into_iter().collect();
         let swept = adopted.is_empty();
         Self {
             adopted,
@@ -48,9 +42,9 @@ impl StaleRoutes {
         self.adopted.remove(prefix);
     }
 
-    /// Whether `route` must be kept although it is not desired.
-    pub fn keeps(&self, route: &KernelRoute) -> bool {
-        !self.swept && self.adopted.contains(&route.prefix)
+    /// Whether the routes of `prefix` must be kept although they are not desired.
+    pub fn keeps(&self, prefix: &IpNet) -> bool {
+        !self.swept && self.adopted.contains(prefix)
     }
 
     /// The convergence signal: from now on stale routes not desired are removed. Returns whether
@@ -85,7 +79,7 @@ impl StaleRoutes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fib::{DesiredRoutes, FibChange, KernelRouteKind, diff};
+    use crate::fib::{FibChange, FibTable, Formed, KernelRoute, KernelRouteKind};
 
     fn blackhole(prefix: &str) -> KernelRoute {
         KernelRoute {
@@ -95,52 +89,74 @@ mod tests {
         }
     }
 
+    fn table(desired: &[KernelRoute], installed: &[KernelRoute]) -> FibTable {
+        let mut table = FibTable::new();
+        table.replace_desired(desired.iter().cloned());
+        for route in installed {
+            table.insert_installed(route.clone());
+        }
+        table
+    }
+
+    fn diff(table: &FibTable, stale: &StaleRoutes) -> Vec<FibChange> {
+        table
+            .diff(
+                &table.all_prefixes(),
+                |_| Formed::AsDesired,
+                |p| stale.keeps(p),
+            )
+            .changes
+    }
+
     #[test]
     fn stale_routes_are_kept_until_convergence_then_swept() {
         let found = [blackhole("10.0.1.0/26"), blackhole("10.0.2.0/26")];
-        let current = found.iter().map(|r| (r.key(), r.clone())).collect();
         let start = Instant::now();
-        let mut stale = StaleRoutes::adopt(&found, start, Duration::from_secs(120));
-        let desired = DesiredRoutes::new([blackhole("10.0.1.0/26")]);
-        for route in desired.iter() {
-            stale.redesired(&route.prefix);
+        let mut stale = StaleRoutes::adopt(
+            found.iter().map(|r| r.prefix),
+            start,
+            Duration::from_secs(120),
+        );
+        let table = table(&[blackhole("10.0.1.0/26")], &found);
+        for prefix in table.desired_prefixes() {
+            stale.redesired(&prefix);
         }
-        assert!(diff(&desired, &current, |r| stale.keeps(r)).is_empty());
+        assert!(diff(&table, &stale).is_empty());
         assert_eq!(stale.stale_count(), 1);
         assert!(stale.converged());
         assert!(!stale.converged());
         assert_eq!(
-            diff(&desired, &current, |r| stale.keeps(r)),
+            diff(&table, &stale),
             vec![FibChange::Delete(blackhole("10.0.2.0/26"))]
         );
     }
 
     #[test]
     fn nothing_adopted_means_nothing_held() {
-        let stale = StaleRoutes::adopt(&[], Instant::now(), Duration::from_secs(120));
+        let stale = StaleRoutes::adopt([], Instant::now(), Duration::from_secs(120));
         assert_eq!(stale.deadline(), None);
     }
 
     #[test]
     fn the_timer_bounds_the_hold() {
-        let found = [blackhole("10.0.2.0/26")];
+        let found = blackhole("10.0.2.0/26").prefix;
         let start = Instant::now();
-        let mut stale = StaleRoutes::adopt(&found, start, Duration::from_secs(120));
+        let mut stale = StaleRoutes::adopt([found], start, Duration::from_secs(120));
         assert!(!stale.on_tick(start + Duration::from_secs(119)));
-        assert!(stale.keeps(&found[0]));
+        assert!(stale.keeps(&found));
         assert_eq!(stale.deadline(), Some(start + Duration::from_secs(120)));
         assert!(stale.on_tick(start + Duration::from_secs(120)));
-        assert!(!stale.keeps(&found[0]));
+        assert!(!stale.keeps(&found));
         assert_eq!(stale.deadline(), None);
     }
 
     #[test]
     fn a_redesired_route_withdrawn_before_convergence_is_deleted() {
         let found = [blackhole("10.0.2.0/26")];
-        let current = found.iter().map(|r| (r.key(), r.clone())).collect();
-        let mut stale = StaleRoutes::adopt(&found, Instant::now(), Duration::from_secs(120));
+        let mut stale =
+            StaleRoutes::adopt([found[0].prefix], Instant::now(), Duration::from_secs(120));
         stale.redesired(&found[0].prefix);
-        let desired = DesiredRoutes::default();
-        assert_eq!(diff(&desired, &current, |r| stale.keeps(r)).len(), 1);
+        let table = table(&[], &found);
+        assert_eq!(diff(&table, &stale).len(), 1);
     }
 }

@@ -4,20 +4,20 @@
 //!  file datastore thread ──DatastoreEvent (mpsc 16)──┐
 //!  speaker peer tasks ─────SpeakerEvent (mpsc 1024)──┤      ┌───────────────────────────────┐
 //!  kernel task ────────────LearnedRouteEvent─────────┼────► │ supervisor = RIB task          │
-//!  control/BIRD/metrics ───RouteRequest (oneshot)────┤      │ owns Plan, Rib, desired FIB,   │
+//!  control/BIRD/metrics ───RouteRequest (oneshot)────┤      │ owns Plan, Rib,                │
 //!  1 s tick (heartbeat, GR timers, status) ──────────┘      │ per-peer output backlog        │
 //!                                                           └───────────────────────────────┘
 //!        │ SpeakerHandle::set_peers (diff)   │ SpeakerHandle::send (try, never waits)
-//!        │ KernelHandle::apply_changes (changed prefixes) │ StatusHub (short locks)
+//!        │ KernelHandle::apply_changes (RIB changes) │ StatusHub (short locks)
 //! ```
 //!
 //! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
 //! pending export is pulled from its export group and queued without waiting (a full peer
 //! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
-//! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into the
-//! kernel task's desired set (only the changed prefixes are handed over). Pure decisions live in [`crate::daemon`].
+//! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into
+//! changes of the kernel task's desired set, which only the kernel task holds. Pure decisions live in [`crate::daemon`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -277,10 +277,11 @@ struct Supervisor {
     ids: HashMap<IpAddr, PeerId>,
     addresses: HashMap<PeerId, IpAddr>,
     peers: BTreeMap<IpAddr, PeerRuntime>,
-    desired: BTreeMap<IpNet, KernelRoute>,
-    /// Prefixes whose desired route changed since the last hand-over (sent as changes).
-    desired_changed: HashSet<IpNet>,
-    /// The whole desired set must be handed over (start, pool rules or policy changed).
+    /// Desired-route changes since the last hand-over, in order (the kernel task owns the
+    /// desired set; the supervisor keeps no copy of it).
+    desired_pending: Vec<DesiredChange>,
+    /// The whole desired set must be computed from the RIB and handed over (start, pool rules
+    /// or policy changed).
     desired_whole: bool,
     learned: BTreeSet<IpNet>,
     recovery: RestartRecovery,
@@ -329,8 +330,7 @@ impl Supervisor {
             ids: HashMap::new(),
             addresses: HashMap::new(),
             peers: BTreeMap::new(),
-            desired: BTreeMap::new(),
-            desired_changed: HashSet::new(),
+            desired_pending: Vec::new(),
             desired_whole: true,
             learned: BTreeSet::new(),
             recovery,
@@ -787,23 +787,25 @@ impl Supervisor {
         }
     }
 
+    /// Pool rules or policy changed: the whole desired set is recomputed from the RIB and
+    /// handed over (the kernel task's diff writes only what differs).
     fn recompute_fib(&mut self) {
         if !self.program_kernel {
             return;
         }
-        let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
-        let mut desired = BTreeMap::new();
-        for prefix in prefixes {
-            if let Some(route) = self.rib.fib_route(&prefix)
-                && let Some(k) = glue::kernel_route(prefix, &route, &self.plan, &self.subnets)
-            {
-                desired.insert(prefix, k);
-            }
-        }
-        if desired != self.desired {
-            self.desired = desired;
-            self.desired_whole = true;
-        }
+        self.desired_pending.clear();
+        self.desired_whole = true;
+    }
+
+    /// Every desired kernel route, computed from the RIB's best routes and the plan's pool rules.
+    fn desired_routes(&self) -> Vec<KernelRoute> {
+        self.rib
+            .loc_rib()
+            .filter_map(|(prefix, _)| {
+                let route = self.rib.fib_route(&prefix)?;
+                glue::kernel_route(prefix, &route, &self.plan, &self.subnets)
+            })
+            .collect()
     }
 
     fn update_fib(&mut self) {
@@ -816,24 +818,20 @@ impl Supervisor {
             }
             return;
         }
-        for change in changes {
-            let new = change
-                .route
-                .as_ref()
-                .and_then(|r| glue::kernel_route(change.prefix, r, &self.plan, &self.subnets));
-            let changed = match new {
-                Some(k) if self.desired.get(&change.prefix) == Some(&k) => false,
-                Some(k) => {
-                    self.desired.insert(change.prefix, k);
-                    true
-                }
-                None => self.desired.remove(&change.prefix).is_some(),
-            };
-            if changed && !self.desired_whole {
-                self.desired_changed.insert(change.prefix);
-            }
+        if !self.desired_whole {
+            // Every change is handed over; the kernel task drops those that leave a prefix's
+            // desired route as it was.
+            self.desired_pending
+                .extend(changes.into_iter().map(|change| {
+                    match change.route.as_ref().and_then(|r| {
+                        glue::kernel_route(change.prefix, r, &self.plan, &self.subnets)
+                    }) {
+                        Some(route) => DesiredChange::Set(route),
+                        None => DesiredChange::Remove(change.prefix),
+                    }
+                }));
         }
-        if self.desired_whole || !self.desired_changed.is_empty() {
+        if self.desired_whole || !self.desired_pending.is_empty() {
             let now = Instant::now();
             let due = self
                 .last_fib_push
@@ -842,20 +840,12 @@ impl Supervisor {
                 self.fib_flush_at = None;
                 self.last_fib_push = Some(now);
                 if std::mem::take(&mut self.desired_whole) {
-                    self.desired_changed.clear();
-                    self.kernel
-                        .set_desired(self.desired.values().cloned().collect());
+                    self.desired_pending.clear();
+                    self.kernel.set_desired(self.desired_routes());
                 } else {
-                    // Only the changed prefixes: proportional to the changes, not the table.
-                    let changes = self
-                        .desired_changed
-                        .drain()
-                        .map(|prefix| match self.desired.get(&prefix) {
-                            Some(route) => DesiredChange::Set(route.clone()),
-                            None => DesiredChange::Remove(prefix),
-                        })
-                        .collect();
-                    self.kernel.apply_changes(changes);
+                    // Only the changes: proportional to the changes, not the table.
+                    self.kernel
+                        .apply_changes(std::mem::take(&mut self.desired_pending));
                 }
                 self.status_dirty = true;
             } else {
@@ -937,12 +927,15 @@ impl Supervisor {
         self.hub.set_fib(self.fib_status(false));
     }
 
-    /// The kernel status; with `routes`, every desired route (on request only).
+    /// The kernel status; with `routes`, every desired route by prefix (on request only,
+    /// computed from the RIB; none when kernel programming is off).
     fn fib_status(&self, routes: bool) -> status::FibStatus {
         let k = self.kernel.status();
         let mut fib = status::FibStatus {
-            routes: if routes {
-                self.desired.values().cloned().collect()
+            routes: if routes && self.program_kernel {
+                let mut routes = self.desired_routes();
+                routes.sort_unstable_by_key(|route| route.prefix);
+                routes
             } else {
                 Vec::new()
             },

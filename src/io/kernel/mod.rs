@@ -8,9 +8,10 @@
 //!                                                  └──────────────┘   (monitor connection)
 //! ```
 //!
-//! The task keeps the main table's routes of tern's protocol equal to the desired set
-//! ([`crate::fib::diff`]). Everything is event driven: a route of ours deleted or replaced by
-//! someone else is restored from its notification; link and address changes (after which the
+//! The task owns the desired set and keeps the main table's routes of tern's protocol equal to
+//! it; both are held compactly in a [`crate::fib::FibTable`], which also computes the writes.
+//! Everything is event driven: a route of ours deleted or replaced by someone else is restored
+//! from its notification; link and address changes (after which the
 //! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
 //! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
 //! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change;
@@ -40,6 +41,8 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
 use crate::fib::KernelRoute;
+/// Counts of tern's routes in the kernel by kind.
+pub use crate::fib::RouteCounts;
 
 pub use writer::WriterClosed;
 
@@ -99,19 +102,6 @@ pub enum LearnedRouteEvent {
     Added(LearnedRoute),
     /// The route is gone.
     Removed(LearnedRoute),
-}
-
-/// Counts of tern's routes in the kernel by kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RouteCounts {
-    /// `blackhole` routes.
-    pub blackhole: usize,
-    /// Single-path routes without the tunnel.
-    pub plain: usize,
-    /// Single-path routes via the tunnel.
-    pub tunnel: usize,
-    /// Multipath routes.
-    pub multipath: usize,
 }
 
 /// A snapshot of the kernel task, for metrics and `tern show fib`.
@@ -241,7 +231,8 @@ impl KernelHandle {
     }
 
     /// Changes the desired routes of some prefixes only (the rest stay as they are). The task
-    /// takes every queued update at once and writes only the changed prefixes, in pipelined
+    /// takes every queued update at once, ignores changes that leave a prefix's desired route as
+    /// it was, and writes only the changed prefixes, in pipelined
     /// batches: the cost is proportional to the changes, not to the table. Ordered with
     /// [`KernelHandle::set_desired`]; returns the generation that
     /// [`KernelStatus::applied_generation`] reaches once these changes have been applied.

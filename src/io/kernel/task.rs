@@ -23,11 +23,10 @@ use super::codec::{
 use super::writer::{RouteWriter, WriterClosed};
 use super::{
     Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelStatus, LearnedRoute,
-    LearnedRouteEvent, RouteCounts,
+    LearnedRouteEvent,
 };
 use crate::fib::{
-    CurrentRoutes, DesiredRoutes, FibChange, Formed, KernelRoute, KernelRouteKind, NextHop,
-    RouteKey, StaleRoutes, diff_formed, diff_prefixes_formed,
+    FibChange, FibTable, Formed, KernelRoute, KernelRouteKind, NextHop, RouteKey, StaleRoutes,
 };
 
 type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -37,6 +36,10 @@ const ENETDOWN: i32 = 100;
 const ENETUNREACH: i32 = 101;
 const EHOSTUNREACH: i32 = 113;
 const ESRCH: i32 = 3;
+
+/// Prefixes per diff-and-write pass: a pass over a whole table of a million routes is done in
+/// slices, so the changes in flight (and their memory) stay bounded.
+const RECONCILE_CHUNK: usize = 65536;
 
 pub(super) struct KernelTask {
     config: KernelConfig,
@@ -50,10 +53,9 @@ pub(super) struct KernelTask {
 
     links: HashMap<u32, ParsedLink>,
     tunnel_ifindex: Option<u32>,
-    current: CurrentRoutes,
-    counts: RouteCounts,
+    /// The desired routes and tern's routes in the kernel.
+    fib: FibTable,
     learned: HashMap<RouteKey, LearnedRoute>,
-    desired: DesiredRoutes,
     generation: u64,
     /// The generation whose full reconciliation last completed.
     applied_generation: u64,
@@ -69,8 +71,9 @@ pub(super) struct KernelTask {
     need_full: bool,
     need_reresolve: bool,
     dirty: HashSet<IpNet>,
-    /// Prefixes whose desired route changed ([`DesiredChange`]), written at the next pass.
-    changed: HashSet<IpNet>,
+    /// Prefixes whose desired route changed ([`DesiredChange`]), written at the next pass
+    /// (duplicates allowed).
+    changed: Vec<IpNet>,
 }
 
 /// Sets the socket's receive buffer (`SO_RCVBUFFORCE` when permitted, else `SO_RCVBUF`, which
@@ -217,10 +220,8 @@ impl KernelTask {
             learned_tx,
             links: HashMap::new(),
             tunnel_ifindex: None,
-            current: CurrentRoutes::new(),
-            counts: RouteCounts::default(),
+            fib: FibTable::new(),
             learned: HashMap::new(),
-            desired: DesiredRoutes::default(),
             generation: 0,
             applied_generation: 0,
             recursive: HashMap::new(),
@@ -231,7 +232,7 @@ impl KernelTask {
             need_full: false,
             need_reresolve: false,
             dirty: HashSet::new(),
-            changed: HashSet::new(),
+            changed: Vec::new(),
         };
         task.resync()
             .await
@@ -244,7 +245,7 @@ impl KernelTask {
             return Ok(task);
         }
         task.stale = StaleRoutes::adopt(
-            task.current.values(),
+            task.fib.installed_prefixes(),
             Instant::now(),
             task.config.stale_hold,
         );
@@ -281,11 +282,17 @@ impl KernelTask {
 
     pub async fn run(mut self) {
         loop {
-            if let Err(WriterClosed) = self.process_pending().await {
-                tracing::error!("netlink connection closed; kernel task stops (routes stay)");
-                return;
+            // Desired-route updates taken in during a pass are written by the next one at once.
+            loop {
+                if let Err(WriterClosed) = self.process_pending().await {
+                    tracing::error!("netlink connection closed; kernel task stops (routes stay)");
+                    return;
+                }
+                self.publish();
+                if !(self.config.program && (self.need_full || !self.changed.is_empty())) {
+                    break;
+                }
             }
-            self.publish();
             let deadline = self.stale.deadline();
             tokio::select! {
                 biased;
@@ -341,17 +348,12 @@ impl KernelTask {
     async fn stop(&mut self) {
         if !self.config.program || !self.config.flush_on_exit {
             tracing::info!(
-                routes = self.current.len(),
+                routes = self.fib.installed_len(),
                 "kernel task stops; routes stay"
             );
             return;
         }
-        let changes: Vec<FibChange> = self
-            .current
-            .values()
-            .cloned()
-            .map(FibChange::Delete)
-            .collect();
+        let changes: Vec<FibChange> = self.fib.installed_routes().map(FibChange::Delete).collect();
         match self
             .writer
             .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
@@ -368,24 +370,27 @@ impl KernelTask {
 
     fn change_desired(&mut self, generation: u64, changes: Vec<DesiredChange>) {
         for change in changes {
-            self.changed.insert(change.prefix());
-            match change {
+            // The daemon hands over what the RIB changed; a prefix whose desired route stayed
+            // the same needs no write.
+            let prefix = change.prefix();
+            let changed = match change {
                 DesiredChange::Set(route) => {
-                    self.stale.redesired(&route.prefix);
-                    self.desired.insert(route);
+                    self.stale.redesired(&route.prefix.trunc());
+                    self.fib.set_desired(route)
                 }
-                DesiredChange::Remove(prefix) => {
-                    self.desired.remove(&prefix);
-                }
+                DesiredChange::Remove(prefix) => self.fib.remove_desired(&prefix.trunc()),
+            };
+            if changed {
+                self.changed.push(prefix.trunc());
             }
         }
         self.generation = generation;
     }
 
     fn set_desired(&mut self, generation: u64, routes: Vec<KernelRoute>) {
-        self.desired = DesiredRoutes::new(routes);
-        for route in self.desired.iter() {
-            self.stale.redesired(&route.prefix);
+        self.fib.replace_desired(routes);
+        for prefix in self.fib.desired_prefixes() {
+            self.stale.redesired(&prefix);
         }
         self.generation = generation;
         self.need_full = true;
@@ -453,23 +458,23 @@ impl KernelTask {
             // by someone else makes the prefix dirty.
             let changed = if added {
                 match parsed.to_kernel_route(self.tunnel_ifindex) {
-                    Some(route) if self.current.get(&key) != Some(&route) => {
-                        self.insert_current(route);
+                    Some(route) if !self.fib.is_installed(&route) => {
+                        self.fib.insert_installed(route);
                         true
                     }
                     _ => false,
                 }
             } else {
-                self.remove_current(&key)
+                self.fib.remove_installed(&key)
             };
             if changed {
                 self.dirty.insert(parsed.prefix);
             }
             return;
         }
-        if added && replaced && self.current.contains_key(&key) {
+        if added && replaced && self.fib.has_installed(&key) {
             // Another agent replaced our route (same prefix and metric).
-            self.remove_current(&key);
+            self.fib.remove_installed(&key);
             self.dirty.insert(parsed.prefix);
         }
         self.learn(&parsed, added);
@@ -587,39 +592,10 @@ impl KernelTask {
 
     // ---- state -----------------------------------------------------------------------------
 
-    fn count(counts: &mut RouteCounts, route: &KernelRoute, delta: isize) {
-        let slot = match &route.kind {
-            KernelRouteKind::Blackhole => &mut counts.blackhole,
-            KernelRouteKind::Unicast(hops) if hops.len() > 1 => &mut counts.multipath,
-            KernelRouteKind::Unicast(hops) if hops.first().is_some_and(|hop| hop.via_tunnel) => {
-                &mut counts.tunnel
-            }
-            KernelRouteKind::Unicast(_) => &mut counts.plain,
-        };
-        *slot = slot.saturating_add_signed(delta);
-    }
-
-    fn insert_current(&mut self, route: KernelRoute) {
-        Self::count(&mut self.counts, &route, 1);
-        if let Some(old) = self.current.insert(route.key(), route) {
-            Self::count(&mut self.counts, &old, -1);
-        }
-    }
-
-    fn remove_current(&mut self, key: &RouteKey) -> bool {
-        match self.current.remove(key) {
-            Some(old) => {
-                Self::count(&mut self.counts, &old, -1);
-                true
-            }
-            None => false,
-        }
-    }
-
     fn publish(&mut self) {
         self.status.applied_generation = self.applied_generation;
-        self.status.desired = self.desired.len();
-        self.status.installed = self.counts.clone();
+        self.status.desired = self.fib.desired_len();
+        self.status.installed = self.fib.installed_counts().clone();
         self.status.stale = self.stale.stale_count();
         self.status.stale_swept = self.stale.deadline().is_none();
         self.status.failed = self.failed.clone();
@@ -683,8 +659,7 @@ impl KernelTask {
         }
         self.tunnel_ifindex = tunnel;
         let mut routes = self.dump(dump_routes_message())?;
-        self.current.clear();
-        self.counts = RouteCounts::default();
+        self.fib.clear_installed();
         let mut learned = HashMap::new();
         while let Some(message) = routes.next().await {
             let route = match message.payload {
@@ -702,7 +677,7 @@ impl KernelTask {
             }
             if parsed.protocol == self.config.protocol {
                 if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
-                    self.insert_current(route);
+                    self.fib.insert_installed(route);
                 }
             } else if let Some(route) = self.learnable(&parsed) {
                 learned.insert(
@@ -771,24 +746,22 @@ impl KernelTask {
         } else {
             if !self.changed.is_empty() {
                 let generation = self.generation;
-                let changed: Vec<IpNet> = self.changed.drain().collect();
-                self.reconcile(Some(&changed), false).await?;
+                let changed = std::mem::take(&mut self.changed);
+                self.reconcile(Some(changed), false).await?;
                 self.applied_generation = generation;
             }
             if !self.dirty.is_empty() {
                 let dirty: Vec<IpNet> = self.dirty.drain().collect();
-                self.reconcile(Some(&dirty), true).await?;
+                self.reconcile(Some(dirty), true).await?;
             }
         }
         Ok(())
     }
 
-    /// The form a route must be written in now: plain gateways the kernel does not reach directly
-    /// are replaced by the kernel's next hop for them; tunnel hops need the tunnel device.
-    fn form(&self, route: &KernelRoute) -> Formed {
-        let KernelRouteKind::Unicast(hops) = &route.kind else {
-            return Formed::AsDesired;
-        };
+    /// The form a next-hop set must be written in now: plain gateways the kernel does not reach
+    /// directly are replaced by the kernel's next hop for them; tunnel hops need the tunnel
+    /// device.
+    fn form(&self, hops: &[NextHop]) -> Formed {
         if self.tunnel_ifindex.is_none() && hops.iter().any(|hop| hop.via_tunnel) {
             return Formed::Unavailable;
         }
@@ -802,74 +775,82 @@ impl KernelTask {
         if self.recursive.is_empty() || !hops.iter().any(|hop| resolved(hop).is_some()) {
             return Formed::AsDesired;
         }
-        let hops = hops
-            .iter()
-            .map(|hop| NextHop {
-                gateway: resolved(hop).unwrap_or(hop.gateway),
-                via_tunnel: hop.via_tunnel,
-            })
-            .collect();
-        Formed::Rewritten(KernelRoute {
-            prefix: route.prefix,
-            kind: KernelRouteKind::Unicast(hops),
-            metric: route.metric,
-        })
+        Formed::Rewritten(
+            hops.iter()
+                .map(|hop| NextHop {
+                    gateway: resolved(hop).unwrap_or(hop.gateway),
+                    via_tunnel: hop.via_tunnel,
+                })
+                .collect(),
+        )
     }
 
-    /// Makes the kernel match the desired set, everywhere (`scope` None) or for some prefixes;
-    /// `restoring`: the prefixes were touched by someone else (counted and logged as restores).
+    /// Makes the kernel match the desired set, everywhere (`scope` None) or for some prefixes
+    /// (duplicates allowed); `restoring`: the prefixes were touched by someone else (counted and
+    /// logged as restores). Large scopes are handled in slices of [`RECONCILE_CHUNK`] prefixes.
     async fn reconcile(
         &mut self,
-        scope: Option<&[IpNet]>,
+        scope: Option<Vec<IpNet>>,
+        restoring: bool,
+    ) -> Result<(), WriterClosed> {
+        let prefixes = match scope {
+            None => {
+                self.failed.clear();
+                self.fib.all_prefixes()
+            }
+            Some(mut prefixes) => {
+                prefixes.sort_unstable();
+                prefixes.dedup();
+                prefixes
+            }
+        };
+        for chunk in prefixes.chunks(RECONCILE_CHUNK) {
+            self.reconcile_chunk(chunk, restoring).await?;
+            // Take the desired-route updates queued meanwhile into the table (far smaller than
+            // the queued messages); they are written at the next pass.
+            self.apply_queued_desired(None);
+        }
+        Ok(())
+    }
+
+    /// [`KernelTask::reconcile`] of some prefixes (sorted, distinct).
+    async fn reconcile_chunk(
+        &mut self,
+        prefixes: &[IpNet],
         restoring: bool,
     ) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
-            match scope {
-                None => self.failed.clear(),
-                Some(prefixes) => {
-                    for prefix in prefixes {
-                        self.failed.remove(prefix);
-                    }
+            if !self.failed.is_empty() {
+                for prefix in prefixes {
+                    self.failed.remove(prefix);
                 }
             }
-            if self.tunnel_ifindex.is_none() {
-                let reason = format!(
-                    "tunnel device {} is missing (the node agent creates it); waiting for it",
-                    self.config.tunnel_device
-                );
-                let in_scope: Box<dyn Iterator<Item = &KernelRoute>> = match scope {
-                    None => Box::new(self.desired.iter()),
-                    Some(prefixes) => Box::new(
-                        prefixes
-                            .iter()
-                            .filter_map(|prefix| self.desired.get(prefix)),
-                    ),
-                };
-                let waiting: Vec<IpNet> = in_scope
-                    .filter(|route| self.form(route) == Formed::Unavailable)
-                    .map(|route| route.prefix)
-                    .collect();
-                if !waiting.is_empty() && !self.tunnel_missing_logged {
+            let diff = self.fib.diff(
+                prefixes,
+                |hops| self.form(hops),
+                |prefix| self.stale.keeps(prefix),
+            );
+            if !diff.unavailable.is_empty() {
+                if !self.tunnel_missing_logged {
                     self.tunnel_missing_logged = true;
                     tracing::error!(
                         device = %self.config.tunnel_device,
-                        routes = waiting.len(),
+                        routes = diff.unavailable.len(),
                         "tunnel device {} is missing: IP-in-IP routes wait for it, the rest are installed",
                         self.config.tunnel_device
                     );
                 }
-                self.failed
-                    .extend(waiting.into_iter().map(|prefix| (prefix, reason.clone())));
+                let reason = format!(
+                    "tunnel device {} is missing (the node agent creates it); waiting for it",
+                    self.config.tunnel_device
+                );
+                self.failed.extend(
+                    diff.unavailable
+                        .into_iter()
+                        .map(|prefix| (prefix, reason.clone())),
+                );
             }
-            let stale = &self.stale;
-            let keep = |route: &KernelRoute| stale.keeps(route);
-            let form = |route: &KernelRoute| self.form(route);
-            let changes = match scope {
-                None => diff_formed(&self.desired, &self.current, form, keep),
-                Some(prefixes) => {
-                    diff_prefixes_formed(&self.desired, &self.current, prefixes, form, keep)
-                }
-            };
+            let changes = diff.changes;
             if changes.is_empty() {
                 return Ok(());
             }
@@ -898,10 +879,10 @@ impl KernelTask {
                 let errno = failed_index.remove(&index);
                 match (change, errno) {
                     (FibChange::Delete(route), None | Some(ESRCH)) => {
-                        self.remove_current(&route.key());
+                        self.fib.remove_installed(&route.key());
                     }
                     (FibChange::Add(route) | FibChange::Replace(route), None) => {
-                        self.insert_current(route)
+                        self.fib.insert_installed(route)
                     }
                     (change, Some(errno)) => {
                         let route = change.route();
@@ -939,8 +920,8 @@ impl KernelTask {
     async fn withdraw(&mut self, keys: &[RouteKey]) -> Result<(), WriterClosed> {
         let deletes: Vec<FibChange> = keys
             .iter()
-            .filter_map(|key| self.current.get(key))
-            .map(|route| FibChange::Delete(route.clone()))
+            .filter_map(|key| self.fib.installed(key))
+            .map(FibChange::Delete)
             .collect();
         if deletes.is_empty() {
             return Ok(());
@@ -961,7 +942,7 @@ impl KernelTask {
             .collect();
         for (index, change) in deletes.iter().enumerate() {
             if matches!(failed.get(&index), None | Some(&ESRCH)) {
-                self.remove_current(&change.route().key());
+                self.fib.remove_installed(&change.route().key());
             }
         }
         Ok(())
