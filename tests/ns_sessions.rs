@@ -650,6 +650,9 @@ fn ns_sessions_gtsm_frr() {
         let (tern_ns, peer_ns) = topology("gtsmfrr")?;
         let mut neighbor = FrrNeighbor::new(TERN_IP, TERN_AS, &[Family::Ipv4Unicast]);
         neighbor.options.push("ttl-security hops 1".into());
+        // Only tern dials: a connection FRR opened itself (TTL 255 out) could come up before
+        // the TTL-64 check, which is about FRR's listener dropping tern's segments.
+        neighbor.options.push("passive".into());
         let frr = Frr::start(
             &peer_ns,
             artifacts,

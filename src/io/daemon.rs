@@ -976,21 +976,7 @@ impl Supervisor {
 
     /// Prefix counters and RIB sizes (one pass over the Loc-RIB).
     fn publish_counts(&self) {
-        let mut received: HashMap<PeerId, (u64, u64)> = HashMap::new();
-        let mut stale = 0u64;
-        let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
-        for prefix in &prefixes {
-            for path in self.rib.paths(prefix) {
-                let e = received.entry(path.peer).or_default();
-                e.0 += 1;
-                if path.accepted.is_some() {
-                    e.1 += 1;
-                }
-                if path.stale {
-                    stale += 1;
-                }
-            }
-        }
+        let (received, stale) = self.rib.path_counts();
         for runtime in self.peers.values() {
             let (r, a) = received.get(&runtime.id).copied().unwrap_or_default();
             let advertised = self

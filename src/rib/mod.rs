@@ -726,6 +726,22 @@ impl Rib {
             .and_then(|g| self.groups.get(&g))
     }
 
+    /// Paths per peer, in one sequential pass over the table (no per-prefix lookup): for each
+    /// peer, (paths received, paths accepted by import policy); and the stale paths overall.
+    pub fn path_counts(&self) -> (HashMap<PeerId, (u64, u64)>, u64) {
+        let mut per_peer: HashMap<PeerId, (u64, u64)> = HashMap::new();
+        let mut stale = 0;
+        for (_, entry) in self.table.iter() {
+            for path in &entry.paths {
+                let counts = per_peer.entry(path.peer).or_default();
+                counts.0 += 1;
+                counts.1 += u64::from(path.accepted.is_some());
+                stale += u64::from(path.stale);
+            }
+        }
+        (per_peer, stale)
+    }
+
     /// Sizes.
     pub fn stats(&self) -> RibStats {
         RibStats {
