@@ -982,11 +982,7 @@ impl Supervisor {
             let advertised = self
                 .rib
                 .group_of(runtime.id)
-                .map(|g| {
-                    g.iter()
-                        .filter(|(_, paths)| paths.iter().any(|p| p.source != runtime.id))
-                        .count() as u64
-                })
+                .map(|g| g.advertised_to(runtime.id) as u64)
                 .unwrap_or(0);
             self.hub.update_peer(&runtime.name, |p| {
                 p.prefixes = status::PrefixCounts {

@@ -120,12 +120,78 @@ struct LogEntry {
     state: Option<OutPaths>,
 }
 
-/// A prefix in the group's Adj-RIB-Out: its paths (empty = withdrawn, kept as a tombstone until
-/// every member has read the withdrawal) and the sequence number of its latest log entry.
+/// A prefix in the group's Adj-RIB-Out, in 16 bytes (a million-route table pays this per
+/// prefix): without ADD-PATH a prefix has at most one out path, with transmit id 0, stored inline;
+/// any other set (ADD-PATH) is kept in [`ExportGroup::multi`] and marked by [`MULTI`]. No path
+/// at all (`attrs` `None`, `source` not [`MULTI`]) is a withdrawal, kept as a tombstone until
+/// every member has read it.
 #[derive(Debug, Clone)]
 struct OutEntry {
-    paths: OutPaths,
-    seq: u64,
+    /// The single path's exported attributes.
+    attrs: Option<Arc<RouteAttrs>>,
+    /// The single path's source, or [`MULTI`].
+    source: PeerId,
+    /// The low 32 bits of the sequence number of the prefix's latest log entry (the log keeps
+    /// whole ones; see [`ExportGroup::set`] for why the low bits suffice).
+    seq: u32,
+}
+
+/// [`OutEntry::source`] of a prefix whose paths are in [`ExportGroup::multi`]. Peer ids are
+/// handed out from 0 and [`super::loc_rib::LOCAL_PEER`] is `u32::MAX`, so no path has it.
+const MULTI: PeerId = PeerId(u32::MAX - 1);
+
+impl OutEntry {
+    fn empty(seq: u64) -> Self {
+        OutEntry {
+            attrs: None,
+            source: PeerId(0),
+            seq: seq as u32,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.attrs.is_none() && self.source != MULTI
+    }
+
+    /// The paths (cloned: one `Arc` per path).
+    fn paths(&self, prefix: &IpNet, multi: &HashMap<IpNet, OutPaths>) -> OutPaths {
+        match &self.attrs {
+            Some(attrs) => smallvec::smallvec![OutPath {
+                tx_path_id: 0,
+                source: self.source,
+                attrs: Arc::clone(attrs),
+            }],
+            None if self.source == MULTI => multi.get(prefix).cloned().unwrap_or_default(),
+            None => OutPaths::new(),
+        }
+    }
+
+    /// Stores `paths`, inline when they are one path with transmit id 0.
+    fn store(&mut self, prefix: IpNet, paths: OutPaths, multi: &mut HashMap<IpNet, OutPaths>) {
+        if self.source == MULTI {
+            multi.remove(&prefix);
+        }
+        match paths.as_slice() {
+            [] => {
+                self.attrs = None;
+                self.source = PeerId(0);
+            }
+            [one] if one.tx_path_id == 0 && one.source != MULTI => {
+                self.attrs = Some(Arc::clone(&one.attrs));
+                self.source = one.source;
+            }
+            _ => {
+                self.attrs = None;
+                self.source = MULTI;
+                multi.insert(prefix, paths);
+            }
+        }
+    }
+}
+
+/// The whole sequence number whose low 32 bits are `low`, nearest below or at `now`.
+fn widen_seq(low: u32, now: u64) -> u64 {
+    now.wrapping_sub(u64::from((now as u32).wrapping_sub(low)))
 }
 
 #[derive(Debug)]
@@ -161,6 +227,8 @@ pub struct ExportGroup {
     pub filter: Option<Arc<dyn RouteFilter>>,
     members: Vec<Member>,
     out: PrefixTable<OutEntry>,
+    /// Out-states that are not one path with transmit id 0 (ADD-PATH groups).
+    multi: HashMap<IpNet, OutPaths>,
     /// Prefixes with at least one path (`out` minus tombstones).
     live: usize,
     /// Changes in sequence order; an entry whose `seq` is not its prefix's latest is stale
@@ -212,6 +280,7 @@ impl ExportGroup {
             filter,
             members: Vec::new(),
             out: PrefixTable::default(),
+            multi: HashMap::new(),
             live: 0,
             log: VecDeque::new(),
             next_seq: 0,
@@ -236,23 +305,38 @@ impl ExportGroup {
     }
 
     /// The group's Adj-RIB-Out for `prefix`.
-    pub fn get(&self, prefix: &IpNet) -> Option<&OutPaths> {
+    pub fn get(&self, prefix: &IpNet) -> Option<OutPaths> {
         self.out
             .get(prefix)
-            .map(|e| &e.paths)
-            .filter(|p| !p.is_empty())
+            .filter(|e| !e.is_empty())
+            .map(|e| e.paths(prefix, &self.multi))
     }
 
     /// The whole Adj-RIB-Out.
-    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &OutPaths)> {
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, OutPaths)> + '_ {
         self.out
             .iter()
-            .filter(|(_, e)| !e.paths.is_empty())
-            .map(|(p, e)| (p, &e.paths))
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(p, e)| (p, e.paths(&p, &self.multi)))
+    }
+
+    /// Prefixes `peer` is sent: those with a path from another source.
+    pub fn advertised_to(&self, peer: PeerId) -> usize {
+        self.out
+            .iter()
+            .filter(|(p, e)| match &e.attrs {
+                Some(_) => e.source != peer,
+                None => e.paths(p, &self.multi).iter().any(|x| x.source != peer),
+            })
+            .count()
     }
 
     fn live_prefixes(&self) -> Vec<IpNet> {
-        self.iter().map(|(p, _)| p).collect()
+        self.out
+            .iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(p, _)| p)
+            .collect()
     }
 
     /// The only member, when there is exactly one: paths it sent are then not stored at all
@@ -296,56 +380,50 @@ impl ExportGroup {
 
     /// Sets the out-state of `prefix` (empty = withdrawn); logs it when it changed.
     /// Returns the replaced paths so their attribute sets can be released.
+    ///
+    /// An entry keeps the low 32 bits of its latest sequence number: it is only compared with
+    /// log entries, and the log never spans 2^32 changes of one prefix (it is compacted to one
+    /// entry per prefix when it outgrows the table), so the low bits identify the entry.
     pub fn set(&mut self, prefix: IpNet, paths: OutPaths) -> Option<OutPaths> {
         let seq = self.next_seq;
         let add_path = self.key.add_path_send;
         let new_live = !paths.is_empty();
         // One probe: an announcement finds or creates its entry; a withdrawal only looks.
-        let found = if new_live {
-            match self.out.entry(prefix, || OutEntry {
-                paths: OutPaths::new(),
-                seq,
-            }) {
-                (entry, false) => Some(entry),
+        let entry = if new_live {
+            match self.out.entry(prefix, || OutEntry::empty(seq)) {
+                (entry, false) => entry,
                 (entry, true) => {
                     let state = (!self.members.is_empty()).then(|| paths.clone());
-                    entry.paths = paths;
+                    entry.store(prefix, paths, &mut self.multi);
                     self.live += 1;
                     return self.logged(prefix, seq, true, SmallVec::new(), None, state, None);
                 }
             }
         } else {
-            self.out.get_mut(&prefix)
+            self.out.get_mut(&prefix)?
         };
-        let (old, withdrawn, logged_state) = match found {
-            Some(entry) => {
-                if same_out(&entry.paths, &paths) {
-                    return None;
-                }
-                // ADD-PATH: the ids that disappeared are withdrawn one by one. Without ADD-PATH
-                // the current state (announce or withdraw) says everything.
-                let withdrawn: SmallVec<[u32; 2]> = if add_path {
-                    entry
-                        .paths
-                        .iter()
-                        .filter(|o| !paths.iter().any(|n| n.tx_path_id == o.tx_path_id))
-                        .map(|o| o.tx_path_id)
-                        .collect()
-                } else {
-                    SmallVec::new()
-                };
-                let old = std::mem::replace(&mut entry.paths, paths);
-                let previous = std::mem::replace(&mut entry.seq, seq);
-                (old, withdrawn, Some((previous, entry.paths.clone())))
-            }
-            None => return None,
+        let old = entry.paths(&prefix, &self.multi);
+        if same_out(&old, &paths) {
+            return None;
+        }
+        // ADD-PATH: the ids that disappeared are withdrawn one by one. Without ADD-PATH the
+        // current state (announce or withdraw) says everything.
+        let withdrawn: SmallVec<[u32; 2]> = if add_path {
+            old.iter()
+                .filter(|o| !paths.iter().any(|n| n.tx_path_id == o.tx_path_id))
+                .map(|o| o.tx_path_id)
+                .collect()
+        } else {
+            SmallVec::new()
         };
+        let state = (!self.members.is_empty()).then(|| paths.clone());
+        entry.store(prefix, paths, &mut self.multi);
+        let previous = widen_seq(std::mem::replace(&mut entry.seq, seq as u32), seq);
         match (old.is_empty(), new_live) {
             (true, true) => self.live += 1,
             (false, false) => self.live -= 1,
             _ => {}
         }
-        let (previous, state) = logged_state.map_or((None, None), |(p, s)| (Some(p), Some(s)));
         self.logged(
             prefix,
             seq,
@@ -353,7 +431,7 @@ impl ExportGroup {
             withdrawn,
             (!old.is_empty()).then_some(old),
             state,
-            previous,
+            Some(previous),
         )
     }
 
@@ -413,7 +491,7 @@ impl ExportGroup {
     /// log holds at most one entry per prefix in the Adj-RIB-Out.
     fn compact(&mut self) {
         let mut moved: HashMap<IpNet, SmallVec<[u32; 2]>> = HashMap::new();
-        let out = &self.out;
+        let (out, multi) = (&self.out, &self.multi);
         let latest = |e: &LogEntry| e.state.is_some();
         for e in self
             .log
@@ -428,9 +506,11 @@ impl ExportGroup {
         self.log.retain(|e| latest(e));
         for e in self.log.iter_mut() {
             if let Some(ids) = moved.remove(&e.prefix) {
-                let current = out.get(&e.prefix).map(|o| &o.paths);
+                let current = out.get(&e.prefix).map(|o| o.paths(&e.prefix, multi));
                 for id in ids {
-                    let announced = current.is_some_and(|p| p.iter().any(|x| x.tx_path_id == id));
+                    let announced = current
+                        .as_ref()
+                        .is_some_and(|p| p.iter().any(|x| x.tx_path_id == id));
                     if !announced && !e.withdrawn.contains(&id) {
                         e.withdrawn.push(id);
                     }
@@ -454,7 +534,7 @@ impl ExportGroup {
                 && self
                     .out
                     .get(&e.prefix)
-                    .is_some_and(|o| o.seq == e.seq && o.paths.is_empty());
+                    .is_some_and(|o| o.seq == e.seq as u32 && o.is_empty());
             if tombstone {
                 self.out.remove(&e.prefix);
             }
@@ -506,7 +586,11 @@ impl ExportGroup {
             self.members[mi].dump_pos += 1;
             taken += 1;
             if let Some(entry) = self.out.get(&prefix) {
-                for p in entry.paths.iter().filter(|p| p.source != peer) {
+                for p in entry
+                    .paths(&prefix, &self.multi)
+                    .iter()
+                    .filter(|p| p.source != peer)
+                {
                     packer.announce(
                         Nlri {
                             prefix,
@@ -595,6 +679,7 @@ impl ExportGroup {
     /// Bytes held by the group's own tables (out table, change log, member queues).
     pub fn heap_bytes(&self) -> usize {
         self.out.heap_bytes()
+            + self.multi.capacity() * std::mem::size_of::<(IpNet, OutPaths)>()
             + self.log.capacity() * std::mem::size_of::<LogEntry>()
             + self
                 .members
@@ -684,6 +769,20 @@ mod tests {
 
     fn p(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_out_entry_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<OutEntry>(), 16);
+    }
+
+    #[test]
+    fn sequence_numbers_widen_from_their_low_bits() {
+        assert_eq!(widen_seq(5, 7), 5);
+        assert_eq!(widen_seq(7, 7), 7);
+        let now = (3u64 << 32) + 2;
+        assert_eq!(widen_seq(u32::MAX, now), (3u64 << 32) - 1);
+        assert_eq!(widen_seq(1, now), (3u64 << 32) + 1);
     }
 
     #[test]

@@ -759,7 +759,7 @@ impl Rib {
             + self
                 .groups
                 .values()
-                .map(|g| g.iter().count() * std::mem::size_of::<OutPaths>())
+                .map(ExportGroup::heap_bytes)
                 .sum::<usize>()
     }
 
