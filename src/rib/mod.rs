@@ -874,12 +874,16 @@ impl Rib {
         prefix: IpNet,
         mutate: impl FnOnce(&mut PrefixEntry, &mut Interner<RouteAttrs>),
     ) {
-        let entry = self.table.get_or_insert_with(prefix, PrefixEntry::default);
-        let before = entry.signature();
+        let (entry, new) = self.table.entry(prefix, PrefixEntry::default);
+        // A new prefix had no selection: it changed exactly when it now has one.
+        let before = (!new).then(|| entry.signature());
         mutate(entry, &mut self.attrs);
         select_into(entry, &prefix, &self.peers, &self.local);
-        let after = entry.signature();
-        if before != after {
+        let changed = match before {
+            Some(before) => before != entry.signature(),
+            None => entry.multipath > 0,
+        };
+        if changed {
             if self.track_fib && !entry.fib_dirty {
                 entry.fib_dirty = true;
                 self.fib_dirty.push(prefix);
