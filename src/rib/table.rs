@@ -5,7 +5,13 @@
 //! `hashbrown::HashTable<u32>` of *indices* into it: the hash index costs 5 bytes per bucket
 //! (4-byte index + 1 control byte) instead of a whole `(K, V)` per bucket, which matters because a
 //! hash table is between 44% and 88% full. Removal swaps the last entry into the hole.
-//! [`PrefixTable`] splits IPv4 and IPv6 so an IPv4 key is 5 bytes, not the 18 of `IpNet`.
+//! [`PrefixTable`] splits IPv4 and IPv6 so an IPv4 key is one `u64` (address << 8 | length), not
+//! the 18 bytes of `IpNet`: it hashes and compares as one integer and costs no more than the
+//! 5-byte `Ipv4Net` once padded next to an 8-byte-aligned value.
+//!
+//! Speed at a million entries is cache misses: an insert costs one probe of the index
+//! ([`DenseMap::entry`] finds or reserves the slot in the same probe), and growing the index
+//! rebuilds it by reading the entries in order rather than rehashing through the old index.
 //!
 //! Measured (see `docs/benchmarks.md`, "RIB micro-benchmark"): at 1,000,000 IPv4 routes this layout
 //! costs about 10 bytes of index per route plus the entry itself, against 2 × `size_of::<(K, V)>()`
