@@ -294,6 +294,11 @@ impl ExportGroup {
         self.members.iter().map(|m| m.peer)
     }
 
+    /// Starts loading the out-table bucket of `prefix` into the cache.
+    pub fn prefetch(&self, prefix: &IpNet) {
+        self.out.prefetch(prefix);
+    }
+
     /// Whether the group has no members.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()

@@ -71,6 +71,9 @@ use policy::export::{self, ExportDecision, ExportStep, ExportTarget, RouteClass}
 use policy::import::{self, ImportContext, ImportResult};
 use table::PrefixTable;
 
+/// How many prefixes ahead [`Rib::update`] prefetches table buckets.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Node-wide RIB settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RibConfig {
@@ -425,7 +428,15 @@ impl Rib {
                     .is_some_and(|f| f.depends_on_prefix()))
         });
         let mut memo: [Option<Option<Arc<RouteAttrs>>>; 2] = [None, None];
-        for nlri in update.announced {
+        for (i, nlri) in update.announced.iter().enumerate() {
+            // At a million prefixes each table probe is a cache miss: start loading the buckets
+            // a few prefixes ahead, so the misses overlap with the work on this one.
+            if let Some(ahead) = update.announced.get(i + PREFETCH_AHEAD) {
+                self.table.prefetch(&ahead.prefix);
+                for g in self.groups.values() {
+                    g.prefetch(&ahead.prefix);
+                }
+            }
             let accepted = if per_update {
                 let slot = &mut memo[usize::from(nlri.prefix.addr().is_ipv6())];
                 match slot {

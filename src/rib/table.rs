@@ -1,10 +1,11 @@
 //! Compact prefix tables.
 //!
 //! A routing table holds up to millions of prefixes, so the per-entry overhead matters more than
-//! anything else. [`DenseMap`] stores its entries contiguously in a `Vec<(K, V)>` and keeps a
-//! `hashbrown::HashTable<u32>` of *indices* into it: the hash index costs 5 bytes per bucket
-//! (4-byte index + 1 control byte) instead of a whole `(K, V)` per bucket, which matters because a
-//! hash table is between 44% and 88% full. Removal swaps the last entry into the hole.
+//! anything else. [`DenseMap`] stores its entries contiguously in a `Vec<(K, V)>` and keeps an
+//! index of *positions* into it (`SlotIndex`: open addressing, linear probing, one `u32` per
+//! bucket holding a 7-bit hash tag and the position, at most 3/4 full) instead of a whole `(K, V)`
+//! per bucket. Removal swaps the last entry into the hole and shifts the probe cluster back (no
+//! tombstones).
 //! [`PrefixTable`] splits IPv4 and IPv6 so an IPv4 key is one `u64` (address << 8 | length), not
 //! the 18 bytes of `IpNet`: it hashes and compares as one integer and costs no more than the
 //! 5-byte `Ipv4Net` once padded next to an 8-byte-aligned value.
@@ -13,21 +14,151 @@
 //! ([`DenseMap::entry`] finds or reserves the slot in the same probe), and growing the index
 //! rebuilds it by reading the entries in order rather than rehashing through the old index.
 //!
-//! Measured (see `docs/benchmarks.md`, "RIB micro-benchmark"): at 1,000,000 IPv4 routes this layout
-//! costs about 10 bytes of index per route plus the entry itself, against 2 × `size_of::<(K, V)>()`
-//! for a `HashMap<K, V>` that has just doubled.
+//! Measured (see `docs/benchmarks.md`, "RIB micro-benchmark" and W1): at 1,000,000 IPv4 routes the
+//! index costs about 8 bytes per route (2^21 buckets) plus the entry itself, against
+//! 2 × `size_of::<(K, V)>()` for a `HashMap<K, V>` that has just doubled. Because a bucket's
+//! address follows from the hash alone, [`DenseMap::prefetch`] lets the RIB start the cache miss
+//! of a prefix a few prefixes ahead of its insert; at this size that halves the RIB's time.
 
 use std::hash::{BuildHasher, Hash};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+/// Bits of a bucket that hold the entry position (+ 1; 0 = empty bucket).
+const POSITION_BITS: u32 = 25;
+const POSITION_MASK: u32 = (1 << POSITION_BITS) - 1;
+/// Entries a [`DenseMap`] can hold: 2^25 - 1 (33 million; a full Internet table is ~1 million).
+pub const MAX_ENTRIES: usize = POSITION_MASK as usize;
+
+/// The index of a [`DenseMap`]: open addressing with linear probing over one `u32` per bucket,
+/// which holds a 7-bit tag of the hash and the entry's position + 1 (0 = empty). One probe is
+/// one cache line in the common case, the index costs 4 bytes per bucket at a load of at most
+/// 3/4, and a bucket's address is known from the hash alone, so it can be prefetched
+/// ([`DenseMap::prefetch`]) while earlier prefixes are processed.
+#[derive(Clone, Default)]
+struct SlotIndex {
+    buckets: Vec<u32>,
+    len: usize,
+}
+
+/// Where a probe ended.
+enum Probe {
+    /// The bucket holding the key.
+    Found(usize),
+    /// The empty bucket where the key goes.
+    Vacant(usize),
+}
+
+impl SlotIndex {
+    fn tag(hash: u64) -> u32 {
+        (hash >> 57) as u32
+    }
+
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    fn position(bucket: u32) -> usize {
+        (bucket & POSITION_MASK) as usize - 1
+    }
+
+    fn needs_growth(&self) -> bool {
+        (self.len + 1) * 4 > self.buckets.len() * 3
+    }
+
+    /// Probes for the key `is_key` recognises by position. The index must not be empty.
+    fn probe(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Probe {
+        let tag = Self::tag(hash);
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let b = self.buckets[i];
+            if b == 0 {
+                return Probe::Vacant(i);
+            }
+            if b >> POSITION_BITS == tag && is_key(Self::position(b)) {
+                return Probe::Found(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn find(&self, hash: u64, is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        match self.probe(hash, is_key) {
+            Probe::Found(i) => Some(i),
+            Probe::Vacant(_) => None,
+        }
+    }
+
+    fn fill(&mut self, bucket: usize, hash: u64, position: usize) {
+        // `position < MAX_ENTRIES`: checked by the callers.
+        self.buckets[bucket] = Self::tag(hash) << POSITION_BITS | (position as u32 + 1);
+        self.len += 1;
+    }
+
+    /// Empties `bucket` and shifts later members of its cluster back (linear probing keeps no
+    /// tombstones). `hash_at` gives the hash of the entry at a position.
+    fn empty(&mut self, bucket: usize, hash_at: impl Fn(usize) -> u64) {
+        let mask = self.mask();
+        let mut hole = bucket;
+        let mut j = (hole + 1) & mask;
+        loop {
+            let b = self.buckets[j];
+            if b == 0 {
+                break;
+            }
+            let home = hash_at(Self::position(b)) as usize & mask;
+            // The member at `j` may move to `hole` unless its home lies cyclically in (hole, j].
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.buckets[hole] = b;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.buckets[hole] = 0;
+        self.len -= 1;
+    }
+
+    /// A fresh index of `buckets` buckets (a power of two) holding `hashes`, in position order.
+    fn rebuild(&mut self, buckets: usize, hashes: impl Iterator<Item = u64>) {
+        self.buckets = vec![0; buckets];
+        self.len = 0;
+        for (position, hash) in hashes.enumerate() {
+            if let Probe::Vacant(i) = self.probe(hash, |_| false) {
+                self.fill(i, hash, position);
+            }
+        }
+    }
+
+    fn prefetch(&self, hash: u64) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let bucket = self
+            .buckets
+            .as_ptr()
+            .wrapping_add(hash as usize & self.mask());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that never faults, whatever the address; this one is
+        // inside `buckets` anyway.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(bucket.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = bucket;
+    }
+}
 
 /// A hash map with a dense entry vector and an index-only hash table (see the module docs).
 ///
 /// Iteration order is insertion order until the first removal, then unspecified.
 #[derive(Clone)]
 pub struct DenseMap<K, V> {
-    index: HashTable<u32>,
+    index: SlotIndex,
     entries: Vec<(K, V)>,
     hasher: DefaultHashBuilder,
 }
@@ -35,7 +166,7 @@ pub struct DenseMap<K, V> {
 impl<K, V> Default for DenseMap<K, V> {
     fn default() -> Self {
         Self {
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             entries: Vec::new(),
             hasher: DefaultHashBuilder::default(),
         }
@@ -69,8 +200,13 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
         let hash = self.hash(key);
         let entries = &self.entries;
         self.index
-            .find(hash, |&i| entries[i as usize].0 == *key)
-            .map(|&i| i as usize)
+            .find(hash, |p| entries[p].0 == *key)
+            .map(|b| SlotIndex::position(self.index.buckets[b]))
+    }
+
+    /// Starts loading the index bucket of `key` into the cache, for a lookup or insert soon.
+    pub fn prefetch(&self, key: &K) {
+        self.index.prefetch(self.hash(key));
     }
 
     /// The value stored under `key`.
@@ -114,21 +250,20 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
     /// One probe of the index: `Ok(position)` of `key`, or `Err(position)` where the caller must
     /// push it (the index already points there).
     fn slot(&mut self, key: K) -> Result<usize, usize> {
-        if self.index.len() == self.index.capacity() {
+        if self.index.needs_growth() {
             self.grow_index();
         }
         let hash = self.hash(&key);
-        let next = self.entries.len();
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        match self.index.entry(
-            hash,
-            |&i| entries[i as usize].0 == key,
-            |&j| hasher.hash_one(entries[j as usize].0),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(o) => Ok(*o.get() as usize),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                let idx = u32::try_from(next).expect("a prefix table holds at most 2^32 entries");
-                v.insert(idx);
+        let entries = &self.entries;
+        match self.index.probe(hash, |p| entries[p].0 == key) {
+            Probe::Found(b) => Ok(SlotIndex::position(self.index.buckets[b])),
+            Probe::Vacant(b) => {
+                let next = self.entries.len();
+                assert!(
+                    next < MAX_ENTRIES,
+                    "a prefix table holds at most {MAX_ENTRIES} entries"
+                );
+                self.index.fill(b, hash, next);
                 Err(next)
             }
         }
@@ -138,45 +273,37 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
     /// entries instead of the random one an in-place rehash makes through the old index, which at
     /// a million entries is most of the cost of growing.
     fn grow_index(&mut self) {
-        // Twice the buckets, as an in-place growth would.
-        let capacity = self.index.capacity().max(8) * 2;
-        let mut index = HashTable::with_capacity(capacity);
+        let buckets = (self.index.buckets.len() * 2).max(16);
         let (entries, hasher) = (&self.entries, &self.hasher);
-        for (i, (key, _)) in entries.iter().enumerate() {
-            // Positions fit in u32: `slot` refuses to go beyond.
-            index.insert_unique(hasher.hash_one(key), i as u32, |&j| {
-                hasher.hash_one(entries[j as usize].0)
-            });
-        }
-        self.index = index;
+        self.index
+            .rebuild(buckets, entries.iter().map(|(k, _)| hasher.hash_one(k)));
     }
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let hash = self.hash(key);
-        let entries = &self.entries;
-        let slot = self
-            .index
-            .find_entry(hash, |&i| entries[i as usize].0 == *key)
-            .ok()?;
-        let (i, _) = slot.remove();
-        let i = i as usize;
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        let bucket = self.index.find(hash, |p| entries[p].0 == *key)?;
+        let i = SlotIndex::position(self.index.buckets[bucket]);
+        self.index.empty(bucket, |p| hasher.hash_one(entries[p].0));
         let last = self.entries.len() - 1;
         if i != last {
-            // Re-point the index of the entry that `swap_remove` moves into the hole.
-            let moved_key = self.entries[last].0;
-            let moved_hash = self.hash(&moved_key);
-            let last_idx = last as u32;
-            if let Some(slot) = self.index.find_mut(moved_hash, |&j| j == last_idx) {
-                *slot = i as u32;
+            // Re-point the bucket of the entry that `swap_remove` moves into the hole.
+            let moved_hash = self.hash(&self.entries[last].0);
+            if let Some(b) = self.index.find(moved_hash, |p| p == last) {
+                self.index.buckets[b] =
+                    SlotIndex::tag(moved_hash) << POSITION_BITS | (i as u32 + 1);
             }
         }
         let (_, value) = self.entries.swap_remove(i);
         if self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);
-            self.index.shrink_to(self.entries.len(), |&j| {
-                self.hasher.hash_one(self.entries[j as usize].0)
-            });
+            let buckets = (self.entries.len() * 2).next_power_of_two().max(16);
+            if buckets < self.index.buckets.len() {
+                let (entries, hasher) = (&self.entries, &self.hasher);
+                self.index
+                    .rebuild(buckets, entries.iter().map(|(k, _)| hasher.hash_one(k)));
+            }
         }
         Some(value)
     }
@@ -211,7 +338,7 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
     /// Bytes held by the map's own buffers (not by what the values point to).
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(K, V)>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.index.buckets.capacity() * std::mem::size_of::<u32>()
     }
 }
 
@@ -265,6 +392,14 @@ impl<V> PrefixTable<V> {
         match prefix {
             IpNet::V4(p) => self.v4.get(&V4Key::of(p)),
             IpNet::V6(p) => self.v6.get(p),
+        }
+    }
+
+    /// Starts loading the index bucket of `prefix` into the cache (see [`DenseMap::prefetch`]).
+    pub fn prefetch(&self, prefix: &IpNet) {
+        match prefix {
+            IpNet::V4(p) => self.v4.prefetch(&V4Key::of(p)),
+            IpNet::V6(p) => self.v6.prefetch(p),
         }
     }
 
@@ -375,6 +510,27 @@ mod tests {
     }
 
     proptest! {
+        /// Larger tables: growth, long probe clusters, backward-shift removal and shrinking.
+        #[test]
+        fn dense_map_matches_std_hashmap_at_size(ops in proptest::collection::vec((0u8..3, 0u32..3000), 0..6000)) {
+            let mut ours: DenseMap<u32, u32> = DenseMap::default();
+            let mut std_map: HashMap<u32, u32> = HashMap::new();
+            for (op, k) in ops {
+                if op < 2 {
+                    prop_assert_eq!(ours.insert(k, op.into()), std_map.insert(k, op.into()));
+                } else {
+                    prop_assert_eq!(ours.remove(&k), std_map.remove(&k));
+                }
+            }
+            prop_assert_eq!(ours.len(), std_map.len());
+            for (k, v) in &std_map {
+                prop_assert_eq!(ours.get(k), Some(v));
+            }
+            for k in 3000..3100u32 {
+                prop_assert_eq!(ours.get(&k), None);
+            }
+        }
+
         /// The integer key gives back exactly the prefix it was made of.
         #[test]
         fn v4_keys_round_trip(addr in any::<u32>(), len in 0u8..=32) {
