@@ -19,39 +19,6 @@ const BIRD_AS: u32 = 65002;
 const FRR_AS: u32 = 65004;
 const BLOCK: &str = "10.244.1.0/26";
 
-fn manifests(peers: &[(&str, u32)]) -> String {
-    let mut m = String::from(
-        r#"
-apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: {name: default}
-spec: {asNumber: 64512, nodeToNodeMeshEnabled: false, programClusterRoutes: Enabled}
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: {name: pods}
-spec: {cidr: 10.244.0.0/16, ipipMode: Never, blockSize: 26}
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: {name: n1}
-spec: {bgp: {ipv4Address: 10.0.0.1/24}}
----
-apiVersion: projectcalico.org/v3
-kind: BlockAffinity
-metadata: {name: n1-a}
-spec: {state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}
-"#,
-    );
-    for (ip, asn) in peers {
-        m.push_str(&format!(
-            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p-{}}}\nspec: {{peerIP: {ip}, asNumber: {asn}}}\n",
-            ip.replace('.', "-")
-        ));
-    }
-    m
-}
-
 fn lan_with(hosts: &[(&str, &str)]) -> Result<(Switch, Vec<Netns>)> {
     let lan = Switch::new("lan")?;
     let mut out = Vec::new();
@@ -118,7 +85,11 @@ fn ns_daemon_bird_gobgp_frr() {
             let node = TernNode::write(
                 artifacts,
                 "n1",
-                &manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS), (FRR_IP, FRR_AS)]),
+                &single_node_manifests(&[
+                    (BIRD_IP, BIRD_AS),
+                    (GOBGP_IP, TERN_AS),
+                    (FRR_IP, FRR_AS),
+                ]),
                 "",
             )?;
             let _tern = node.start(tern_ns, artifacts)?;
@@ -234,7 +205,7 @@ fn ns_daemon_bird_gobgp_frr() {
             // sees it go down, its route leaves tern's kernel); the others keep theirs.
             std::fs::write(
                 node.dir.join("resources/cluster.yaml"),
-                manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS)]),
+                single_node_manifests(&[(BIRD_IP, BIRD_AS), (GOBGP_IP, TERN_AS)]),
             )?;
             wait_until("FRR's peering removed from tern", CONVERGE, || {
                 Ok(!node.peers()?.iter().any(|p| p["address"] == FRR_IP))
@@ -269,7 +240,12 @@ fn ns_daemon_birdctl() {
             "bird",
             &BirdConfig::new(BIRD_IP).with_peer(bird_peer()),
         )?;
-        let node = TernNode::write(artifacts, "n1", &manifests(&[(BIRD_IP, BIRD_AS)]), "")?;
+        let node = TernNode::write(
+            artifacts,
+            "n1",
+            &single_node_manifests(&[(BIRD_IP, BIRD_AS)]),
+            "",
+        )?;
         let tern = node.start(tern_ns, artifacts)?;
         wait_until("BIRD Established with tern", CONVERGE, || {
             Ok(bird.bgp_state("tern")? == "Established")

@@ -20,33 +20,6 @@ const PEER_ROUTE: &str = "10.250.2.0/24";
 /// A route of tern's protocol (12, `bird`) left by someone before tern starts.
 const LEFT_BEFORE: &str = "10.251.9.0/24";
 
-const MANIFESTS: &str = r#"
-apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata: {name: default}
-spec: {asNumber: 64512, nodeToNodeMeshEnabled: false, programClusterRoutes: Enabled}
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: {name: pods}
-spec: {cidr: 10.244.0.0/16, ipipMode: Never, blockSize: 26}
----
-apiVersion: projectcalico.org/v3
-kind: Node
-metadata: {name: n1}
-spec: {bgp: {ipv4Address: 10.0.0.1/24}}
----
-apiVersion: projectcalico.org/v3
-kind: BlockAffinity
-metadata: {name: n1-a}
-spec: {state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}
----
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata: {name: bird}
-spec: {peerIP: 10.0.0.2, asNumber: 65002}
-"#;
-
 /// The destinations of the main table's routes of protocol 12 in `ns`, sorted.
 fn protocol_12_routes(ns: &Netns) -> Result<Vec<String>> {
     let out = ns.ip(["-json", "route", "show", "proto", "12"])?;
@@ -109,7 +82,12 @@ fn ns_kernel_program_off_learns_and_advertises_but_writes_nothing() {
                     .calico(),
                 ),
         )?;
-        let node = TernNode::write(artifacts, "n1", MANIFESTS, "")?;
+        let node = TernNode::write(
+            artifacts,
+            "n1",
+            &single_node_manifests(&[(BIRD_IP, BIRD_AS)]),
+            "",
+        )?;
         // Programming off, and flush on exit on: the latter must not delete anything either.
         let settings = std::fs::read_to_string(&node.settings)?;
         let settings = settings.replacen(

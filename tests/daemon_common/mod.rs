@@ -154,3 +154,39 @@ pub fn kernel_route(ns: &Netns, prefix: &str) -> Result<Option<Value>> {
     let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Array(Vec::new()));
     Ok(v.as_array().and_then(|a| a.first().cloned()))
 }
+
+/// The resources of node `n1` (10.0.0.1/24, AS 64512, no mesh, block 10.244.1.0/26 of pool
+/// 10.244.0.0/16 without encapsulation, cluster routes programmed) with one BGPPeer per
+/// `(address, AS)`, named `p-<address with dashes>`.
+pub fn single_node_manifests(peers: &[(&str, u32)]) -> String {
+    let mut m = String::from(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {asNumber: 64512, nodeToNodeMeshEnabled: false, programClusterRoutes: Enabled}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pods}
+spec: {cidr: 10.244.0.0/16, ipipMode: Never, blockSize: 26}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: n1}
+spec: {bgp: {ipv4Address: 10.0.0.1/24}}
+---
+apiVersion: projectcalico.org/v3
+kind: BlockAffinity
+metadata: {name: n1-a}
+spec: {state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}
+"#,
+    );
+    for (ip, asn) in peers {
+        m.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p-{}}}\nspec: {{peerIP: {ip}, asNumber: {asn}}}\n",
+            ip.replace('.', "-")
+        ));
+    }
+    m
+}
