@@ -219,11 +219,6 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
         self.position(key).map(|i| &mut self.entries[i].1)
     }
 
-    /// The value under `key`, inserting `make()` first when absent.
-    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        self.entry(key, make).0
-    }
-
     /// The value under `key`, inserting `make()` first when absent; `true` when it was inserted.
     pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
         let (i, inserted) = match self.slot(key) {
@@ -408,14 +403,6 @@ impl<V> PrefixTable<V> {
         match prefix {
             IpNet::V4(p) => self.v4.get_mut(&V4Key::of(p)),
             IpNet::V6(p) => self.v6.get_mut(p),
-        }
-    }
-
-    /// The value for `prefix`, inserted with `make()` when absent.
-    pub fn get_or_insert_with(&mut self, prefix: IpNet, make: impl FnOnce() -> V) -> &mut V {
-        match prefix {
-            IpNet::V4(p) => self.v4.get_or_insert_with(V4Key::of(&p), make),
-            IpNet::V6(p) => self.v6.get_or_insert_with(p, make),
         }
     }
 
