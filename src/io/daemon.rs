@@ -213,6 +213,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     };
     let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
     supervisor.program_kernel = settings.kernel.program;
+    supervisor.reloader = Some(datastore.reloader());
     supervisor.rib.set_fib_tracking(settings.kernel.program);
     supervisor.metrics = Some(metrics);
     supervisor.start();
@@ -304,6 +305,8 @@ struct Supervisor {
     output_more: bool,
     /// Which peer the next output pass starts with (round robin).
     output_turn: usize,
+    /// Asks the datastore to re-read everything (SIGHUP).
+    reloader: Option<crate::io::datastore::Reloader>,
 }
 
 impl Supervisor {
@@ -350,6 +353,7 @@ impl Supervisor {
             routes_at_last_tick: 0,
             output_more: false,
             output_turn: 0,
+            reloader: None,
         }
     }
 
@@ -378,6 +382,7 @@ impl Supervisor {
     ) -> Result<(), String> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
+        let mut sighup = signal(SignalKind::hangup()).map_err(|e| format!("signals: {e}"))?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -391,6 +396,12 @@ impl Supervisor {
                 } => self.fib_flush_at = None,
                 _ = sigterm.recv() => { info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { info!("SIGINT"); return Ok(()); }
+                _ = sighup.recv() => {
+                    info!("SIGHUP: re-reading the datastore, files taken as they are");
+                    if let Some(reloader) = &self.reloader {
+                        reloader.reload();
+                    }
+                }
                 Some(event) = speaker_rx.recv() => {
                     self.on_speaker(event);
                     for _ in 0..EVENT_BATCH {
@@ -649,6 +660,9 @@ impl Supervisor {
 
     fn on_datastore(&mut self, event: DatastoreEvent) {
         match event {
+            DatastoreEvent::Problem { message } => {
+                warn!(problem = %message, "datastore");
+            }
             DatastoreEvent::Rejected { error } => {
                 error!(error = %error, "configuration edit rejected; the running configuration stays");
             }

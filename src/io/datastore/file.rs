@@ -6,9 +6,13 @@
 //!                                          (debounce, load, plan, diff)
 //! ```
 //!
-//! Event driven: the worker blocks on the event channel; there is no polling loop. An invalid
-//! edit (bad YAML, bad field, unreadable file) is reported as [`DatastoreEvent::Rejected`] and
-//! the previous plan stays current: the next diff is computed against the last good plan.
+//! Event driven: the worker blocks on the event channel; it looks again every
+//! [`REWATCH_INTERVAL`] only while a watched directory is missing. A file that cannot be used
+//! (missing, unreadable, not a regular file, empty, not parsing) is reported as
+//! [`DatastoreEvent::Problem`] and its last good content stays in force (see
+//! [`super::file_state`]); a plan that cannot be computed is [`DatastoreEvent::Rejected`] and
+//! the previous plan stays current. The worker owns the watcher and sets up the watch of a
+//! directory again when it is removed and created again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use super::file_state::FileState;
 use crate::model::{LoadError, load_paths};
 use crate::plan::{Plan, PlanDiff, PlanError, PlanOptions, compute};
 
@@ -46,6 +51,12 @@ pub enum DatastoreEvent {
         diff: PlanDiff,
         /// Loader notes (skipped kinds, ignored fields) worth logging.
         notes: Vec<String>,
+    },
+    /// A file or path that cannot be used now (missing, unreadable, not a regular file, empty,
+    /// not parsing): its last good content stays in force. Logged as a warning.
+    Problem {
+        /// One line naming the path and saying what is kept.
+        message: String,
     },
     /// An edit was rejected; the previous plan stays.
     Rejected {
@@ -76,7 +87,8 @@ pub enum StartError {
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
 pub struct FileDatastore {
     initial_notes: Vec<String>,
-    watcher: Option<notify::RecommendedWatcher>,
+    /// To the worker thread (which owns the watcher).
+    control: std_mpsc::Sender<Message>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -86,12 +98,19 @@ impl std::fmt::Debug for FileDatastore {
     }
 }
 
-fn load_plan(config: &FileDatastoreConfig) -> Result<(Plan, Vec<String>), String> {
-    let cluster =
-        load_paths(&config.paths, &config.options.secret_namespace).map_err(|e| e.to_string())?;
-    let plan = compute(&cluster, &config.node, &config.options).map_err(|e| e.to_string())?;
-    Ok((plan, cluster.notes))
+/// What the worker thread is told.
+enum Message {
+    /// A file system event (or a watcher error).
+    Fs(notify::Result<notify::Event>),
+    /// Re-read everything now and take the files as they are ([`FileDatastore::reload`]).
+    Reload,
+    /// The datastore is dropped.
+    Stop,
 }
+
+/// While a configured path (or the directory holding it) cannot be watched, the worker looks
+/// again this often; otherwise it only waits for events.
+const REWATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Whether a file event concerns the manifests.
 fn relevant(event: &notify::Event, files: &[PathBuf], dirs: &[PathBuf]) -> bool {
@@ -117,9 +136,66 @@ fn relevant(event: &notify::Event, files: &[PathBuf], dirs: &[PathBuf]) -> bool 
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .collect();
         files.iter().any(|f| f == p)
+            // A watched directory itself removed, recreated or replaced.
+            || dirs.iter().any(|d| d == p)
             || (swapped && in_dir(&file_dirs))
             || ((swapped || manifest) && in_dir(dirs))
     })
+}
+
+/// The watches of the configured paths. Each path is watched together with the directory that
+/// holds it, so that the path being removed and created again (`rm -rf` and a new copy, a file
+/// replaced by a directory) is seen and its watch set up again.
+struct Watches {
+    watcher: notify::RecommendedWatcher,
+    /// Directories to watch: each configured directory, and the parent of every configured path.
+    wanted: Vec<PathBuf>,
+    /// Of `wanted`, those watched now.
+    active: Vec<PathBuf>,
+}
+
+impl Watches {
+    /// Watches what exists of `wanted`; true when all of it is watched.
+    fn refresh(&mut self) -> bool {
+        let mut all = true;
+        for dir in &self.wanted {
+            let exists = dir.is_dir();
+            let active = self.active.contains(dir);
+            if exists {
+                // inotify drops a watch whose directory was removed: add it again (adding an
+                // existing watch again is harmless).
+                if self.watcher.watch(dir, RecursiveMode::NonRecursive).is_ok() {
+                    if !active {
+                        self.active.push(dir.clone());
+                    }
+                } else {
+                    all = false;
+                }
+            } else {
+                if active {
+                    self.active.retain(|d| d != dir);
+                }
+                all = false;
+            }
+        }
+        all
+    }
+}
+
+/// A plan with the loader's notes, or why none could be computed.
+type PlanResult = Result<(Plan, Vec<String>), String>;
+
+/// Loads the files and computes the plan; the problems are the files that could not be used.
+fn load_plan(
+    state: &mut FileState,
+    config: &FileDatastoreConfig,
+    explicit: bool,
+) -> (PlanResult, Vec<String>) {
+    let loaded = state.load(explicit);
+    let plan = compute(&loaded.cluster, &config.node, &config.options)
+        .map(|plan| (plan, loaded.cluster.notes))
+        .map_err(|e| e.to_string());
+    (plan, loaded.problems)
 }
 
 impl FileDatastore {
@@ -128,45 +204,61 @@ impl FileDatastore {
     pub fn start(
         config: FileDatastoreConfig,
     ) -> Result<(FileDatastore, Plan, mpsc::Receiver<DatastoreEvent>), StartError> {
+        // The first load must succeed whole (a clear error names what is wrong).
         let cluster = load_paths(&config.paths, &config.options.secret_namespace)?;
         let first = compute(&cluster, &config.node, &config.options)?;
+        // Absolute but not canonical: symlinks (ConfigMap volumes) stay as the user named them.
+        let absolute: Vec<PathBuf> = config
+            .paths
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        let mut state = FileState::new(&absolute, &config.options.secret_namespace);
+        let _ = state.load(true);
 
-        let (raw_tx, raw_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
-        let mut watcher = notify::recommended_watcher(move |res| {
-            let _ = raw_tx.send(res);
+        let (raw_tx, raw_rx) = std_mpsc::channel::<Message>();
+        let fs_tx = raw_tx.clone();
+        let watcher = notify::recommended_watcher(move |res| {
+            let _ = fs_tx.send(Message::Fs(res));
         })
         .map_err(|e| StartError::Watch {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
-        let (mut files, mut dirs) = (Vec::new(), Vec::new());
-        for path in &config.paths {
-            // Absolute but not canonical: symlinks (ConfigMap volumes) stay as the user named them.
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            // Watch the directory of a single file, so that editors that replace the file
-            // (write + rename) are seen too.
-            let (watched, is_dir) = if absolute.is_dir() {
-                (absolute.clone(), true)
-            } else {
-                (
-                    absolute
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| PathBuf::from("/")),
-                    false,
-                )
-            };
-            watcher
-                .watch(&watched, RecursiveMode::NonRecursive)
-                .map_err(|e| StartError::Watch {
-                    path: watched.clone(),
-                    message: e.to_string(),
-                })?;
+        let (mut files, mut dirs, mut wanted) = (Vec::new(), Vec::new(), Vec::new());
+        for (path, is_dir) in state.roots() {
+            let parent = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("/"));
             if is_dir {
-                dirs.push(absolute);
+                dirs.push(path.to_path_buf());
+                wanted.push(path.to_path_buf());
             } else {
-                files.push(absolute);
+                files.push(path.to_path_buf());
             }
+            // The parent too: editors replace a file by rename, and a removed directory comes
+            // back in its parent.
+            if !wanted.contains(&parent) {
+                wanted.push(parent);
+            }
+        }
+        let mut watches = Watches {
+            watcher,
+            wanted,
+            active: Vec::new(),
+        };
+        if !watches.refresh() {
+            let missing = watches
+                .wanted
+                .iter()
+                .find(|d| !watches.active.contains(d))
+                .cloned()
+                .unwrap_or_default();
+            return Err(StartError::Watch {
+                message: "cannot watch the directory".into(),
+                path: missing,
+            });
         }
 
         let (tx, rx) = mpsc::channel(16);
@@ -174,41 +266,73 @@ impl FileDatastore {
         let worker = std::thread::Builder::new()
             .name("tern-file-datastore".into())
             .spawn(move || {
-                // Blocks until an event arrives; ends when the watcher is dropped.
-                while let Ok(first_event) = raw_rx.recv() {
-                    let mut changed = first_event
-                        .as_ref()
-                        .map_or(true, |e| relevant(e, &files, &dirs));
+                let mut all_watched = true;
+                loop {
+                    // Blocks until an event arrives; while a watch is missing, looks again
+                    // every REWATCH_INTERVAL.
+                    let first_message = if all_watched {
+                        match raw_rx.recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => return,
+                        }
+                    } else {
+                        match raw_rx.recv_timeout(REWATCH_INTERVAL) {
+                            Ok(m) => Some(m),
+                            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    };
+                    let relevant_to = |m: &Message| match m {
+                        Message::Fs(ev) => ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs)),
+                        Message::Reload | Message::Stop => true,
+                    };
+                    let (mut changed, mut explicit) = match &first_message {
+                        Some(Message::Stop) => return,
+                        Some(Message::Reload) => (true, true),
+                        Some(m) => (relevant_to(m), false),
+                        // A periodic look while a watch is missing.
+                        None => (true, false),
+                    };
                     // Debounce: keep draining until the files have been quiet for a while.
                     loop {
                         match raw_rx.recv_timeout(config.debounce) {
-                            Ok(ev) => {
-                                changed |= ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs))
+                            Ok(Message::Stop) => return,
+                            Ok(Message::Reload) => {
+                                changed = true;
+                                explicit = true;
                             }
+                            Ok(m) => changed |= relevant_to(&m),
                             Err(std_mpsc::RecvTimeoutError::Timeout) => break,
                             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
+                    all_watched = watches.refresh();
                     if !changed {
                         continue;
                     }
-                    let event = match load_plan(&config) {
+                    let (result, problems) = load_plan(&mut state, &config, explicit);
+                    let mut events: Vec<DatastoreEvent> = problems
+                        .into_iter()
+                        .map(|message| DatastoreEvent::Problem { message })
+                        .collect();
+                    match result {
                         Ok((plan, notes)) => {
                             let diff = PlanDiff::between(&current, &plan);
-                            if diff.is_empty() && plan == current {
-                                continue;
-                            }
-                            current = plan.clone();
-                            DatastoreEvent::Plan {
-                                plan: Arc::new(plan),
-                                diff,
-                                notes,
+                            if !(diff.is_empty() && plan == current) {
+                                current = plan.clone();
+                                events.push(DatastoreEvent::Plan {
+                                    plan: Arc::new(plan),
+                                    diff,
+                                    notes,
+                                });
                             }
                         }
-                        Err(error) => DatastoreEvent::Rejected { error },
-                    };
-                    if tx.blocking_send(event).is_err() {
-                        return;
+                        Err(error) => events.push(DatastoreEvent::Rejected { error }),
+                    }
+                    for event in events {
+                        if tx.blocking_send(event).is_err() {
+                            return;
+                        }
                     }
                 }
             })
@@ -219,12 +343,46 @@ impl FileDatastore {
         Ok((
             FileDatastore {
                 initial_notes: cluster.notes,
-                watcher: Some(watcher),
+                control: raw_tx,
                 worker: Some(worker),
             },
             first,
             rx,
         ))
+    }
+
+    /// Re-reads every manifest now and takes the files as they are (`tern reload`, SIGHUP):
+    /// files gone from a directory and empty files then hold nothing, so their resources are
+    /// deleted. The result arrives as events like any edit.
+    pub fn reload(&self) {
+        let _ = self.control.send(Message::Reload);
+    }
+
+    /// A handle that can ask for a reload from elsewhere (the daemon's signal handler, the
+    /// admin socket).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            control: self.control.clone(),
+        }
+    }
+}
+
+/// Asks a [`FileDatastore`] for a reload (see [`FileDatastore::reload`]).
+#[derive(Clone)]
+pub struct Reloader {
+    control: std_mpsc::Sender<Message>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Re-read every manifest now and take the files as they are.
+    pub fn reload(&self) {
+        let _ = self.control.send(Message::Reload);
     }
 }
 
@@ -237,8 +395,7 @@ impl FileDatastore {
 
 impl Drop for FileDatastore {
     fn drop(&mut self) {
-        // Dropping the watcher closes the raw channel, which ends the worker.
-        drop(self.watcher.take());
+        let _ = self.control.send(Message::Stop);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
@@ -280,7 +437,7 @@ mod tests {
     async fn edits_produce_diffs_and_bad_edits_keep_the_plan() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
-        let (_ds, first, mut rx) = start(dir.path());
+        let (ds, first, mut rx) = start(dir.path());
         assert_eq!(first.peerings.len(), 1);
 
         // A new node joins the mesh.
@@ -301,13 +458,14 @@ mod tests {
         );
         assert!(diff.peers_removed.is_empty() && diff.peers_reset.is_empty());
 
-        // An invalid edit is rejected with file, resource and field.
+        // A file that does not load is reported with file, resource and field (and the rest
+        // stays in force).
         write(
             dir.path().join("peer.yaml"),
             "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: nonsense, asNumber: 1}\n",
         );
-        let DatastoreEvent::Rejected { error } = next(&mut rx).await else {
-            panic!("expected a rejection")
+        let DatastoreEvent::Problem { message: error } = next(&mut rx).await else {
+            panic!("expected a problem")
         };
         assert!(
             error.contains("peer.yaml")
@@ -333,8 +491,18 @@ mod tests {
         );
         assert!(diff.peers_removed.is_empty());
 
-        // Removing the node removes its mesh peering.
+        // Removing the file is not taken as deleting its resources: it is reported and its
+        // node stays...
         std::fs::remove_file(dir.path().join("n3.yaml")).unwrap();
+        let DatastoreEvent::Problem { message } = next(&mut rx).await else {
+            panic!("expected a problem")
+        };
+        assert!(
+            message.contains("n3.yaml") && message.contains("gone"),
+            "{message}"
+        );
+        // ... until an explicit reload takes the files as they are.
+        ds.reload();
         let DatastoreEvent::Plan { diff, .. } = next(&mut rx).await else {
             panic!("expected a plan")
         };
@@ -407,5 +575,36 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("x.yaml: invalid YAML"), "{err}");
+    }
+
+    /// `rm -rf` of the manifest directory keeps the last good state, and once the directory is
+    /// created again its edits are picked up (the watch is set up again).
+    #[tokio::test]
+    async fn a_removed_and_recreated_directory_is_watched_again() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("nodes.yaml"), BASE).unwrap();
+        let (_ds, first, mut rx) = start(&dir);
+        assert_eq!(first.peerings.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let DatastoreEvent::Problem { message } = next(&mut rx).await else {
+            panic!("expected a problem")
+        };
+        assert!(message.contains("manifests"), "{message}");
+        std::fs::create_dir(&dir).unwrap();
+        write(
+            dir.join("nodes.yaml"),
+            &BASE.replace("10.0.0.2/24", "10.0.0.9/24"),
+        );
+        let diff = loop {
+            match next(&mut rx).await {
+                DatastoreEvent::Plan { diff, .. } => break diff,
+                DatastoreEvent::Problem { .. } => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        assert_eq!(diff.peers_added[0].name, "Mesh_10_0_0_9");
+        assert_eq!(diff.peers_removed[0].name, "Mesh_10_0_0_2");
     }
 }
