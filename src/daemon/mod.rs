@@ -41,8 +41,11 @@ pub struct SessionDefaults {
     pub connect_retry: Duration,
     /// Restart time advertised when the peering does not set one.
     pub restart_time: Duration,
-    /// This process restarted with routes left in the kernel: set the R and F bits (RFC 4724
-    /// §3) in every OPEN it sends.
+    /// As graceful-restart helper: how long, at most, a restarting peer's stale routes wait for
+    /// its End-of-RIB once its session is back (`bgp.stale_routes_time`).
+    pub stale_routes_time: Duration,
+    /// This process restarted with routes left in the kernel and its restart is not over: set
+    /// the R and F bits (RFC 4724 §3) in the OPENs it sends.
     pub restarting: bool,
 }
 
@@ -57,6 +60,7 @@ impl SessionDefaults {
             connect_delay: Duration::from_secs(b.connect_delay_time.into()),
             connect_retry: Duration::from_secs(b.connect_retry_time.into()),
             restart_time: Duration::from_secs(b.graceful_restart_time.into()),
+            stale_routes_time: Duration::from_secs(b.stale_routes_time.into()),
             restarting,
         }
     }

@@ -285,6 +285,9 @@ struct Supervisor {
     desired_whole: bool,
     learned: BTreeSet<IpNet>,
     recovery: RestartRecovery,
+    /// This speaker restarted and its route selection is not complete yet (RFC 4724 §4.1):
+    /// nothing is sent to any peer until the recovery is over.
+    deferring: bool,
     converge_pending: bool,
     status_dirty: bool,
     /// The prefix counters are not recomputed before this time (see [`COUNTS_COST_FACTOR`]).
@@ -333,6 +336,7 @@ impl Supervisor {
             desired_pending: Vec::new(),
             desired_whole: true,
             learned: BTreeSet::new(),
+            deferring: !recovery.is_done(),
             recovery,
             converge_pending: false,
             status_dirty: true,
@@ -559,6 +563,10 @@ impl Supervisor {
                 };
                 let peer_session = PeerSession::from_peering(peering, &self.plan, &facts);
                 self.rib.peer_up(id, peer_session);
+                if facts.graceful_restart {
+                    self.rib
+                        .bound_stale(id, Instant::now() + self.defaults.stale_routes_time);
+                }
                 let details = runtime
                     .config
                     .as_ref()
@@ -568,6 +576,8 @@ impl Supervisor {
                     address,
                     &info.families,
                     info.graceful_restart_negotiated(),
+                    info.peer_restarting(),
+                    Instant::now(),
                 ) {
                     self.converge_pending = true;
                 }
@@ -594,6 +604,9 @@ impl Supervisor {
                     }
                 }
                 let routes = RouteUpdate::from_wire(&update);
+                if !self.recovery.is_done() {
+                    self.recovery.update_received(address, Instant::now());
+                }
                 self.routes_since_trim += routes.withdrawn.len() + routes.announced.len();
                 self.rib.update(id, routes);
                 self.status_dirty = true;
@@ -610,6 +623,7 @@ impl Supervisor {
             PeerEvent::RouteRefresh(_) => self.rib.route_refresh(id),
             PeerEvent::Down(down) => {
                 let retain = down.retain_routes_for;
+                self.recovery.session_down(address);
                 if down.was_established || runtime.session.is_some() {
                     info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
                     runtime.session = None;
@@ -720,8 +734,48 @@ impl Supervisor {
     // ----- outputs --------------------------------------------------------------------------
 
     fn after_batch(&mut self) {
-        self.flush_outbound();
+        if self.deferring && self.recovery.is_done() {
+            self.end_deferral();
+        }
+        // RFC 4724 §4.1: the restarting speaker defers its route selection, and so its UPDATEs
+        // and End-of-RIB, until its peers' routes are re-learned (or the wait ends).
+        if !self.deferring {
+            self.flush_outbound();
+        }
         self.update_fib();
+    }
+
+    /// The restart's route selection is complete: every Established peer is sent the table as
+    /// it is now, then End-of-RIB (nothing was sent on those sessions yet), and the R and F
+    /// bits leave the OPENs (they belong to the restart only; no session is reset for it).
+    fn end_deferral(&mut self) {
+        self.deferring = false;
+        let established: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|r| r.session.is_some())
+            .map(|r| r.id)
+            .collect();
+        info!(
+            peers = established.len(),
+            "restart recovery over: sending the selected routes, then End-of-RIB"
+        );
+        for id in established {
+            self.rib.resend_table(id);
+        }
+        self.defaults.restarting = false;
+        let plan = Arc::clone(&self.plan);
+        let mut configs = Vec::new();
+        for peering in &plan.peerings {
+            if let (Some(runtime), Ok(config)) = (
+                self.peers.get_mut(&peering.address),
+                glue::peer_config(peering, &plan, &self.defaults),
+            ) {
+                runtime.config = Some(config.clone());
+                configs.push(config);
+            }
+        }
+        self.speaker.set_peers(configs);
     }
 
     /// Pulls each Established peer's pending export and queues it without waiting.
@@ -901,7 +955,12 @@ impl Supervisor {
         self.trim_heap_when_idle();
         self.rib.advance(now);
         if self.recovery.tick(now) {
-            warn!("graceful restart wait ended before every End-of-RIB arrived");
+            if self.recovery.timed_out() {
+                warn!(
+                    waiting_for = self.recovery.waiting_for(),
+                    "graceful restart wait ended before every peer's routes were re-learned"
+                );
+            }
             self.converge_pending = true;
         }
         self.hub.heartbeat(now_ts());

@@ -312,6 +312,20 @@ impl Rib {
         group
     }
 
+    /// Sends `peer` the whole table again from its current state, then End-of-RIB, as when it
+    /// joined its export group; what the group logged for it meanwhile is skipped (the table is
+    /// read as it is now). A restarting speaker holds its UPDATEs back until its route
+    /// selection is complete (RFC 4724 §4.1), then starts each peer over with this: nothing
+    /// was sent on those sessions yet.
+    pub fn resend_table(&mut self, peer: PeerId) {
+        let Some(group) = self.peers.get(&peer).and_then(|s| s.group) else {
+            return;
+        };
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.join(peer);
+        }
+    }
+
     /// The session went down. With `graceful_restart` (the peer's restart time, when it
     /// negotiated GR and the session did not end with a NOTIFICATION), its routes stay, marked
     /// stale, until End-of-RIB or `now + restart time`; otherwise they are withdrawn now.
