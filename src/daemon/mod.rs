@@ -150,6 +150,25 @@ pub fn node_subnets(plan: &Plan) -> Vec<IpNet> {
     subnets
 }
 
+/// The node's own BGP addresses (the Node resource's `bgp.ipv4Address` / `ipv6Address`) that
+/// are on no local interface, given the addresses the interfaces have: peers connect to them
+/// and sessions are sourced from them, so those sessions cannot come up.
+pub fn address_warnings(plan: &Plan, local: &[IpAddr]) -> Vec<String> {
+    [plan.ipv4_address, plan.ipv6_address]
+        .into_iter()
+        .flatten()
+        .map(|a| a.addr())
+        .filter(|a| !local.contains(a))
+        .map(|a| {
+            format!(
+                "Node {} BGP address {a} is on no local interface: peers cannot reach this node \
+                 at it and sessions sourced from it cannot start",
+                plan.node
+            )
+        })
+        .collect()
+}
+
 /// Whether `prefix` lies inside one of the plan's service ranges (never installed from peers).
 pub fn is_service_range(plan: &Plan, prefix: &IpNet) -> bool {
     let p = &plan.policy;

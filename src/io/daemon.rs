@@ -42,7 +42,9 @@ use crate::io::bgp::{
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
 use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
-use crate::io::kernel::{DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent};
+use crate::io::kernel::{
+    DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent, watch_local_addresses,
+};
 use crate::io::metrics::{Metrics, MetricsServer};
 use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
@@ -158,6 +160,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
             last_reconfigured: started,
             heartbeat: started,
             graceful_restart: None,
+            warnings: Vec::new(),
         },
         route_tx,
     ));
@@ -194,6 +197,13 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         )));
     }
 
+    // The interface addresses, to warn when the Node's BGP address is not local.
+    let (addresses_tx, addresses_rx) = tokio::sync::watch::channel(None);
+    servers.push(tokio::spawn(watch_local_addresses(
+        addresses_tx,
+        shutdown.clone(),
+    )));
+
     // 5. The supervisor owning the RIB.
     let defaults = SessionDefaults::from_settings(&settings, restarting);
     let now = Instant::now();
@@ -213,6 +223,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     supervisor.program_kernel = settings.kernel.program;
     supervisor.rib.set_fib_tracking(settings.kernel.program);
     supervisor.metrics = Some(metrics);
+    supervisor.local_addresses = Some(addresses_rx);
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
     let result = supervisor
@@ -300,6 +311,12 @@ struct Supervisor {
     routes_since_trim: usize,
     /// The value of `routes_since_trim` at the previous tick (unchanged = idle).
     routes_at_last_tick: usize,
+    /// The interface addresses (see [`watch_local_addresses`]); `None` until first read.
+    local_addresses: Option<tokio::sync::watch::Receiver<Option<Vec<IpAddr>>>>,
+    /// The warnings about the Node's addresses last published (each logged once).
+    address_warnings: Vec<String>,
+    /// The listener the running process bound: a change takes effect at the next start.
+    listen_at_start: crate::plan::ListenPlan,
 }
 
 impl Supervisor {
@@ -320,6 +337,7 @@ impl Supervisor {
             },
             PolicyContext::from(&plan.policy),
         );
+        let listen_at_start = plan.listen.clone();
         Supervisor {
             subnets: glue::node_subnets(&plan),
             plan,
@@ -345,6 +363,9 @@ impl Supervisor {
             fib_flush_at: None,
             routes_since_trim: 0,
             routes_at_last_tick: 0,
+            local_addresses: None,
+            address_warnings: Vec::new(),
+            listen_at_start,
         }
     }
 
@@ -360,6 +381,7 @@ impl Supervisor {
         self.rib.sync_originated(&self.plan.originated);
         self.apply_peers(&PlanDiff::default(), true);
         self.publish_recovery();
+        self.refresh_warnings();
         self.after_batch();
     }
 
@@ -661,9 +683,13 @@ impl Supervisor {
                 for warning in &plan.warnings {
                     warn!(warning = %warning, "plan");
                 }
-                if diff.router_id.is_some() || diff.local_as.is_some() {
+                if let Some((old, new)) = diff.router_id {
+                    warn!(%old, %new, "router id changed: every session is reset with the new one");
+                }
+                if let Some((old, new)) = diff.local_as {
                     warn!(
-                        "router id or AS changed: sessions are reset; the RIB keeps the old identity until tern restarts"
+                        old,
+                        new, "AS changed: every session is reset with the new one"
                     );
                 }
                 if diff.listen_changed {
@@ -680,6 +706,18 @@ impl Supervisor {
                 );
                 self.plan = plan;
                 self.subnets = glue::node_subnets(&self.plan);
+                // The identity in use: the sessions are reset with it (their configurations
+                // carry it) and the RIB's loop checks and reflection follow.
+                self.rib.set_identity(
+                    self.plan.router_id,
+                    self.plan.local_as,
+                    self.plan.route_reflector_cluster_id,
+                );
+                let (router_id, local_as) = (self.plan.router_id, self.plan.local_as);
+                self.hub.update_daemon(|d| {
+                    d.router_id = router_id;
+                    d.local_as = local_as;
+                });
                 if diff.policy_changed {
                     self.rib.set_policy(PolicyContext::from(&self.plan.policy));
                 }
@@ -691,6 +729,7 @@ impl Supervisor {
                     self.recompute_fib();
                 }
                 self.hub.update_daemon(|d| d.last_reconfigured = now_ts());
+                self.refresh_warnings();
             }
         }
     }
@@ -916,6 +955,42 @@ impl Supervisor {
 
     // ----- status ---------------------------------------------------------------------------
 
+    /// The status warnings: the plan's, the Node's BGP addresses on no local interface (logged
+    /// when they appear and when they are resolved), and a listener change waiting for a
+    /// restart.
+    fn refresh_warnings(&mut self) {
+        let addresses = match self.local_addresses.as_mut() {
+            Some(rx) => rx
+                .borrow_and_update()
+                .as_deref()
+                .map(|local| glue::address_warnings(&self.plan, local)),
+            None => None,
+        }
+        .unwrap_or_default();
+        for warning in addresses
+            .iter()
+            .filter(|w| !self.address_warnings.contains(w))
+        {
+            warn!(warning = %warning, "node address");
+        }
+        for resolved in self
+            .address_warnings
+            .iter()
+            .filter(|w| !addresses.contains(w))
+        {
+            info!(was = %resolved, "node address now local");
+        }
+        self.address_warnings = addresses;
+        let mut warnings = self.plan.warnings.clone();
+        warnings.extend(self.address_warnings.iter().cloned());
+        if self.plan.listen != self.listen_at_start {
+            warnings.push(
+                "listen port or addresses changed: takes effect when tern restarts".to_string(),
+            );
+        }
+        self.hub.update_daemon(|d| d.warnings = warnings);
+    }
+
     fn publish_recovery(&self) {
         let progress = (!self.recovery.is_done()).then(|| {
             let left = self
@@ -953,6 +1028,13 @@ impl Supervisor {
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.trim_heap_when_idle();
+        if self
+            .local_addresses
+            .as_ref()
+            .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+        {
+            self.refresh_warnings();
+        }
         self.rib.advance(now);
         if self.recovery.tick(now) {
             if self.recovery.timed_out() {

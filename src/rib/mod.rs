@@ -599,6 +599,31 @@ impl Rib {
             return;
         }
         self.policy = policy;
+        self.recompute_all();
+    }
+
+    /// A new identity (the node's router id or route-reflector cluster id changed): loop
+    /// checks and route reflection use it from now on, so every import and export is
+    /// re-evaluated, as for a policy change. The local AS is per session
+    /// ([`PeerSession::local_as`]) and follows the sessions, which are reset for it.
+    pub fn set_identity(
+        &mut self,
+        router_id: Ipv4Addr,
+        local_as: u32,
+        cluster_id: Option<Ipv4Addr>,
+    ) {
+        let unchanged = self.config.router_id == router_id && self.config.cluster_id == cluster_id;
+        self.config.local_as = local_as;
+        if unchanged {
+            return;
+        }
+        self.config.router_id = router_id;
+        self.config.cluster_id = cluster_id;
+        self.recompute_all();
+    }
+
+    /// Re-runs every export (memos cleared) and every import.
+    fn recompute_all(&mut self) {
         let ids: Vec<GroupId> = self.groups.keys().copied().collect();
         for id in ids {
             let Some(g) = self.groups.get_mut(&id) else {

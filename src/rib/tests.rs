@@ -278,6 +278,26 @@ fn reflected_loops_are_dropped_on_receipt() {
 }
 
 #[test]
+fn a_new_router_id_applies_to_the_routes_already_received() {
+    let mut rib = Rib::new(config(None), policy());
+    rib.peer_up(PeerId(4), session(4, LOCAL_AS));
+    let mut stamped = hop(4);
+    stamped.originator_id = Some(rid(9));
+    rib.update(PeerId(4), announce(&["10.244.5.0/26"], stamped));
+    assert_eq!(rib.loc_rib().count(), 1);
+    // The node's address changed: router id 192.168.0.9 is ours now, so the route is a loop.
+    rib.set_identity(rid(9), LOCAL_AS, None);
+    assert_eq!(rib.config().router_id, rid(9));
+    assert_eq!(
+        rib.loc_rib().count(),
+        0,
+        "RFC 4456 §8: our own ORIGINATOR_ID"
+    );
+    rib.set_identity(rid(1), LOCAL_AS, None);
+    assert_eq!(rib.loc_rib().count(), 1);
+}
+
+#[test]
 fn two_peers_with_one_prefix_give_a_multipath_fib_route() {
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
