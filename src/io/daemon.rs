@@ -55,8 +55,10 @@ use crate::rib::{
 use crate::session::{SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
 
-/// How many prefixes one pull takes for one peer before the next peer's turn.
+/// How many prefixes one pull takes for one peer.
 const PULL_BATCH: usize = 2048;
+/// How many pulls one peer gets per output pass before the next peer's turn.
+const PULL_SLICE: usize = 8;
 /// Events handled before the RIB's output is flushed.
 const EVENT_BATCH: usize = 256;
 /// Shortest time between two desired sets handed to the kernel task: during a full-table load
@@ -317,6 +319,11 @@ struct Supervisor {
     address_warnings: Vec<String>,
     /// The listener the running process bound: a change takes effect at the next start.
     listen_at_start: crate::plan::ListenPlan,
+    /// A peer still has output it could queue now: the event loop runs another output pass
+    /// without waiting for an event.
+    output_more: bool,
+    /// Which peer the next output pass starts with (round robin).
+    output_turn: usize,
 }
 
 impl Supervisor {
@@ -366,6 +373,8 @@ impl Supervisor {
             local_addresses: None,
             address_warnings: Vec::new(),
             listen_at_start,
+            output_more: false,
+            output_turn: 0,
         }
     }
 
@@ -429,6 +438,9 @@ impl Supervisor {
                     let _ = request.reply.send(self.fib_status(true));
                 }
                 _ = tick.tick() => self.on_tick(),
+                // Output left over from the last pass (a peer's slice ran out): another pass,
+                // with the other branches still served in between.
+                () = std::future::ready(()), if self.output_more => {}
             }
             self.after_batch();
         }
@@ -817,67 +829,103 @@ impl Supervisor {
         self.speaker.set_peers(configs);
     }
 
-    /// Pulls each Established peer's pending export and queues it without waiting.
+    /// Pulls each Established peer's pending export and queues it without waiting, round
+    /// robin: each peer gets at most [`PULL_SLICE`] pulls per pass, starting with a different
+    /// peer every pass, so one peer's large export never delays another's or new events.
+    /// A peer left with work (not blocked on its queue) sets [`Supervisor::output_more`], and
+    /// the event loop comes back here at once instead of waiting for the next event.
     fn flush_outbound(&mut self) {
         let now = Instant::now();
-        for (address, runtime) in self.peers.iter_mut() {
-            let Some(est) = runtime.session.as_mut() else {
-                continue;
-            };
-            loop {
-                // The backlog first, in order.
-                while let Some(item) = est.backlog.front() {
-                    match self.speaker.send(*address, est.session, item.clone()) {
-                        Ok(()) => {
-                            est.backlog.pop_front();
-                        }
-                        Err(SendError::Full(_)) => {
-                            est.blocked = true;
-                            break;
-                        }
-                        Err(e) => {
-                            debug!(peer = %runtime.name, error = %e, "output dropped");
-                            est.backlog.clear();
-                            break;
-                        }
-                    }
-                }
-                if est.blocked || !est.backlog.is_empty() || !self.rib.has_pending(runtime.id) {
-                    break;
-                }
-                let out = self.rib.pull(runtime.id, now, PULL_BATCH);
-                let ctx = est.info.codec.send;
-                for update in &out.updates {
-                    match update.encode(&ctx) {
-                        Ok(messages) => {
-                            let mut bytes = BytesMut::new();
-                            for m in messages {
-                                match Message::Update(m).to_bytes(&ctx) {
-                                    Ok(b) => bytes.extend_from_slice(&b),
-                                    Err(e) => {
-                                        error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
-                                    }
-                                }
-                            }
-                            if !bytes.is_empty() {
-                                est.backlog.push_back(Outbound::Message(Bytes::from(bytes)));
-                            }
-                        }
-                        Err(e) => {
-                            error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
-                        }
-                    }
-                }
-                if out.end_of_rib {
-                    for family in &est.info.families {
-                        est.backlog.push_back(Outbound::EndOfRib(*family));
-                    }
-                }
-                if out.updates.is_empty() && !out.end_of_rib {
-                    break;
-                }
+        self.output_more = false;
+        let count = self.peers.len();
+        if count == 0 {
+            return;
+        }
+        let first = self.output_turn % count;
+        self.output_turn = self.output_turn.wrapping_add(1);
+        let order: Vec<IpAddr> = self
+            .peers
+            .keys()
+            .skip(first)
+            .chain(self.peers.keys().take(first))
+            .copied()
+            .collect();
+        for address in order {
+            if self.flush_peer(address, now) {
+                self.output_more = true;
             }
         }
+    }
+
+    /// One peer's share of a [`Supervisor::flush_outbound`] pass. True when it still has work
+    /// it could queue now (its slice ran out, not its queue).
+    fn flush_peer(&mut self, address: IpAddr, now: Instant) -> bool {
+        let Some(runtime) = self.peers.get_mut(&address) else {
+            return false;
+        };
+        let Some(est) = runtime.session.as_mut() else {
+            return false;
+        };
+        for _ in 0..PULL_SLICE {
+            // The backlog first, in order.
+            while let Some(item) = est.backlog.front() {
+                match self.speaker.send(address, est.session, item.clone()) {
+                    Ok(()) => {
+                        est.backlog.pop_front();
+                    }
+                    Err(SendError::Full(_)) => {
+                        est.blocked = true;
+                        break;
+                    }
+                    Err(e) => {
+                        // The session ended (its Down event is on the way): pull nothing more
+                        // for it, a new session starts from its own initial table.
+                        debug!(peer = %runtime.name, error = %e, "output dropped");
+                        est.backlog.clear();
+                        est.blocked = true;
+                        break;
+                    }
+                }
+            }
+            if est.blocked || !est.backlog.is_empty() || !self.rib.has_pending(runtime.id) {
+                return false;
+            }
+            let out = self.rib.pull(runtime.id, now, PULL_BATCH);
+            let ctx = est.info.codec.send;
+            for update in &out.updates {
+                match update.encode(&ctx) {
+                    Ok(messages) => {
+                        let mut bytes = BytesMut::new();
+                        for m in messages {
+                            match Message::Update(m).to_bytes(&ctx) {
+                                Ok(b) => bytes.extend_from_slice(&b),
+                                Err(e) => {
+                                    error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
+                                }
+                            }
+                        }
+                        if !bytes.is_empty() {
+                            est.backlog.push_back(Outbound::Message(Bytes::from(bytes)));
+                        }
+                    }
+                    Err(e) => {
+                        error!(peer = %runtime.name, error = %e, "cannot encode an UPDATE")
+                    }
+                }
+            }
+            if out.end_of_rib {
+                for family in &est.info.families {
+                    est.backlog.push_back(Outbound::EndOfRib(*family));
+                }
+            }
+            if out.wake_at.is_some() && out.updates.is_empty() && !out.end_of_rib {
+                // The minimum advertisement interval holds the rest back; the tick retries.
+                return false;
+            }
+            // An empty pull that still leaves work (superseded log entries skipped) is
+            // progress too: go on until the slice, the queue or the work runs out.
+        }
+        !est.blocked && (!est.backlog.is_empty() || self.rib.has_pending(runtime.id))
     }
 
     /// Pool rules or policy changed: the whole desired set is recomputed from the RIB and

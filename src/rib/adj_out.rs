@@ -219,6 +219,12 @@ pub(crate) struct MemoKey {
     pub rule: u32,
 }
 
+/// A pull scans at most this many log entries per prefix of its budget (superseded entries
+/// send nothing and are skipped; compaction keeps them at most half the log).
+const SCAN_FACTOR: usize = 8;
+/// Superseded entries below this many never trigger a compaction on their own.
+const COMPACT_MIN_SUPERSEDED: usize = 1024;
+
 /// One export group (see the module docs).
 pub struct ExportGroup {
     /// What the members share.
@@ -234,6 +240,9 @@ pub struct ExportGroup {
     /// Changes in sequence order; an entry whose `seq` is not its prefix's latest is stale
     /// (a later one follows) and only its withdrawn path ids still count.
     log: VecDeque<LogEntry>,
+    /// Log entries whose state moved to a later entry of the same prefix (see
+    /// [`ExportGroup::supersede`]); the log is compacted once they are half of it.
+    superseded: usize,
     next_seq: u64,
     /// Export transform memo: input set (held weakly, which also keeps its address from being
     /// reused) + exported set.
@@ -283,6 +292,7 @@ impl ExportGroup {
             multi: HashMap::new(),
             live: 0,
             log: VecDeque::new(),
+            superseded: 0,
             next_seq: 0,
             memo: HashMap::new(),
             last: None,
@@ -465,7 +475,12 @@ impl ExportGroup {
                 withdrawn,
                 state: Some(state.unwrap_or_default()),
             });
-            if self.log.len() > 2 * self.out.len() + 1024 {
+            // Superseded entries cost every reader a scan: compact once they are half the log
+            // (amortised O(1) per change), and bound the log by the table in any case.
+            if self.log.len() > 2 * self.out.len() + 1024
+                || (self.superseded > COMPACT_MIN_SUPERSEDED
+                    && 2 * self.superseded > self.log.len())
+            {
                 self.compact();
             }
         } else if !new_live {
@@ -485,8 +500,9 @@ impl ExportGroup {
         let i = self.log.partition_point(|e| e.seq < seq);
         if let Some(e) = self.log.get_mut(i)
             && e.seq == seq
+            && e.state.take().is_some()
         {
-            e.state = None;
+            self.superseded += 1;
         }
     }
 
@@ -509,6 +525,7 @@ impl ExportGroup {
                 .extend(e.withdrawn.iter().copied());
         }
         self.log.retain(|e| latest(e));
+        self.superseded = 0;
         for e in self.log.iter_mut() {
             if let Some(ids) = moved.remove(&e.prefix) {
                 let current = out.get(&e.prefix).map(|o| o.paths(&e.prefix, multi));
@@ -534,6 +551,9 @@ impl ExportGroup {
             .unwrap_or(self.next_seq);
         while self.log.front().is_some_and(|e| e.seq < min) {
             let Some(e) = self.log.pop_front() else { break };
+            if e.state.is_none() {
+                self.superseded -= 1;
+            }
             let withdrawal = e.state.as_ref().is_some_and(|s| s.is_empty());
             let tombstone = withdrawal
                 && self
@@ -622,12 +642,15 @@ impl ExportGroup {
             let mut cursor = self.members[mi].cursor;
             // Sequence numbers increase along the log but have gaps after a compaction.
             let start = self.log.partition_point(|e| e.seq < cursor);
-            for entry in self.log.range(start..) {
-                if taken >= max_prefixes {
+            // Superseded entries send nothing, so they do not count against the prefix budget
+            // (a burst of changes to the same prefixes must not make a pull come back empty
+            // while the log still holds work); the scan itself is bounded separately.
+            let scan_limit = max_prefixes.saturating_mul(SCAN_FACTOR);
+            for (scanned, entry) in self.log.range(start..).enumerate() {
+                if taken >= max_prefixes || scanned >= scan_limit {
                     break;
                 }
                 cursor = entry.seq + 1;
-                taken += 1;
                 let prefix = entry.prefix;
                 for &id in &entry.withdrawn {
                     packer.withdraw(Nlri {
@@ -637,8 +660,12 @@ impl ExportGroup {
                 }
                 let Some(state) = &entry.state else {
                     // A later change of this prefix follows in the log: send the state once.
+                    if !entry.withdrawn.is_empty() {
+                        taken += 1;
+                    }
                     continue;
                 };
+                taken += 1;
                 if state.is_empty() {
                     if !add_path {
                         packer.withdraw(Nlri {
@@ -1004,5 +1031,87 @@ mod tests {
         let rest = g.pull(PeerId(1), now, 100, Duration::ZERO);
         assert_eq!(rest.updates[0].announced.len(), 6);
         assert!(rest.end_of_rib && !rest.more);
+    }
+
+    fn v4(i: u32, len: u8) -> IpNet {
+        IpNet::V4(ipnet::Ipv4Net::new(i.into(), len).unwrap())
+    }
+
+    /// A burst of changes to the same prefixes (announce then withdraw before the member
+    /// read them) leaves superseded log entries: a pull skips them instead of coming back
+    /// empty while the log still holds work (issue 12: the observer stalled for minutes).
+    #[test]
+    fn a_pull_skips_superseded_entries_instead_of_returning_nothing() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let b = Arc::new(RouteAttrs::new(Origin::Egp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        // A large table keeps the size-based compaction away.
+        for i in 0..20_000u32 {
+            g.set(
+                v4(0x0b00_0000 + (i << 8), 24),
+                [path(0, 9, &a)].into_iter().collect(),
+            );
+        }
+        g.join(PeerId(1));
+        while g.has_pending(PeerId(1)) {
+            g.pull(PeerId(1), now, 100_000, Duration::ZERO);
+        }
+        // 3,000 /32s announced, then withdrawn, then announced with other attributes, all
+        // before the member pulls; then one more change after them.
+        for round in [Some(&a), None, Some(&b)] {
+            for i in 0..3_000u32 {
+                let paths = round
+                    .map(|x| [path(0, 9, x)].into_iter().collect())
+                    .unwrap_or_default();
+                g.set(v4(0x0c00_0000 + i, 32), paths);
+            }
+        }
+        g.set(v4(0x0d00_0000, 24), [path(0, 9, &a)].into_iter().collect());
+        let mut announced = 0;
+        let mut pulls = 0;
+        while g.has_pending(PeerId(1)) {
+            let out = g.pull(PeerId(1), now, 64, Duration::ZERO);
+            announced += out.updates.iter().map(|u| u.announced.len()).sum::<usize>();
+            pulls += 1;
+            assert!(pulls <= 60, "{pulls} pulls and still not done");
+        }
+        // Exactly the final state: 3,000 /32s with `b` and the last /24, in about one pull
+        // per 64 of them (superseded entries cost no budget; counting them took 141 pulls).
+        assert_eq!(announced, 3_001);
+    }
+
+    /// Superseded entries do not pile up behind a large table: once they are half the log it
+    /// is compacted (the bound by table size alone let a 1M-route group keep 2M of them).
+    #[test]
+    fn superseded_entries_are_compacted_once_they_are_half_the_log() {
+        let now = Instant::now();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        let mut g = ExportGroup::new(key(false), None);
+        for i in 0..20_000u32 {
+            g.set(
+                v4(0x0b00_0000 + (i << 8), 24),
+                [path(0, 9, &a)].into_iter().collect(),
+            );
+        }
+        g.join(PeerId(1));
+        while g.has_pending(PeerId(1)) {
+            g.pull(PeerId(1), now, 100_000, Duration::ZERO);
+        }
+        for _ in 0..10 {
+            for i in 0..2_000u32 {
+                g.set(
+                    v4(0x0c00_0000 + i, 32),
+                    [path(0, 9, &a)].into_iter().collect(),
+                );
+                g.set(v4(0x0c00_0000 + i, 32), OutPaths::default());
+            }
+        }
+        assert!(
+            g.log.len() <= 2 * 2_000 + 2 * COMPACT_MIN_SUPERSEDED + 2,
+            "log {}",
+            g.log.len()
+        );
+        assert!(2 * g.superseded <= g.log.len() || g.superseded <= COMPACT_MIN_SUPERSEDED);
     }
 }

@@ -13,9 +13,10 @@ use serde_json::Value;
 /// Generous: a loaded 2-core machine.
 pub const CONVERGE: Duration = Duration::from_secs(60);
 
-/// The `tern` binary under test.
-pub fn tern_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tern")
+/// The `tern` binary under test: `TERN_BIN` when set (e.g. a release build, to time a
+/// scenario), else the one cargo built for these tests.
+pub fn tern_bin() -> String {
+    std::env::var("TERN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tern").to_owned())
 }
 
 /// A tern node's files.
@@ -84,7 +85,7 @@ address = "127.0.0.1:9179"
         Process::spawn(
             Some(ns),
             &format!("tern {}", self.name),
-            tern_bin(),
+            &tern_bin(),
             ["--config", &self.settings.display().to_string(), "run"],
             &artifacts.path(&format!("{}-tern.log", self.name)),
         )

@@ -184,16 +184,21 @@ impl PeerSender {
         if self.shared.session.load(Ordering::Relaxed) != session || !established {
             return Err(SendError::StaleSession { peer, session });
         }
-        self.outbound
-            .try_send((session, item))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    self.shared.output_blocked.store(true, Ordering::Relaxed);
-                    SendError::Full(peer)
-                }
-                // The peer was removed.
-                mpsc::error::TrySendError::Closed(_) => SendError::UnknownPeer(peer),
-            })
+        let item = match self.outbound.try_send((session, item)) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+            // The peer was removed.
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(SendError::UnknownPeer(peer)),
+        };
+        // Ask for `OutputReady` first, then try once more: the peer task may have drained the
+        // queue (and looked at the flag) between the first try and the store, and would then
+        // never report. Either this retry finds room, or the queue is still full and the task
+        // sees the flag when it empties it.
+        self.shared.output_blocked.store(true, Ordering::SeqCst);
+        self.outbound.try_send(item).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full(peer),
+            mpsc::error::TrySendError::Closed(_) => SendError::UnknownPeer(peer),
+        })
     }
 }
 

@@ -196,8 +196,7 @@ impl PeerTask {
                 }
             }
         }
-        if self.shared.output_blocked.load(Ordering::Relaxed) && self.outbound.is_empty() {
-            self.shared.output_blocked.store(false, Ordering::Relaxed);
+        if self.outbound.is_empty() && self.shared.output_blocked.swap(false, Ordering::SeqCst) {
             self.pending.push_back(PeerEvent::OutputReady);
         }
     }

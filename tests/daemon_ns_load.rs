@@ -1,0 +1,319 @@
+//! Correctness under load (issue 12, item 1): an export must never stall behind a burst of
+//! changes. A BIRD injector gives tern a large table (200,000 /32s in an IP pool, so that tern
+//! re-advertises them), a BIRD observer receives it; then a raw peer floods ten rounds of
+//! 10,000 /32s announced and withdrawn, written at once, and announces them a last time. The
+//! observer must hold exactly the final state within seconds (it stalled for minutes: each
+//! output pass read 2,048 superseded log entries, sent nothing and waited for the next event),
+//! tern's kernel must have it, and later changes (a new BlockAffinity, a withdrawal) must keep
+//! arriving.
+//! Needs root and BIRD 2.
+
+mod daemon_common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, ensure};
+use daemon_common::*;
+use interop::evil::{RawPeer, RawSession, announce_ipv4_bytes};
+use interop::prelude::*;
+
+const TERN_IP: &str = "10.0.0.1";
+const INJECTOR_IP: &str = "10.0.0.2";
+const OBSERVER_IP: &str = "10.0.0.3";
+const FLOODER_IP: &str = "10.0.0.4";
+const TERN_AS: u32 = 64512;
+const INJECTOR_AS: u32 = 65002;
+const OBSERVER_AS: u32 = 65003;
+const FLOODER_AS: u32 = 65004;
+/// The injector's table: /32s from 100.64.0.0 up.
+const TABLE: u32 = 200_000;
+/// The flood: /32s from 100.120.0.0 up, announced and withdrawn this many rounds.
+const FLOOD: u32 = 10_000;
+const ROUNDS: usize = 10;
+/// How long the observer may take to reach the final state after the flood was written.
+/// Generous for a loaded 2-core machine; the stall this guards against lasted minutes.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+fn host(base: Ipv4Addr, i: u32) -> ipnet::IpNet {
+    ipnet::IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(u32::from(base) + i), 32).unwrap())
+}
+
+fn manifests(extra_block: bool) -> String {
+    let mut m = format!(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {{name: default}}
+spec: {{asNumber: {TERN_AS}, nodeToNodeMeshEnabled: false}}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {{name: pods}}
+spec: {{cidr: 10.244.0.0/16, ipipMode: Never, blockSize: 26}}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {{name: load}}
+spec: {{cidr: 100.64.0.0/10, ipipMode: Never, blockSize: 26}}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {{name: n1}}
+spec: {{bgp: {{ipv4Address: {TERN_IP}/24}}}}
+---
+apiVersion: projectcalico.org/v3
+kind: BlockAffinity
+metadata: {{name: n1-a}}
+spec: {{state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}}
+"#
+    );
+    if extra_block {
+        m.push_str(
+            "---\napiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {name: n1-b}\n\
+             spec: {state: confirmed, node: n1, cidr: 10.244.1.64/26, type: host}\n",
+        );
+    }
+    for (ip, asn) in [
+        (INJECTOR_IP, INJECTOR_AS),
+        (OBSERVER_IP, OBSERVER_AS),
+        (FLOODER_IP, FLOODER_AS),
+    ] {
+        m.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p-{}}}\nspec: {{peerIP: {ip}, asNumber: {asn}}}\n",
+            ip.replace('.', "-")
+        ));
+    }
+    m
+}
+
+/// The first number of `birdc show route [where ...] count` (`N of M routes for K networks`).
+fn bird_count(bird: &Bird, filter: &[&str]) -> Result<u64> {
+    let mut args = vec!["show", "route"];
+    args.extend_from_slice(filter);
+    args.push("count");
+    let out = bird.birdc(&args)?;
+    out.lines()
+        .find_map(|l| {
+            let l = l.trim_start_matches("0014-").trim();
+            l.contains(" routes for ")
+                .then(|| l.split_whitespace().next()?.parse().ok())
+                .flatten()
+        })
+        .with_context(|| format!("no route count in: {out}"))
+}
+
+/// Ready once the observer's route count (optionally filtered) is `want`; else says what it is.
+fn count_is(bird: &Bird, filter: &[&str], want: u64) -> Result<Check<()>> {
+    let n = bird_count(bird, filter)?;
+    Ok(if n == want {
+        Check::Ready(())
+    } else {
+        pending(format!("{n} routes, want {want}"))
+    })
+}
+
+/// Routes of tern (protocol `bird`) in the kernel under `root`.
+fn kernel_count(ns: &Netns, root: &str) -> Result<usize> {
+    let out = ns.ip(["route", "show", "root", root, "proto", "bird"])?;
+    Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
+/// Keeps a raw session alive (reads whatever tern sends, answers with KEEPALIVEs) on a thread.
+struct Drain {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<RawPeer>>>,
+}
+
+impl Drain {
+    fn start(mut peer: RawPeer) -> Drain {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                // Sends a KEEPALIVE, reads for a while, fails on a NOTIFICATION or a close.
+                peer.stay_up_for(Duration::from_millis(200))?;
+            }
+            Ok(peer)
+        });
+        Drain {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Result<RawPeer> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread.take().context("drain already finished")?;
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("drain thread panicked"))?
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn ns_export_does_not_stall_after_a_flood() {
+    run_scenario("export-after-flood", &[BASE, BIRD], |artifacts| {
+        let lan = Switch::new("lan")?;
+        let mut nss = Vec::new();
+        for (label, ip) in [
+            ("tern", TERN_IP),
+            ("inj", INJECTOR_IP),
+            ("obs", OBSERVER_IP),
+            ("flood", FLOODER_IP),
+        ] {
+            let ns = Netns::new(label)?;
+            lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
+            nss.push(ns);
+        }
+        let (tern_ns, inj_ns, obs_ns, flood_ns) = (&nss[0], &nss[1], &nss[2], &nss[3]);
+
+        let table: Vec<String> = (0..TABLE)
+            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
+            .collect();
+        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
+        let mut inj_config = BirdConfig::new(INJECTOR_IP)
+            .with_static("inject", &table_refs)
+            .with_peer(BirdPeer::new(
+                "tern",
+                INJECTOR_IP,
+                INJECTOR_AS,
+                TERN_IP,
+                TERN_AS,
+                &[Family::Ipv4Unicast],
+            ));
+        inj_config.kernel = false;
+        let _injector = Bird::start(inj_ns, artifacts, "injector", &inj_config)?;
+        let mut obs_config = BirdConfig::new(OBSERVER_IP).with_peer(BirdPeer::new(
+            "tern",
+            OBSERVER_IP,
+            OBSERVER_AS,
+            TERN_IP,
+            TERN_AS,
+            &[Family::Ipv4Unicast],
+        ));
+        obs_config.kernel = false;
+        let observer = Bird::start(obs_ns, artifacts, "observer", &obs_config)?;
+
+        let node = TernNode::write(artifacts, "n1", &manifests(false), "")?;
+        let manifest_path = node.dir.join("resources").join("cluster.yaml");
+        let _tern = node.start(tern_ns, artifacts)?;
+
+        // The observer holds the whole table and tern's block.
+        let base = u64::from(TABLE) + 1;
+        wait_until("the observer holds the injector's table", CONVERGE, || {
+            count_is(&observer, &["protocol", "tern"], base)
+        })?;
+
+        let mut flooder = RawPeer::establish(
+            flood_ns,
+            SocketAddr::new(TERN_IP.parse()?, 179),
+            RawSession {
+                families: vec![bgp_proto::Family::IPV4_UNICAST],
+                ..RawSession::new(FLOODER_AS, FLOODER_IP.parse()?)
+            },
+            CONVERGE,
+        )?;
+        let flood: Vec<ipnet::IpNet> = (0..FLOOD)
+            .map(|i| host(Ipv4Addr::new(100, 120, 0, 0), i))
+            .collect();
+        let next_hop: Ipv4Addr = FLOODER_IP.parse()?;
+        let announce: Vec<u8> = announce_ipv4_bytes(FLOODER_AS, &flood, next_hop)?.concat();
+        let withdraw = withdraw_bytes(&flood)?;
+        let mut burst = Vec::new();
+        for _ in 0..ROUNDS {
+            burst.extend_from_slice(&announce);
+            burst.extend_from_slice(&withdraw);
+        }
+        burst.extend_from_slice(&announce);
+        flooder.send_raw(&burst)?;
+        let written = Instant::now();
+        let drain = Drain::start(flooder);
+
+        // Exactly the final state: the table, the block and the flood's 10,000 /32s.
+        let final_count = base + u64::from(FLOOD);
+        let caught_up = wait_until("the observer reaches the final state", CATCH_UP, || {
+            count_is(&observer, &["protocol", "tern"], final_count)
+        });
+        let elapsed = written.elapsed();
+        artifacts.write(
+            "catch-up.txt",
+            &format!(
+                "observer caught up after {elapsed:?}: {}\n",
+                caught_up
+                    .as_ref()
+                    .map(|_| "ok".to_owned())
+                    .unwrap_or_else(|e| format!("{e:#}"))
+            ),
+        )?;
+        caught_up?;
+        let flood_at_observer = bird_count(&observer, &["where", "net", "~", "[100.120.0.0/16+]"])?;
+        ensure!(
+            flood_at_observer == u64::from(FLOOD),
+            "the observer has {flood_at_observer} of the flood's prefixes"
+        );
+        // tern's kernel agrees: the table and the flood, via their peers.
+        wait_until("tern's kernel has the final state", CONVERGE, || {
+            Ok(kernel_count(tern_ns, "100.120.0.0/16")? == FLOOD as usize
+                && kernel_count(tern_ns, "100.64.0.0/13")? == TABLE as usize)
+        })?;
+
+        // Later changes keep arriving: a new block, then the flood withdrawn.
+        std::fs::write(&manifest_path, manifests(true))?;
+        let got_block = wait_until("the observer gets the new block", CATCH_UP, || {
+            observer.has_route("10.244.1.64/26")
+        });
+        if got_block.is_err() {
+            artifacts.write("tern-peers.json", &node.show("peers").unwrap_or_default())?;
+            artifacts.write(
+                "observer-protocol.txt",
+                &observer.birdc(&["show", "protocols", "all", "tern"])?,
+            )?;
+        }
+        got_block?;
+        let mut flooder = drain.finish()?;
+        flooder.send_raw(&withdraw)?;
+        let _drain = Drain::start(flooder);
+        wait_until("the observer loses the flood", CATCH_UP, || {
+            count_is(&observer, &["protocol", "tern"], base + 1)
+        })?;
+        wait_until("tern's kernel loses the flood", CONVERGE, || {
+            Ok(kernel_count(tern_ns, "100.120.0.0/16")? == 0)
+        })?;
+        ensure!(
+            observer.bgp_state("tern")? == "Established",
+            "observer session"
+        );
+        Ok(())
+    });
+}
+
+/// UPDATEs withdrawing `prefixes`, back to back.
+fn withdraw_bytes(prefixes: &[ipnet::IpNet]) -> Result<Vec<u8>> {
+    use bgp_proto::{Context, Family, Message, Nlri, UpdateBuilder};
+    let nlri: Vec<Nlri> = prefixes.iter().map(|p| Nlri::new(*p)).collect();
+    let updates = UpdateBuilder::new(Context::default(), Family::IPV4_UNICAST)
+        .withdraw(&nlri)
+        .build()
+        .map_err(|e| anyhow::anyhow!("build withdraw: {e}"))?;
+    let mut out = Vec::new();
+    for u in updates {
+        out.extend_from_slice(
+            &Message::Update(u)
+                .to_bytes(&Context::default())
+                .map_err(|e| anyhow::anyhow!("encode UPDATE: {e}"))?,
+        );
+    }
+    Ok(out)
+}
