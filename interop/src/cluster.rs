@@ -94,6 +94,8 @@ pub struct CalicoCluster {
     pub nodes: Vec<ClusterNode>,
     /// Confirmed block affinities.
     pub blocks: Vec<Block>,
+    /// Further resources (BGPPeer, BGPFilter, ...) as YAML documents without `---`.
+    pub documents: Vec<String>,
 }
 
 impl CalicoCluster {
@@ -106,7 +108,14 @@ impl CalicoCluster {
             pools: Vec::new(),
             nodes: Vec::new(),
             blocks: Vec::new(),
+            documents: Vec::new(),
         }
+    }
+
+    /// Adds any resource, written as one YAML document (without the `---`), e.g. a BGPPeer.
+    pub fn with_document(mut self, document: &str) -> CalicoCluster {
+        self.documents.push(document.trim().to_owned());
+        self
     }
 
     /// Sets BGPConfiguration `programClusterRoutes` (and FelixConfiguration's to the
@@ -220,6 +229,9 @@ impl CalicoCluster {
                 block.node,
                 block.cidr
             );
+        }
+        for document in &self.documents {
+            let _ = writeln!(y, "---\n{document}");
         }
         y
     }

@@ -29,6 +29,7 @@ pub mod capture;
 pub mod cluster;
 pub mod evil;
 pub mod malformed;
+pub mod monitor;
 pub mod netns;
 pub mod peers;
 pub mod process;
@@ -39,6 +40,7 @@ pub mod wait;
 /// Everything a scenario usually needs.
 pub mod prelude {
     pub use crate::artifacts::{Artifacts, Capture};
+    pub use crate::monitor::RouteMonitor;
     pub use crate::netns::{BRIDGE, Netns, Switch, veth};
     pub use crate::peers::Family;
     pub use crate::peers::bird::{Bird, BirdConfig, BirdPeer, calico_protocol_name};

@@ -34,45 +34,6 @@ enum Stop {
     Sigkill,
 }
 
-/// `ip -timestamp monitor route` in a namespace, recorded to a log.
-struct RouteMonitor {
-    process: Process,
-}
-
-impl RouteMonitor {
-    /// Starts the monitor and waits until it records (a marker route added and deleted).
-    fn start(ns: &Netns, artifacts: &Artifacts, name: &str) -> Result<RouteMonitor> {
-        let process = Process::spawn(
-            Some(ns),
-            &format!("ip monitor {name}"),
-            "ip",
-            ["-timestamp", "monitor", "route"],
-            &artifacts.path(&format!("{name}.monitor.log")),
-        )?;
-        let marker = "unreachable 198.51.100.0/24";
-        wait_until(&format!("{name}: ip monitor recording"), TIMEOUT, || {
-            let _ = ns.ip(["route", "del", "unreachable", "198.51.100.0/24"]);
-            ns.add_route(marker)?;
-            Ok(process.log().contains("198.51.100.0/24"))
-        })?;
-        ns.ip(["route", "del", "unreachable", "198.51.100.0/24"])?;
-        Ok(RouteMonitor { process })
-    }
-
-    /// Stops it and returns the lines that deleted a route for exactly one of `prefixes`.
-    fn stop_and_deletions(mut self, prefixes: &[&str]) -> Result<Vec<String>> {
-        self.process.stop()?;
-        Ok(self
-            .process
-            .log()
-            .lines()
-            .filter(|l| l.contains("Deleted"))
-            .filter(|l| l.split_whitespace().any(|word| prefixes.contains(&word)))
-            .map(str::to_owned)
-            .collect())
-    }
-}
-
 /// A ping every 10 ms from A's pod address to B's, until stopped.
 struct Pinger {
     process: Process,

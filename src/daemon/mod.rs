@@ -41,8 +41,11 @@ pub struct SessionDefaults {
     pub connect_retry: Duration,
     /// Restart time advertised when the peering does not set one.
     pub restart_time: Duration,
-    /// This process restarted with routes left in the kernel: set the R and F bits (RFC 4724
-    /// §3) in every OPEN it sends.
+    /// As graceful-restart helper: how long, at most, a restarting peer's stale routes wait for
+    /// its End-of-RIB once its session is back (`bgp.stale_routes_time`).
+    pub stale_routes_time: Duration,
+    /// This process restarted with routes left in the kernel and its restart is not over: set
+    /// the R and F bits (RFC 4724 §3) in the OPENs it sends.
     pub restarting: bool,
 }
 
@@ -57,6 +60,7 @@ impl SessionDefaults {
             connect_delay: Duration::from_secs(b.connect_delay_time.into()),
             connect_retry: Duration::from_secs(b.connect_retry_time.into()),
             restart_time: Duration::from_secs(b.graceful_restart_time.into()),
+            stale_routes_time: Duration::from_secs(b.stale_routes_time.into()),
             restarting,
         }
     }
@@ -144,6 +148,25 @@ pub fn node_subnets(plan: &Plan) -> Vec<IpNet> {
         }
     }
     subnets
+}
+
+/// The node's own BGP addresses (the Node resource's `bgp.ipv4Address` / `ipv6Address`) that
+/// are on no local interface, given the addresses the interfaces have: peers connect to them
+/// and sessions are sourced from them, so those sessions cannot come up.
+pub fn address_warnings(plan: &Plan, local: &[IpAddr]) -> Vec<String> {
+    [plan.ipv4_address, plan.ipv6_address]
+        .into_iter()
+        .flatten()
+        .map(|a| a.addr())
+        .filter(|a| !local.contains(a))
+        .map(|a| {
+            format!(
+                "Node {} BGP address {a} is on no local interface: peers cannot reach this node \
+                 at it and sessions sourced from it cannot start",
+                plan.node
+            )
+        })
+        .collect()
 }
 
 /// Whether `prefix` lies inside one of the plan's service ranges (never installed from peers).

@@ -143,3 +143,16 @@ fn capability_sets_read_the_open() {
     assert_eq!(set.add_path[0].direction, status::AddPathDirection::Both);
     assert_eq!(set.graceful_restart.unwrap().restart_time_secs, 120);
 }
+
+#[test]
+fn a_node_address_on_no_local_interface_is_named() {
+    let p = plan("mesh-ipip-crosssubnet", "n9");
+    let own = p.ipv4_address.unwrap().addr();
+    assert!(address_warnings(&p, &[own, "127.0.0.1".parse().unwrap()]).is_empty());
+    let warnings = address_warnings(&p, &["127.0.0.1".parse().unwrap()]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&own.to_string()) && warnings[0].contains("no local interface"),
+        "{warnings:?}"
+    );
+}

@@ -42,7 +42,9 @@ use crate::io::bgp::{
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
 use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
-use crate::io::kernel::{DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent};
+use crate::io::kernel::{
+    DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent, watch_local_addresses,
+};
 use crate::io::metrics::{Metrics, MetricsServer};
 use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
@@ -160,6 +162,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
             last_reconfigured: started,
             heartbeat: started,
             graceful_restart: None,
+            warnings: Vec::new(),
         },
         route_tx,
     ));
@@ -196,6 +199,13 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         )));
     }
 
+    // The interface addresses, to warn when the Node's BGP address is not local.
+    let (addresses_tx, addresses_rx) = tokio::sync::watch::channel(None);
+    servers.push(tokio::spawn(watch_local_addresses(
+        addresses_tx,
+        shutdown.clone(),
+    )));
+
     // 5. The supervisor owning the RIB.
     let defaults = SessionDefaults::from_settings(&settings, restarting);
     let now = Instant::now();
@@ -216,6 +226,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     supervisor.reloader = Some(datastore.reloader());
     supervisor.rib.set_fib_tracking(settings.kernel.program);
     supervisor.metrics = Some(metrics);
+    supervisor.local_addresses = Some(addresses_rx);
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
     let result = supervisor
@@ -288,6 +299,9 @@ struct Supervisor {
     desired_whole: bool,
     learned: BTreeSet<IpNet>,
     recovery: RestartRecovery,
+    /// This speaker restarted and its route selection is not complete yet (RFC 4724 §4.1):
+    /// nothing is sent to any peer until the recovery is over.
+    deferring: bool,
     converge_pending: bool,
     status_dirty: bool,
     /// The prefix counters are not recomputed before this time (see [`COUNTS_COST_FACTOR`]).
@@ -300,6 +314,12 @@ struct Supervisor {
     routes_since_trim: usize,
     /// The value of `routes_since_trim` at the previous tick (unchanged = idle).
     routes_at_last_tick: usize,
+    /// The interface addresses (see [`watch_local_addresses`]); `None` until first read.
+    local_addresses: Option<tokio::sync::watch::Receiver<Option<Vec<IpAddr>>>>,
+    /// The warnings about the Node's addresses last published (each logged once).
+    address_warnings: Vec<String>,
+    /// The listener the running process bound: a change takes effect at the next start.
+    listen_at_start: crate::plan::ListenPlan,
     /// A peer still has output it could queue now: the event loop runs another output pass
     /// without waiting for an event.
     output_more: bool,
@@ -327,6 +347,7 @@ impl Supervisor {
             },
             PolicyContext::from(&plan.policy),
         );
+        let listen_at_start = plan.listen.clone();
         Supervisor {
             subnets: glue::node_subnets(&plan),
             plan,
@@ -343,6 +364,7 @@ impl Supervisor {
             desired_pending: Vec::new(),
             desired_whole: true,
             learned: BTreeSet::new(),
+            deferring: !recovery.is_done(),
             recovery,
             converge_pending: false,
             status_dirty: true,
@@ -351,6 +373,9 @@ impl Supervisor {
             fib_flush_at: None,
             routes_since_trim: 0,
             routes_at_last_tick: 0,
+            local_addresses: None,
+            address_warnings: Vec::new(),
+            listen_at_start,
             output_more: false,
             output_turn: 0,
             reloader: None,
@@ -369,6 +394,7 @@ impl Supervisor {
         self.rib.sync_originated(&self.plan.originated);
         self.apply_peers(&PlanDiff::default(), true);
         self.publish_recovery();
+        self.refresh_warnings();
         self.after_batch();
     }
 
@@ -582,6 +608,10 @@ impl Supervisor {
                 };
                 let peer_session = PeerSession::from_peering(peering, &self.plan, &facts);
                 self.rib.peer_up(id, peer_session);
+                if facts.graceful_restart {
+                    self.rib
+                        .bound_stale(id, Instant::now() + self.defaults.stale_routes_time);
+                }
                 let details = runtime
                     .config
                     .as_ref()
@@ -591,6 +621,8 @@ impl Supervisor {
                     address,
                     &info.families,
                     info.graceful_restart_negotiated(),
+                    info.peer_restarting(),
+                    Instant::now(),
                 ) {
                     self.converge_pending = true;
                 }
@@ -617,6 +649,9 @@ impl Supervisor {
                     }
                 }
                 let routes = RouteUpdate::from_wire(&update);
+                if !self.recovery.is_done() {
+                    self.recovery.update_received(address, Instant::now());
+                }
                 self.routes_since_trim += routes.withdrawn.len() + routes.announced.len();
                 self.rib.update(id, routes);
                 self.status_dirty = true;
@@ -633,6 +668,7 @@ impl Supervisor {
             PeerEvent::RouteRefresh(_) => self.rib.route_refresh(id),
             PeerEvent::Down(down) => {
                 let retain = down.retain_routes_for;
+                self.recovery.session_down(address);
                 if down.was_established || runtime.session.is_some() {
                     info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
                     runtime.session = None;
@@ -673,9 +709,13 @@ impl Supervisor {
                 for warning in &plan.warnings {
                     warn!(warning = %warning, "plan");
                 }
-                if diff.router_id.is_some() || diff.local_as.is_some() {
+                if let Some((old, new)) = diff.router_id {
+                    warn!(%old, %new, "router id changed: every session is reset with the new one");
+                }
+                if let Some((old, new)) = diff.local_as {
                     warn!(
-                        "router id or AS changed: sessions are reset; the RIB keeps the old identity until tern restarts"
+                        old,
+                        new, "AS changed: every session is reset with the new one"
                     );
                 }
                 if diff.listen_changed {
@@ -692,6 +732,18 @@ impl Supervisor {
                 );
                 self.plan = plan;
                 self.subnets = glue::node_subnets(&self.plan);
+                // The identity in use: the sessions are reset with it (their configurations
+                // carry it) and the RIB's loop checks and reflection follow.
+                self.rib.set_identity(
+                    self.plan.router_id,
+                    self.plan.local_as,
+                    self.plan.route_reflector_cluster_id,
+                );
+                let (router_id, local_as) = (self.plan.router_id, self.plan.local_as);
+                self.hub.update_daemon(|d| {
+                    d.router_id = router_id;
+                    d.local_as = local_as;
+                });
                 if diff.policy_changed {
                     self.rib.set_policy(PolicyContext::from(&self.plan.policy));
                 }
@@ -703,6 +755,7 @@ impl Supervisor {
                     self.recompute_fib();
                 }
                 self.hub.update_daemon(|d| d.last_reconfigured = now_ts());
+                self.refresh_warnings();
             }
         }
     }
@@ -746,8 +799,48 @@ impl Supervisor {
     // ----- outputs --------------------------------------------------------------------------
 
     fn after_batch(&mut self) {
-        self.flush_outbound();
+        if self.deferring && self.recovery.is_done() {
+            self.end_deferral();
+        }
+        // RFC 4724 §4.1: the restarting speaker defers its route selection, and so its UPDATEs
+        // and End-of-RIB, until its peers' routes are re-learned (or the wait ends).
+        if !self.deferring {
+            self.flush_outbound();
+        }
         self.update_fib();
+    }
+
+    /// The restart's route selection is complete: every Established peer is sent the table as
+    /// it is now, then End-of-RIB (nothing was sent on those sessions yet), and the R and F
+    /// bits leave the OPENs (they belong to the restart only; no session is reset for it).
+    fn end_deferral(&mut self) {
+        self.deferring = false;
+        let established: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|r| r.session.is_some())
+            .map(|r| r.id)
+            .collect();
+        info!(
+            peers = established.len(),
+            "restart recovery over: sending the selected routes, then End-of-RIB"
+        );
+        for id in established {
+            self.rib.resend_table(id);
+        }
+        self.defaults.restarting = false;
+        let plan = Arc::clone(&self.plan);
+        let mut configs = Vec::new();
+        for peering in &plan.peerings {
+            if let (Some(runtime), Ok(config)) = (
+                self.peers.get_mut(&peering.address),
+                glue::peer_config(peering, &plan, &self.defaults),
+            ) {
+                runtime.config = Some(config.clone());
+                configs.push(config);
+            }
+        }
+        self.speaker.set_peers(configs);
     }
 
     /// Pulls each Established peer's pending export and queues it without waiting, round
@@ -924,6 +1017,42 @@ impl Supervisor {
 
     // ----- status ---------------------------------------------------------------------------
 
+    /// The status warnings: the plan's, the Node's BGP addresses on no local interface (logged
+    /// when they appear and when they are resolved), and a listener change waiting for a
+    /// restart.
+    fn refresh_warnings(&mut self) {
+        let addresses = match self.local_addresses.as_mut() {
+            Some(rx) => rx
+                .borrow_and_update()
+                .as_deref()
+                .map(|local| glue::address_warnings(&self.plan, local)),
+            None => None,
+        }
+        .unwrap_or_default();
+        for warning in addresses
+            .iter()
+            .filter(|w| !self.address_warnings.contains(w))
+        {
+            warn!(warning = %warning, "node address");
+        }
+        for resolved in self
+            .address_warnings
+            .iter()
+            .filter(|w| !addresses.contains(w))
+        {
+            info!(was = %resolved, "node address now local");
+        }
+        self.address_warnings = addresses;
+        let mut warnings = self.plan.warnings.clone();
+        warnings.extend(self.address_warnings.iter().cloned());
+        if self.plan.listen != self.listen_at_start {
+            warnings.push(
+                "listen port or addresses changed: takes effect when tern restarts".to_string(),
+            );
+        }
+        self.hub.update_daemon(|d| d.warnings = warnings);
+    }
+
     fn publish_recovery(&self) {
         let progress = (!self.recovery.is_done()).then(|| {
             let left = self
@@ -961,9 +1090,21 @@ impl Supervisor {
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.trim_heap_when_idle();
+        if self
+            .local_addresses
+            .as_ref()
+            .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+        {
+            self.refresh_warnings();
+        }
         self.rib.advance(now);
         if self.recovery.tick(now) {
-            warn!("graceful restart wait ended before every End-of-RIB arrived");
+            if self.recovery.timed_out() {
+                warn!(
+                    waiting_for = self.recovery.waiting_for(),
+                    "graceful restart wait ended before every peer's routes were re-learned"
+                );
+            }
             self.converge_pending = true;
         }
         self.hub.heartbeat(now_ts());

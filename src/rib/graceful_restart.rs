@@ -54,6 +54,17 @@ impl Rib {
         }
     }
 
+    /// `peer`'s session is back with graceful restart: its restart timer stops (it bounds the
+    /// re-establishment only, RFC 4724 §4.2) and its stale paths, if any, now wait for its
+    /// End-of-RIB until `deadline` at most (the local bound on a restarting peer's stale routes).
+    pub fn bound_stale(&mut self, peer: PeerId, deadline: Instant) {
+        if let Some(state) = self.peers.get_mut(&peer)
+            && state.stale_deadline.is_some()
+        {
+            state.stale_deadline = Some(deadline);
+        }
+    }
+
     /// End-of-RIB from `peer` for `family` (RFC 4724 §2): its stale paths of that family that it
     /// did not re-announce are removed now.
     pub fn end_of_rib(&mut self, peer: PeerId, family: Family) {

@@ -312,6 +312,20 @@ impl Rib {
         group
     }
 
+    /// Sends `peer` the whole table again from its current state, then End-of-RIB, as when it
+    /// joined its export group; what the group logged for it meanwhile is skipped (the table is
+    /// read as it is now). A restarting speaker holds its UPDATEs back until its route
+    /// selection is complete (RFC 4724 §4.1), then starts each peer over with this: nothing
+    /// was sent on those sessions yet.
+    pub fn resend_table(&mut self, peer: PeerId) {
+        let Some(group) = self.peers.get(&peer).and_then(|s| s.group) else {
+            return;
+        };
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.join(peer);
+        }
+    }
+
     /// The session went down. With `graceful_restart` (the peer's restart time, when it
     /// negotiated GR and the session did not end with a NOTIFICATION), its routes stay, marked
     /// stale, until End-of-RIB or `now + restart time`; otherwise they are withdrawn now.
@@ -585,6 +599,31 @@ impl Rib {
             return;
         }
         self.policy = policy;
+        self.recompute_all();
+    }
+
+    /// A new identity (the node's router id or route-reflector cluster id changed): loop
+    /// checks and route reflection use it from now on, so every import and export is
+    /// re-evaluated, as for a policy change. The local AS is per session
+    /// ([`PeerSession::local_as`]) and follows the sessions, which are reset for it.
+    pub fn set_identity(
+        &mut self,
+        router_id: Ipv4Addr,
+        local_as: u32,
+        cluster_id: Option<Ipv4Addr>,
+    ) {
+        let unchanged = self.config.router_id == router_id && self.config.cluster_id == cluster_id;
+        self.config.local_as = local_as;
+        if unchanged {
+            return;
+        }
+        self.config.router_id = router_id;
+        self.config.cluster_id = cluster_id;
+        self.recompute_all();
+    }
+
+    /// Re-runs every export (memos cleared) and every import.
+    fn recompute_all(&mut self) {
         let ids: Vec<GroupId> = self.groups.keys().copied().collect();
         for id in ids {
             let Some(g) = self.groups.get_mut(&id) else {

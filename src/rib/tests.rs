@@ -278,6 +278,26 @@ fn reflected_loops_are_dropped_on_receipt() {
 }
 
 #[test]
+fn a_new_router_id_applies_to_the_routes_already_received() {
+    let mut rib = Rib::new(config(None), policy());
+    rib.peer_up(PeerId(4), session(4, LOCAL_AS));
+    let mut stamped = hop(4);
+    stamped.originator_id = Some(rid(9));
+    rib.update(PeerId(4), announce(&["10.244.5.0/26"], stamped));
+    assert_eq!(rib.loc_rib().count(), 1);
+    // The node's address changed: router id 192.168.0.9 is ours now, so the route is a loop.
+    rib.set_identity(rid(9), LOCAL_AS, None);
+    assert_eq!(rib.config().router_id, rid(9));
+    assert_eq!(
+        rib.loc_rib().count(),
+        0,
+        "RFC 4456 §8: our own ORIGINATOR_ID"
+    );
+    rib.set_identity(rid(1), LOCAL_AS, None);
+    assert_eq!(rib.loc_rib().count(), 1);
+}
+
+#[test]
 fn two_peers_with_one_prefix_give_a_multipath_fib_route() {
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
@@ -601,6 +621,67 @@ fn route_refresh_resends_the_table() {
     assert!(drain(&mut rib, PeerId(9), now).0.is_empty());
     rib.route_refresh(PeerId(9));
     assert_eq!(drain(&mut rib, PeerId(9), now).0.len(), 1);
+}
+
+#[test]
+fn resend_table_starts_a_peer_over_from_the_current_table() {
+    let now = Instant::now();
+    let block = |n: u8| net(&format!("10.244.{n}.0/26"));
+    let local = LocalRoute {
+        kind: LocalRouteKind::Block,
+        metric: 1024,
+    };
+    let mut rib = Rib::new(config(None), policy());
+    rib.originate(block(1), local.clone());
+    rib.originate(block(2), local.clone());
+    // Established, but nothing pulled (a restarting speaker defers its updates) while the
+    // table changes.
+    rib.peer_up(PeerId(9), session(9, 65000));
+    rib.withdraw_local(block(2));
+    rib.originate(block(3), local.clone());
+    rib.resend_table(PeerId(9));
+    let (mut announced, mut withdrawn, mut ends) = (Vec::new(), Vec::new(), 0);
+    loop {
+        let out = rib.pull(PeerId(9), now, 1);
+        for u in out.updates {
+            withdrawn.extend(u.withdrawn.into_iter().map(|n| n.prefix));
+            announced.extend(u.announced.into_iter().map(|n| n.prefix));
+        }
+        if out.end_of_rib {
+            ends += 1;
+            assert_eq!(announced.len(), 2, "End-of-RIB after the whole table");
+        }
+        if !out.more {
+            break;
+        }
+    }
+    announced.sort();
+    assert_eq!(announced, vec![block(1), block(3)]);
+    assert!(withdrawn.is_empty(), "nothing to withdraw: {withdrawn:?}");
+    assert_eq!(ends, 1);
+}
+
+#[test]
+fn a_returning_graceful_restart_peer_has_its_stale_routes_bounded_anew() {
+    let t0 = Instant::now();
+    let mut rib = Rib::new(config(None), policy());
+    rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
+    rib.peer_up(PeerId(2), session(2, LOCAL_AS));
+    let back = t0 + Duration::from_secs(100);
+    rib.bound_stale(PeerId(2), back + Duration::from_secs(360));
+    rib.advance(t0 + Duration::from_secs(200));
+    assert_eq!(
+        rib.loc_rib().count(),
+        1,
+        "the restart time no longer applies once the session is back"
+    );
+    rib.advance(back + Duration::from_secs(360));
+    assert_eq!(rib.loc_rib().count(), 0);
+    // A peer without stale paths gets no deadline.
+    rib.bound_stale(PeerId(2), back);
+    assert_eq!(rib.next_deadline(), None);
 }
 
 #[test]

@@ -251,9 +251,20 @@ impl PeerConfig {
     /// Whether changing from `self` to `new` requires resetting an established session: anything
     /// that is in the OPEN, the TCP connection or its security (password, AS, addresses, router
     /// id, timers offered in the OPEN, capabilities). Timers that only pace reconnection,
-    /// `jitter` and `passive` apply without a reset.
+    /// `jitter`, `passive` and the graceful restart R and F bits (they describe this speaker's
+    /// restart, which the established session already told the peer about; RFC 4724 §3) apply
+    /// without a reset, from the next OPEN on.
     pub fn requires_reset(&self, new: &PeerConfig) -> bool {
+        let graceful_restart = match (&self.graceful_restart, &new.graceful_restart) {
+            (Some(old), Some(gr)) => Some(GracefulRestartConfig {
+                restarting: old.restarting,
+                forwarding_preserved: old.forwarding_preserved,
+                ..gr.clone()
+            }),
+            (_, gr) => gr.clone(),
+        };
         let pacing_only = PeerConfig {
+            graceful_restart,
             connect_delay: self.connect_delay,
             connect_retry: self.connect_retry,
             error_wait: self.error_wait,
@@ -307,6 +318,11 @@ mod tests {
         let mut b = a.clone();
         b.connect_retry = Duration::from_secs(60);
         b.passive = true;
+        if let Some(gr) = b.graceful_restart.as_mut() {
+            // The end of this speaker's restart window: later OPENs carry no R or F bit.
+            gr.restarting = true;
+            gr.forwarding_preserved = true;
+        }
         assert!(!a.requires_reset(&b));
         for change in [
             |c: &mut PeerConfig| c.password = Password::new("x"),
@@ -316,6 +332,11 @@ mod tests {
             |c: &mut PeerConfig| c.hold_time = Duration::from_secs(9),
             |c: &mut PeerConfig| c.add_path = AddPathMode::Off,
             |c: &mut PeerConfig| c.graceful_restart = None,
+            |c: &mut PeerConfig| {
+                if let Some(gr) = c.graceful_restart.as_mut() {
+                    gr.restart_time = Duration::from_secs(7);
+                }
+            },
             |c: &mut PeerConfig| c.ttl = TtlMode::Security { hops: 1 },
             |c: &mut PeerConfig| c.source_address = Some("192.0.2.9".parse().unwrap()),
         ] {

@@ -124,8 +124,9 @@ impl Session {
     }
 
     /// Applies a configuration that differs only in fields that need no reset
-    /// ([`PeerConfig::requires_reset`] is false): connection pacing and `passive`. They take
-    /// effect at the next attempt.
+    /// ([`PeerConfig::requires_reset`] is false): connection pacing, `passive` and the graceful
+    /// restart R and F bits. They take effect at the next attempt (the OPEN is rebuilt for the
+    /// next connection).
     pub fn update_pacing(&mut self, config: PeerConfig) {
         debug_assert!(!self.config.requires_reset(&config));
         self.backoff = ErrorWait::new(
@@ -133,6 +134,7 @@ impl Session {
             config.error_wait.1,
             config.error_forget,
         );
+        self.local_open = negotiate::local_open(&config);
         self.config = config;
     }
 

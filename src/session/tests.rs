@@ -649,6 +649,32 @@ fn negotiation_outcomes() {
 }
 
 #[test]
+fn the_restart_bits_end_without_a_reset() {
+    let mut c = config();
+    c.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: Duration::from_secs(120),
+        restarting: true,
+        forwarding_preserved: true,
+        notification: true,
+    });
+    let mut s = Session::new(c.clone());
+    assert!(s.local_open().graceful_restart().unwrap().restart_state());
+    let mut after = c;
+    if let Some(gr) = after.graceful_restart.as_mut() {
+        gr.restarting = false;
+        gr.forwarding_preserved = false;
+    }
+    assert!(!s.config().requires_reset(&after));
+    s.update_pacing(after);
+    let gr = s.local_open().graceful_restart().unwrap();
+    assert!(
+        !gr.restart_state(),
+        "RFC 4724 §3: R only in the OPENs of the restart"
+    );
+    assert!(gr.families.iter().all(|f| !f.forwarding_state()));
+}
+
+#[test]
 fn our_open_carries_the_configured_capabilities() {
     let mut c = config();
     c.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];

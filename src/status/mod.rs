@@ -45,6 +45,10 @@ pub struct DaemonStatus {
     /// progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_restart: Option<GracefulRestartProgress>,
+    /// What the operator should know about the running configuration: the plan's warnings,
+    /// a Node address on no local interface, a change that takes effect only after a restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl DaemonStatus {

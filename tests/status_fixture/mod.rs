@@ -33,6 +33,7 @@ pub fn daemon(started: Timestamp) -> DaemonStatus {
         last_reconfigured: started,
         heartbeat: now(),
         graceful_restart: None,
+        warnings: Vec::new(),
     }
 }
 

@@ -354,6 +354,19 @@ impl Bird {
             }))
     }
 
+    /// The number of routes in BIRD's IPv4 table (`show route count`: `N of M routes for K
+    /// networks in table master4`; stale routes kept for a restarting peer count).
+    pub fn route_count(&self) -> Result<usize> {
+        let out = self.birdc(&["show", "route", "count"])?;
+        out.lines()
+            .find_map(|l| {
+                let mut words = l.split_whitespace();
+                let n = words.next()?.parse().ok()?;
+                (words.next() == Some("of")).then_some(n)
+            })
+            .with_context(|| format!("no route count in: {out}"))
+    }
+
     /// Whether `show route <prefix>` lists the prefix (birdc exits non-zero with
     /// `Network not found` when it does not).
     pub fn has_route(&self, prefix: &str) -> Result<bool> {

@@ -459,6 +459,9 @@ pub fn format_status(d: &DaemonStatus, now: Timestamp) -> String {
         }
         None => out.push_str("graceful restart: not in progress\n"),
     }
+    for warning in &d.warnings {
+        let _ = writeln!(out, "warning:          {warning}");
+    }
     out
 }
 

@@ -29,6 +29,7 @@
 //! coexist (the kernel prefers the lower metric). When another agent replaces a route of ours,
 //! tern restores it once per notification and logs it; there is no retry loop.
 
+mod addresses;
 mod codec;
 mod task;
 mod writer;
@@ -44,6 +45,7 @@ use crate::fib::KernelRoute;
 /// Counts of tern's routes in the kernel by kind.
 pub use crate::fib::RouteCounts;
 
+pub use addresses::{local_addresses, watch_local_addresses};
 pub use writer::WriterClosed;
 
 /// Settings of the kernel task.
