@@ -237,7 +237,7 @@ fn cli_check_reports_every_broken_document_in_one_run() {
     let errs = errors(&t);
     assert_eq!(errs.len(), 1, "{t}");
     assert!(
-        errs[0].starts_with(&format!("error: {file}: invalid YAML: "))
+        errs[0].starts_with(&format!("error: {file}: document: invalid YAML: "))
             && errs[0].contains("line 4"),
         "{t}"
     );

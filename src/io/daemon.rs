@@ -89,7 +89,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         return Err("datastore.type kubernetes is not supported yet; use file".into());
     }
 
-    // 1. The first plan: invalid resources at start are fatal.
+    // 1. The first plan: resources tern cannot use are skipped (named in the plan warnings);
+    //    a plan that cannot be computed at start is fatal.
     let (datastore, first_plan, datastore_rx) = FileDatastore::start(FileDatastoreConfig {
         paths: settings.datastore.paths.clone(),
         node: node.clone(),
@@ -1022,12 +1023,9 @@ impl Supervisor {
                         status::RouteSource::Local {
                             reason: if self.learned.contains(&prefix) {
                                 "kernel".into()
-                            } else if self
-                                .plan
-                                .originated
-                                .iter()
-                                .any(|o| o.prefix == prefix && o.blackhole)
-                            {
+                            } else if self.plan.originated.iter().any(|o| {
+                                o.prefix == prefix && o.kind == crate::plan::OriginKind::Block
+                            }) {
                                 "ipam-block".into()
                             } else {
                                 "service".into()

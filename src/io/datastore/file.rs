@@ -301,20 +301,37 @@ mod tests {
         );
         assert!(diff.peers_removed.is_empty() && diff.peers_reset.is_empty());
 
-        // An invalid edit is rejected with file, resource and field.
+        // A resource tern cannot use is named (file, resource, field) and skipped; the rest of
+        // the datastore still loads.
         write(
             dir.path().join("peer.yaml"),
             "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: nonsense, asNumber: 1}\n",
         );
+        let DatastoreEvent::Plan { plan, diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
+        };
+        assert!(diff.is_empty(), "{diff:?}");
+        assert_eq!(plan.peerings.len(), 2, "the rest loads");
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("peer.yaml")
+                && w.contains("BGPPeer \"bad\"")
+                && w.contains("spec.peerIP")
+                && w.ends_with("skipped")),
+            "{:?}",
+            plan.warnings
+        );
+
+        // A plan that cannot be computed is rejected and the last good plan stays.
+        write(
+            dir.path().join("filter.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: f}\nspec:\n  exportV4:\n  - {action: Accept, cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 40}}\n",
+        );
         let DatastoreEvent::Rejected { error } = next(&mut rx).await else {
             panic!("expected a rejection")
         };
-        assert!(
-            error.contains("peer.yaml")
-                && error.contains("BGPPeer \"bad\"")
-                && error.contains("spec.peerIP"),
-            "{error}"
-        );
+        assert!(error.contains("BGPFilter"), "{error}");
+        // (Removing it gives back the running plan: no event.)
+        std::fs::remove_file(dir.path().join("filter.yaml")).unwrap();
 
         // Fixing it yields a diff against the last good plan (n3 already known).
         write(
@@ -396,16 +413,27 @@ mod tests {
     }
 
     #[test]
-    fn start_fails_on_a_bad_datastore() {
+    fn a_bad_document_at_start_is_skipped_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x.yaml"), "a: [").unwrap();
-        let err = FileDatastore::start(FileDatastoreConfig {
+        let config = || FileDatastoreConfig {
             paths: vec![dir.path().to_path_buf()],
             node: "n1".into(),
             options: PlanOptions::default(),
             debounce: Duration::from_millis(50),
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("x.yaml: invalid YAML"), "{err}");
+        };
+        // Without the node there is no plan.
+        let err = FileDatastore::start(config()).unwrap_err();
+        assert!(err.to_string().contains("Node \"n1\" not found"), "{err}");
+        std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
+        let (_ds, plan, _rx) = FileDatastore::start(config()).unwrap();
+        assert_eq!(plan.peerings.len(), 1);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("x.yaml: document: invalid YAML")),
+            "{:?}",
+            plan.warnings
+        );
     }
 }
