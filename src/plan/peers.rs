@@ -379,7 +379,10 @@ fn resolve_password(
     let lookup = cluster.secrets.get(&(ns.clone(), secret.name.clone()));
     let (status, value) = match lookup.map(|s| s.values.get(&secret.key)) {
         None => (
-            SecretStatus::Unavailable(format!("Secret {ns}/{} not found", secret.name)),
+            SecretStatus::Unavailable(format!(
+                "Secret {ns}/{} not found (wanted key {:?})",
+                secret.name, secret.key
+            )),
             None,
         ),
         Some(None) => (
@@ -598,8 +601,13 @@ pub(super) fn peerings(
             ..
         }) = &p.password
         {
+            let referrer = match &p.source_resource {
+                Some(peer) => format!("spec.password of BGPPeer {peer:?}"),
+                None => "spec.nodeMeshPassword of BGPConfiguration \"default\"".to_string(),
+            };
             warnings.push(format!(
-                "peering {} will not start: password unavailable: {e}",
+                "peering {} will not start: TCP-MD5 password unavailable: {e}, referenced by {referrer}; \
+                 tern keeps the session down rather than peer without it (confd would drop the password and peer)",
                 p.name
             ));
         }

@@ -60,9 +60,15 @@ pub enum StartError {
     /// The manifests do not load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// No plan can be computed.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
+    /// No plan can be computed; the resources the loader skipped are named, as they may be
+    /// the cause (e.g. the node's own Node resource).
+    #[error("{error}{}", skipped_suffix(.skipped))]
+    Plan {
+        /// Why.
+        error: PlanError,
+        /// Resources the loader skipped, one line each.
+        skipped: Vec<String>,
+    },
     /// The watcher could not be set up.
     #[error("cannot watch {path}: {message}")]
     Watch {
@@ -71,6 +77,14 @@ pub enum StartError {
         /// The error.
         message: String,
     },
+}
+
+fn skipped_suffix(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" (skipped: {})", skipped.join("; "))
+    }
 }
 
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
@@ -129,7 +143,11 @@ impl FileDatastore {
         config: FileDatastoreConfig,
     ) -> Result<(FileDatastore, Plan, mpsc::Receiver<DatastoreEvent>), StartError> {
         let cluster = load_paths(&config.paths, &config.options.secret_namespace)?;
-        let first = compute(&cluster, &config.node, &config.options)?;
+        let first =
+            compute(&cluster, &config.node, &config.options).map_err(|error| StartError::Plan {
+                error,
+                skipped: cluster.problems.iter().map(ToString::to_string).collect(),
+            })?;
 
         let (raw_tx, raw_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
         let mut watcher = notify::recommended_watcher(move |res| {
