@@ -48,7 +48,8 @@ use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
 use crate::rib::peer::SessionFacts;
 use crate::rib::{
-    LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig, RouteUpdate,
+    Families, LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig,
+    RouteUpdate,
 };
 use crate::session::{SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
@@ -554,6 +555,7 @@ impl Supervisor {
                     add_path_send: send,
                     add_path_receive: receive,
                     graceful_restart: info.graceful_restart_negotiated(),
+                    families: Families::negotiated(&info.families),
                 };
                 let Some(peering) = self.plan.peerings.iter().find(|p| p.address == address) else {
                     return;

@@ -254,6 +254,7 @@ fn export(ctx: &PolicyContext, prefix: &str) -> bool {
         reflection: ReflectionRole::NonClient,
         next_hop_mode: RibNextHop::Auto,
         add_path_send: false,
+        families: crate::rib::Families::BOTH,
         filters: vec![],
     };
     let target = ExportTarget {
