@@ -141,7 +141,9 @@ fn cli_check_missing_secrets_are_warnings_naming_the_peering() {
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
         t.contains(
-            "warning: nodes n1, n2: peering Global_10_0_0_253 will not start: password unavailable: Secret kube-system/missing not found"
+            "warning: nodes n1, n2: peering Global_10_0_0_253 will not start: TCP-MD5 password unavailable: \
+             Secret kube-system/missing not found (wanted key \"tor\"), referenced by spec.password of BGPPeer \"no-secret\"; \
+             tern keeps the session down rather than peer without it (confd would drop the password and peer)"
         ),
         "{t}"
     );
@@ -171,7 +173,8 @@ fn cli_check_missing_secrets_are_warnings_naming_the_peering() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
-        t.contains("warning: node n9: peering Mesh_10_0_0_1 will not start: password unavailable: Secret kube-system/gone not found"),
+        t.contains("warning: node n9: peering Mesh_10_0_0_1 will not start: TCP-MD5 password unavailable: \
+                    Secret kube-system/gone not found (wanted key \"mesh\"), referenced by spec.nodeMeshPassword of BGPConfiguration \"default\""),
         "{t}"
     );
     assert!(t.trim_end().ends_with("0 errors, 3 warnings"), "{t}");
@@ -237,7 +240,7 @@ fn cli_check_reports_every_broken_document_in_one_run() {
     let errs = errors(&t);
     assert_eq!(errs.len(), 1, "{t}");
     assert!(
-        errs[0].starts_with(&format!("error: {file}: invalid YAML: "))
+        errs[0].starts_with(&format!("error: {file}: document: invalid YAML: "))
             && errs[0].contains("line 4"),
         "{t}"
     );

@@ -1,5 +1,5 @@
-//! `tern run` start-up errors: invalid resources or an unknown node exit non-zero with one line
-//! naming the file, resource and field, before touching the network.
+//! `tern run` start-up errors: an unknown node exits non-zero with one line, naming the resources
+//! the loader skipped (file, resource and field), before touching the network.
 
 use std::process::Command;
 
@@ -8,7 +8,7 @@ fn tern() -> Command {
 }
 
 #[test]
-fn invalid_resources_at_start_are_a_clear_error() {
+fn skipped_resources_are_named_when_no_plan_can_be_made() {
     let dir = std::env::temp_dir().join(format!("tern-cli-run-{}", std::process::id()));
     let res = dir.join("res");
     std::fs::create_dir_all(&res).unwrap();
@@ -35,7 +35,10 @@ fn invalid_resources_at_start_are_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: datastore: "), "{stderr}");
+    assert!(
+        last.starts_with("error: datastore: Node \"n1\" not found"),
+        "{stderr}"
+    );
     assert!(
         last.contains("a.yaml") && last.contains("BGPPeer \"bad\"") && last.contains("spec.peerIP"),
         "{stderr}"

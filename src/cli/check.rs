@@ -1,8 +1,8 @@
 //! `tern check`: validates tern's settings and the Calico resources without touching the
 //! network, and reports every problem found, one line each.
 //!
-//! Unlike the daemon's loader, which stops at the first bad document, every manifest document is
-//! loaded on its own so that one run reports all of them. Then the plan of the node (`--node`,
+//! Every manifest document and resource is loaded on its own (as the daemon does), so one run
+//! reports every bad one: each is an error. Then the plan of the node (`--node`,
 //! the settings' `node_name` / `NODENAME`), or of every BGP node in the datastore, is computed:
 //! its errors are problems, its warnings (e.g. a peering that will not start because a Secret is
 //! missing) are printed but do not make the check fail.
@@ -226,8 +226,8 @@ fn manifest_files(paths: &[PathBuf], report: &mut Report) -> Vec<PathBuf> {
     files
 }
 
-/// Loads one file document by document, so that every bad document is reported and the good
-/// ones are kept.
+/// Loads one file; the loader takes it document by document, so that every bad document or
+/// resource is reported and the good ones are kept.
 fn load_file(cluster: &mut Cluster, file: &Path, secret_namespace: &str, report: &mut Report) {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -236,61 +236,15 @@ fn load_file(cluster: &mut Cluster, file: &Path, secret_namespace: &str, report:
             return;
         }
     };
-    for document in split_documents(&text) {
-        if let Err(e) = load_documents(cluster, file, &document, secret_namespace) {
-            report.error(e.to_string());
-        }
+    load_documents(cluster, file, &text, secret_namespace);
+    for problem in std::mem::take(&mut cluster.problems) {
+        report.error(problem.to_string());
     }
-}
-
-/// Splits a multi-document YAML text at its `---` document markers (a marker is always at the
-/// start of a line). Each part is padded with the blank lines before it, so that the line
-/// numbers of YAML errors are those of the whole file.
-fn split_documents(text: &str) -> Vec<String> {
-    let is_marker = |line: &str| {
-        line.strip_prefix("---")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
-    };
-    let mut parts = vec![String::new()];
-    for (line_no, line) in text.split_inclusive('\n').enumerate() {
-        if is_marker(line) {
-            parts.push("\n".repeat(line_no));
-        }
-        if let Some(part) = parts.last_mut() {
-            part.push_str(line);
-        }
-    }
-    // Keep the parts with something besides markers, directives, blank lines and comments.
-    parts.retain(|part| {
-        part.lines().any(|line| {
-            let line = if is_marker(line) { &line[3..] } else { line }.trim();
-            !line.is_empty() && !line.starts_with('#') && !line.starts_with('%')
-        })
-    });
-    parts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn documents_split_at_markers_keeping_line_numbers() {
-        let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n---\n\n---\nkey: |\n  --- not a marker\n";
-        let parts = split_documents(text);
-        assert_eq!(parts.len(), 4, "{parts:?}");
-        assert_eq!(parts[0], "a: 1\n");
-        assert_eq!(parts[1], "\n---\nb: 2\n");
-        assert_eq!(parts[2], "\n\n\n--- # c\nc: 3\n");
-        assert_eq!(
-            parts[3],
-            "\n".repeat(7) + "---\nkey: |\n  --- not a marker\n"
-        );
-        assert!(split_documents("").is_empty());
-        assert!(split_documents("---\n").is_empty());
-        assert_eq!(split_documents("%YAML 1.2\n---\na: 1\n").len(), 1);
-        assert_eq!(split_documents("---x: 1\n"), vec!["---x: 1\n".to_string()]);
-    }
 
     #[test]
     fn bad_yaml_lines_are_those_of_the_file() {

@@ -40,6 +40,9 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<(), String> {
     for note in &cluster.notes {
         eprintln!("note: {note}");
     }
+    for problem in &cluster.problems {
+        eprintln!("warning: {problem}");
+    }
     let plan = compute(&cluster, &node, &settings.plan_options()).map_err(|e| e.to_string())?;
     if args.json {
         let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;

@@ -71,7 +71,9 @@ impl SessionDefaults {
 pub enum PeeringBlocked {
     /// The TCP-MD5 secret cannot be read: fail closed (robustness §3), never fall back to no
     /// authentication.
-    #[error("TCP-MD5 password unavailable ({0}); session kept down")]
+    #[error(
+        "TCP-MD5 password unavailable: {0}; session kept down (tern never peers without the configured password)"
+    )]
     PasswordUnavailable(String),
     /// The secret is longer than the kernel accepts or empty.
     #[error("TCP-MD5 password must be 1 to 80 bytes; session kept down")]

@@ -275,8 +275,10 @@ pub fn plans(cluster: &DemoCluster) -> Result<Vec<Plan>, String> {
         Path::new("cluster.yaml"),
         &cluster.manifests(),
         "kube-system",
-    )
-    .map_err(|e| format!("generated manifests: {e}"))?;
+    );
+    if let Some(problem) = resources.problems.first() {
+        return Err(format!("generated manifests: {problem}"));
+    }
     cluster
         .nodes
         .iter()

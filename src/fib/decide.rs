@@ -57,9 +57,23 @@ pub fn pool_for<'a>(pools: &'a [PoolKernelRule], prefix: &IpNet) -> Option<&'a P
         .max_by_key(|pool| pool.cidr.prefix_len())
 }
 
+/// Whether one of the node's own blocks is installed as a blackhole: confd's static protocol
+/// skips single-address blocks (`/32`, `/128`), and its `calico_kernel_programming` filter
+/// rejects every route inside a pool whose cluster routes the node agent programs (VXLAN pools
+/// always; IP-in-IP and unencapsulated pools per `programClusterRoutes`), blackholes included.
+pub fn block_blackholed(pools: &[PoolKernelRule], block: &IpNet) -> bool {
+    if block.prefix_len() == block.max_prefix_len() {
+        return false;
+    }
+    match pool_for(pools, block) {
+        None => true,
+        Some(pool) => pool.programmed_by_tern && pool.encapsulation != Encapsulation::Vxlan,
+    }
+}
+
 /// Decides the kernel route for one best route, or `None` when tern must not install it.
 ///
-/// - own blocks → `blackhole`;
+/// - own blocks → `blackhole` where [`block_blackholed`] says so, else nothing;
 /// - service ranges learned from peers → never;
 /// - inside a pool tern does not program (`programClusterRoutes`) → never;
 /// - VXLAN pools → never (the node agent programs them);
@@ -75,6 +89,9 @@ pub fn kernel_route_for(
 ) -> Option<KernelRoute> {
     let metric = metric_from_local_pref(route.local_pref);
     if route.origin == RouteOrigin::OwnBlock {
+        if !block_blackholed(node.pools, &route.prefix) {
+            return None;
+        }
         return Some(KernelRoute {
             prefix: route.prefix,
             kind: KernelRouteKind::Blackhole,
@@ -275,6 +292,23 @@ mod tests {
         let route = decide("10.1.7.0/26", &[], RouteOrigin::OwnBlock).unwrap();
         assert_eq!(route.kind, KernelRouteKind::Blackhole);
         assert_eq!(route.metric, 1024);
+        let outside = decide("172.31.0.0/26", &[], RouteOrigin::OwnBlock).unwrap();
+        assert_eq!(outside.kind, KernelRouteKind::Blackhole);
+    }
+
+    /// confd's `calico_kernel_programming` filter applies to the node's own blackholes too:
+    /// none inside a pool whose cluster routes Felix programs, none in VXLAN pools; and its
+    /// static protocol has no blackhole for a single-address block.
+    #[test]
+    fn no_blackholes_where_felix_programs_or_for_single_addresses() {
+        assert_eq!(decide("10.5.1.0/26", &[], RouteOrigin::OwnBlock), None);
+        assert_eq!(decide("10.4.1.0/26", &[], RouteOrigin::OwnBlock), None);
+        assert_eq!(decide("10.1.7.1/32", &[], RouteOrigin::OwnBlock), None);
+        assert_eq!(decide("fd00:1::5/128", &[], RouteOrigin::OwnBlock), None);
+        assert!(decide("fd00:1::/122", &[], RouteOrigin::OwnBlock).is_some());
+        let pools = pools();
+        assert!(block_blackholed(&pools, &net("10.3.0.0/26")));
+        assert!(!block_blackholed(&pools, &net("10.5.0.0/26")));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use decide::{
-    BestRoute, NodeKernelContext, RouteOrigin, kernel_route_for, metric_from_local_pref, pool_for,
+    BestRoute, NodeKernelContext, RouteOrigin, block_blackholed, kernel_route_for,
+    metric_from_local_pref, pool_for,
 };
 pub use diff::{FibChange, RouteKey};
 pub use stale::StaleRoutes;

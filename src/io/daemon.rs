@@ -50,7 +50,8 @@ use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
 use crate::rib::peer::SessionFacts;
 use crate::rib::{
-    LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig, RouteUpdate,
+    Families, LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig,
+    RouteUpdate,
 };
 use crate::session::{SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
@@ -93,7 +94,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         return Err("datastore.type kubernetes is not supported yet; use file".into());
     }
 
-    // 1. The first plan: invalid resources at start are fatal.
+    // 1. The first plan: resources tern cannot use are skipped (named in the plan warnings);
+    //    a plan that cannot be computed at start is fatal.
     let (datastore, first_plan, datastore_rx) = FileDatastore::start(FileDatastoreConfig {
         paths: settings.datastore.paths.clone(),
         node: node.clone(),
@@ -602,6 +604,7 @@ impl Supervisor {
                     add_path_send: send,
                     add_path_receive: receive,
                     graceful_restart: info.graceful_restart_negotiated(),
+                    families: Families::negotiated(&info.families),
                 };
                 let Some(peering) = self.plan.peerings.iter().find(|p| p.address == address) else {
                     return;
@@ -1225,12 +1228,9 @@ impl Supervisor {
                         status::RouteSource::Local {
                             reason: if self.learned.contains(&prefix) {
                                 "kernel".into()
-                            } else if self
-                                .plan
-                                .originated
-                                .iter()
-                                .any(|o| o.prefix == prefix && o.blackhole)
-                            {
+                            } else if self.plan.originated.iter().any(|o| {
+                                o.prefix == prefix && o.kind == crate::plan::OriginKind::Block
+                            }) {
                                 "ipam-block".into()
                             } else {
                                 "service".into()

@@ -15,8 +15,9 @@ use super::{Cluster, V1_METADATA_ANNOTATION};
 const GROUP_V3: &str = "projectcalico.org/v3";
 const GROUP_V1: &str = "crd.projectcalico.org/v1";
 
-/// Why a datastore could not be loaded. Each message is one line naming the file and, for a bad
-/// resource, its kind, name and field path.
+/// Why manifests could not be read at all: a path that cannot be read. Problems with single
+/// resources are not errors: they are [`ResourceProblem`]s, the resource is skipped and the rest
+/// loads.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A path could not be read.
@@ -27,32 +28,79 @@ pub enum LoadError {
         /// The OS error.
         message: String,
     },
-    /// A file is not valid YAML.
-    #[error("{path}: invalid YAML: {message}")]
-    Yaml {
-        /// The file.
-        path: PathBuf,
-        /// Parser message with line/column.
-        message: String,
-    },
-    /// A resource has an invalid field.
-    #[error("{path}: {kind} {name:?}: field {field}: {message}")]
-    Field {
-        /// The file.
-        path: PathBuf,
-        /// Resource kind.
-        kind: String,
-        /// Resource name.
-        name: String,
-        /// Dotted field path, e.g. `spec.peerIP`.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
+}
+
+/// One resource (or document) tern cannot use. It is skipped; every other resource loads.
+/// `Display` is one line naming where it came from, the kind and name, the field and what is
+/// wrong, e.g. `a.yaml: BGPPeer "tor": field spec.peerIP = '10.0.0.300' (invalid IP address
+/// ...); skipped`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceProblem {
+    /// Where the resource came from: a file path, or the datastore (e.g. `kubernetes`).
+    pub origin: String,
+    /// Resource kind (empty when the document could not be read as YAML).
+    pub kind: String,
+    /// Resource name (may be empty).
+    pub name: String,
+    /// Dotted field path (e.g. `spec.peerIP`), empty when the problem is the whole document.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ResourceProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.origin)?;
+        if self.kind.is_empty() {
+            write!(f, "document")?;
+        } else {
+            write!(f, "{} {:?}", self.kind, self.name)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field {}", self.field)?;
+        }
+        write!(f, ": {}; skipped", self.message)
+    }
+}
+
+/// One parsed manifest document and where it came from (a file path, or a datastore name such as
+/// `kubernetes`), as [`load_resources`] takes it.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Where it came from, used in problems and notes.
+    pub origin: String,
+    /// The parsed document (a resource or a `*List`).
+    pub value: Value,
+}
+
+/// Loads parsed resource documents into a [`Cluster`]. Never fails: a resource tern cannot use
+/// is named in [`Cluster::problems`] and skipped, and everything else loads (a datastore is
+/// never refused as a whole because of one resource).
+pub fn load_resources(
+    documents: impl IntoIterator<Item = Document>,
+    secret_namespace: &str,
+) -> Cluster {
+    let mut cluster = Cluster::default();
+    for document in documents {
+        add_resource(
+            &mut cluster,
+            &document.origin,
+            document.value,
+            secret_namespace,
+        );
+    }
+    cluster
+}
+
+/// Adds one parsed document (a resource or a `*List`) to `cluster`; a problem is recorded in
+/// [`Cluster::problems`] and the resource skipped.
+pub fn add_resource(cluster: &mut Cluster, origin: &str, value: Value, secret_namespace: &str) {
+    load_value(cluster, origin, value, secret_namespace);
 }
 
 /// Loads every manifest under `paths` (files, or directories whose `*.yaml`, `*.yml` and
-/// `*.json` files are read in name order, not recursively).
+/// `*.json` files are read in name order, not recursively). Fails only when a path cannot be
+/// read; bad documents and resources are in [`Cluster::problems`].
 pub fn load_paths(paths: &[PathBuf], secret_namespace: &str) -> Result<Cluster, LoadError> {
     let mut cluster = Cluster::default();
     for file in manifest_files(paths)? {
@@ -60,7 +108,7 @@ pub fn load_paths(paths: &[PathBuf], secret_namespace: &str) -> Result<Cluster, 
             path: file.clone(),
             message: e.to_string(),
         })?;
-        load_documents(&mut cluster, &file, &text, secret_namespace)?;
+        load_documents(&mut cluster, &file, &text, secret_namespace);
     }
     Ok(cluster)
 }
@@ -97,33 +145,67 @@ pub(crate) fn manifest_files_at(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// Adds the resources of one (multi-document) YAML text to `cluster`.
-pub fn load_documents(
-    cluster: &mut Cluster,
-    path: &Path,
-    text: &str,
-    secret_namespace: &str,
-) -> Result<(), LoadError> {
-    for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|e| LoadError::Yaml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        load_value(cluster, path, value, secret_namespace)?;
+/// Adds the resources of one (multi-document) YAML text to `cluster`. Each document is parsed on
+/// its own: one that is not valid YAML is a problem naming its line, and the others load.
+pub fn load_documents(cluster: &mut Cluster, path: &Path, text: &str, secret_namespace: &str) {
+    let origin = path.display().to_string();
+    for document in split_documents(text) {
+        match serde_yaml_ng::from_str::<Value>(&document) {
+            Ok(value) => load_value(cluster, &origin, value, secret_namespace),
+            Err(e) => cluster.problems.push(ResourceProblem {
+                origin: origin.clone(),
+                kind: String::new(),
+                name: String::new(),
+                field: String::new(),
+                message: format!("invalid YAML: {e}"),
+            }),
+        }
     }
-    Ok(())
+}
+
+/// Splits a multi-document YAML text at its `---` document markers (a marker is always at the
+/// start of a line). Each part is padded with the blank lines before it, so that the line
+/// numbers of YAML errors are those of the whole file.
+pub(crate) fn split_documents(text: &str) -> Vec<String> {
+    let is_marker = |line: &str| {
+        line.strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    };
+    let mut parts = vec![String::new()];
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        if is_marker(line) {
+            parts.push("\n".repeat(line_no));
+        }
+        if let Some(part) = parts.last_mut() {
+            part.push_str(line);
+        }
+    }
+    // Keep the parts with something besides markers, directives, blank lines and comments.
+    parts.retain(|part| {
+        part.lines().any(|line| {
+            let line = if is_marker(line) { &line[3..] } else { line }.trim();
+            !line.is_empty() && !line.starts_with('#') && !line.starts_with('%')
+        })
+    });
+    parts
 }
 
 fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
 }
 
-fn load_value(
+fn load_value(cluster: &mut Cluster, origin: &str, value: Value, secret_namespace: &str) {
+    if let Err(problem) = load_one(cluster, origin, value, secret_namespace) {
+        cluster.problems.push(problem);
+    }
+}
+
+fn load_one(
     cluster: &mut Cluster,
-    path: &Path,
+    origin: &str,
     value: Value,
     secret_namespace: &str,
-) -> Result<(), LoadError> {
+) -> Result<(), ResourceProblem> {
     if value.is_null() {
         return Ok(());
     }
@@ -136,7 +218,7 @@ fn load_value(
         .unwrap_or("")
         .to_string();
     let ctx = Ctx {
-        path,
+        origin,
         kind: &kind,
         name: &name,
     };
@@ -145,7 +227,7 @@ fn load_value(
         && let Some(Value::Sequence(items)) = value.get("items")
     {
         for item in items.clone() {
-            load_value(cluster, path, item, secret_namespace)?;
+            load_value(cluster, origin, item, secret_namespace);
         }
         return Ok(());
     }
@@ -155,8 +237,7 @@ fn load_value(
         (true, _, "BGPConfiguration") => {
             if name != "default" && !name.starts_with("node.") {
                 cluster.notes.push(format!(
-                    "{}: BGPConfiguration {name:?} ignored: only \"default\" and \"node.<name>\" have an effect",
-                    path.display()
+                    "{origin}: BGPConfiguration {name:?} ignored: only \"default\" and \"node.<name>\" have an effect"
                 ));
             }
             let r = ctx.resource::<BgpConfigurationSpec>(
@@ -181,9 +262,6 @@ fn load_value(
                 && r.spec.local_workload_selector.is_none()
             {
                 return Err(ctx.field("spec", "one of peerIP or peerSelector is required"));
-            }
-            if r.spec.peer_ip.is_some() && r.spec.as_number.0 == 0 {
-                return Err(ctx.field("spec.asNumber", "required with peerIP"));
             }
             if r.spec.peer_ip.is_some() && r.spec.peer_selector.is_some() {
                 return Err(ctx.field(
@@ -258,14 +336,12 @@ fn load_value(
             let key = (secret.namespace.clone(), secret.name.clone());
             if cluster.secrets.insert(key, secret).is_some() {
                 cluster.notes.push(format!(
-                    "{}: Secret {name:?} defined again; the later one wins",
-                    path.display()
+                    "{origin}: Secret {name:?} defined again; the later one wins"
                 ));
             }
         }
         _ => cluster.notes.push(format!(
-            "{}: skipped {} {name:?} (apiVersion {api_version:?}): not a kind tern reads",
-            path.display(),
+            "{origin}: skipped {} {name:?} (apiVersion {api_version:?}): not a kind tern reads",
             if kind.is_empty() {
                 "a document without kind"
             } else {
@@ -288,15 +364,13 @@ fn insert<S>(
     {
         notes.push(format!(
             "{}: {} {:?} defined again; the later one wins",
-            ctx.path.display(),
-            ctx.kind,
-            ctx.name
+            ctx.origin, ctx.kind, ctx.name
         ));
     }
 }
 
 struct Ctx<'a> {
-    path: &'a Path,
+    origin: &'a str,
     kind: &'a str,
     name: &'a str,
 }
@@ -317,9 +391,9 @@ struct V1Metadata {
 }
 
 impl Ctx<'_> {
-    fn field(&self, field: impl Into<String>, message: impl Into<String>) -> LoadError {
-        LoadError::Field {
-            path: self.path.to_path_buf(),
+    fn field(&self, field: impl Into<String>, message: impl Into<String>) -> ResourceProblem {
+        ResourceProblem {
+            origin: self.origin.to_string(),
             kind: self.kind.to_string(),
             name: self.name.to_string(),
             field: field.into(),
@@ -332,7 +406,7 @@ impl Ctx<'_> {
         value: Value,
         note_ignored: bool,
         notes: &mut Vec<String>,
-    ) -> Result<T, LoadError> {
+    ) -> Result<T, ResourceProblem> {
         let mut ignored = Vec::new();
         let mut on_ignored = |p: serde_ignored::Path<'_>| ignored.push(p.to_string());
         let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
@@ -354,9 +428,7 @@ impl Ctx<'_> {
             {
                 notes.push(format!(
                     "{}: {} {:?}: unknown field {p} ignored",
-                    self.path.display(),
-                    self.kind,
-                    self.name
+                    self.origin, self.kind, self.name
                 ));
             }
         }
@@ -370,7 +442,7 @@ impl Ctx<'_> {
         note_ignored: bool,
         notes: &mut Vec<String>,
         default_spec: Option<S>,
-    ) -> Result<Resource<S>, LoadError> {
+    ) -> Result<Resource<S>, ResourceProblem> {
         if self.name.is_empty() {
             return Err(self.field("metadata.name", "missing"));
         }
@@ -394,7 +466,7 @@ impl Ctx<'_> {
         Ok(Resource { metadata, spec })
     }
 
-    fn kubernetes_node(&self, value: Value) -> Result<Node, LoadError> {
+    fn kubernetes_node(&self, value: Value) -> Result<Node, ResourceProblem> {
         if self.name.is_empty() {
             return Err(self.field("metadata.name", "missing"));
         }
@@ -412,7 +484,7 @@ impl Ctx<'_> {
                 .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
         };
-        let addr = |key: &str| -> Result<Option<NodeAddress>, LoadError> {
+        let addr = |key: &str| -> Result<Option<NodeAddress>, ResourceProblem> {
             get(key)
                 .map(|s| s.parse().map_err(|e: String| self.field(field(key), e)))
                 .transpose()
@@ -459,7 +531,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn secret(&self, value: Value, default_namespace: &str) -> Result<Secret, LoadError> {
+    fn secret(&self, value: Value, default_namespace: &str) -> Result<Secret, ResourceProblem> {
         if self.name.is_empty() {
             return Err(self.field("metadata.name", "missing"));
         }
@@ -497,10 +569,19 @@ mod tests {
     use super::*;
     use crate::model::{AsNumber, Community};
 
-    fn load(text: &str) -> Result<Cluster, LoadError> {
+    /// Loads `text`; `Err` with the first problem when any resource was skipped.
+    fn load(text: &str) -> Result<Cluster, ResourceProblem> {
+        let c = load_all(text);
+        match c.problems.first() {
+            Some(p) => Err(p.clone()),
+            None => Ok(c),
+        }
+    }
+
+    fn load_all(text: &str) -> Cluster {
         let mut c = Cluster::default();
-        load_documents(&mut c, Path::new("test.yaml"), text, "kube-system")?;
-        Ok(c)
+        load_documents(&mut c, Path::new("test.yaml"), text, "kube-system");
+        c
     }
 
     #[test]
@@ -630,7 +711,10 @@ items:
         let e = load("apiVersion: v1\nkind: Node\nmetadata: {name: k, annotations: {projectcalico.org/ASNumber: x}}\n").unwrap_err();
         assert!(e.to_string().contains("projectcalico.org/ASNumber"), "{e}");
         let e = load("a: [").unwrap_err();
-        assert!(matches!(e, LoadError::Yaml { .. }));
+        assert!(
+            e.kind.is_empty() && e.message.starts_with("invalid YAML"),
+            "{e}"
+        );
         let e = load("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {asNumber: 1}\n").unwrap_err();
         assert!(e.to_string().contains("peerIP or peerSelector"), "{e}");
     }
@@ -640,6 +724,126 @@ items:
         let c = load("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p, resourceVersion: '1'}\nspec: {peerIP: 10.0.0.1, asNumber: 1, peerIp: x}\n").unwrap();
         assert_eq!(c.notes.len(), 1);
         assert!(c.notes[0].contains("spec.peerIp"), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn documents_split_at_markers_keeping_line_numbers() {
+        let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n---\n\n---\nkey: |\n  --- not a marker\n";
+        let parts = split_documents(text);
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert_eq!(parts[0], "a: 1\n");
+        assert_eq!(parts[1], "\n---\nb: 2\n");
+        assert_eq!(parts[2], "\n\n\n--- # c\nc: 3\n");
+        assert_eq!(
+            parts[3],
+            "\n".repeat(7) + "---\nkey: |\n  --- not a marker\n"
+        );
+        assert!(split_documents("").is_empty());
+        assert!(split_documents("---\n").is_empty());
+        assert_eq!(split_documents("%YAML 1.2\n---\na: 1\n").len(), 1);
+        assert_eq!(split_documents("---x: 1\n"), vec!["---x: 1\n".to_string()]);
+    }
+
+    /// One resource tern cannot use is named and skipped; the rest of the datastore loads.
+    #[test]
+    fn a_bad_resource_is_skipped_and_the_rest_loads() {
+        let c = load_all(
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: good}\nspec: {cidr: 10.0.0.0/16}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: 10.0.0.300, asNumber: 1}\n---\n\
+             kind: [\n---\n\
+             apiVersion: v1\nkind: List\nitems:\n- apiVersion: projectcalico.org/v3\n  kind: BlockAffinity\n  metadata: {name: b1}\n  spec: {node: n1, cidr: 10.0.0.0/26, state: sideways}\n\
+             - apiVersion: projectcalico.org/v3\n  kind: BlockAffinity\n  metadata: {name: b2}\n  spec: {node: n1, cidr: 10.0.0.64/26}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: good-peer}\nspec: {peerIP: 10.0.0.1, asNumber: 1}\n",
+        );
+        assert!(c.ip_pools.contains_key("good"));
+        assert!(c.bgp_peers.contains_key("good-peer"));
+        assert!(!c.bgp_peers.contains_key("bad"));
+        assert_eq!(c.block_affinities.keys().collect::<Vec<_>>(), ["b2"]);
+        let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("test.yaml: BGPPeer \"bad\": field spec.peerIP")
+                && problems[0].ends_with("; skipped"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].starts_with("test.yaml: document: invalid YAML"),
+            "{problems:#?}"
+        );
+        assert!(problems[1].contains("line 12"), "{problems:#?}");
+        assert!(
+            problems[2].starts_with("test.yaml: BlockAffinity \"b1\": field spec.state"),
+            "{problems:#?}"
+        );
+    }
+
+    /// The same from parsed documents, as a datastore other than files hands them over.
+    #[test]
+    fn parsed_documents_load_with_problems_collected() {
+        let doc = |origin: &str, text: &str| Document {
+            origin: origin.to_string(),
+            value: serde_yaml_ng::from_str(text).unwrap(),
+        };
+        let c = load_resources(
+            [
+                doc(
+                    "kubernetes",
+                    "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16}",
+                ),
+                doc(
+                    "kubernetes",
+                    "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: q}\nspec: {cidr: banana}",
+                ),
+            ],
+            "kube-system",
+        );
+        assert_eq!(c.ip_pools.keys().collect::<Vec<_>>(), ["p"]);
+        assert_eq!(c.problems.len(), 1);
+        assert_eq!(c.problems[0].origin, "kubernetes");
+        assert_eq!(
+            (c.problems[0].kind.as_str(), c.problems[0].name.as_str()),
+            ("IPPool", "q")
+        );
+    }
+
+    /// Older Calico versions (and confd's own test corpus) store `state: ""`: implicitly
+    /// confirmed, as is a missing state.
+    #[test]
+    fn empty_or_missing_affinity_state_is_confirmed() {
+        let c = load(
+            "apiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {name: a}\nspec: {node: n1, cidr: 10.0.0.0/26, state: \"\"}\n---\n\
+             apiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {name: b}\nspec: {node: n1, cidr: 10.0.1.0/26}\n",
+        )
+        .unwrap();
+        for name in ["a", "b"] {
+            assert_eq!(
+                c.block_affinities[name].spec.state,
+                AffinityState::Confirmed
+            );
+        }
+    }
+
+    /// `routeReflector: true` (a YAML boolean) is the label value "true", as Calico reads it.
+    #[test]
+    fn label_values_typed_by_yaml_are_strings() {
+        let c = load(
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: n1\n  labels: {routeReflector: true, rack: 7}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}}\n",
+        )
+        .unwrap();
+        let labels = &c.nodes["n1"].metadata.labels;
+        assert_eq!(labels["routeReflector"], "true");
+        assert_eq!(labels["rack"], "7");
+    }
+
+    /// A BGPPeer with `peerIP` and no `asNumber` (peering with a Calico node by address, the AS
+    /// taken from that node) loads.
+    #[test]
+    fn peer_ip_without_as_number_loads() {
+        let c = load(
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: \"fe0a::2\"}\n",
+        )
+        .unwrap();
+        assert_eq!(c.bgp_peers["p"].spec.as_number, AsNumber(0));
     }
 
     #[test]

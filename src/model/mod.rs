@@ -11,7 +11,9 @@ mod values;
 
 use std::collections::BTreeMap;
 
-pub use load::{LoadError, load_documents, load_paths};
+pub use load::{
+    Document, LoadError, ResourceProblem, add_resource, load_documents, load_paths, load_resources,
+};
 pub use resources::*;
 pub use selector::{Selector, SelectorError};
 pub use values::{AsNumber, Community, DurationSecs, LooseBool, NodeAddress, PeerAddress};
@@ -42,6 +44,8 @@ pub struct Cluster {
     pub secrets: BTreeMap<(String, String), Secret>,
     /// Things skipped or ignored while loading (unknown kinds, unknown fields, duplicates).
     pub notes: Vec<String>,
+    /// Resources (or documents) that could not be used and were skipped; the rest loaded.
+    pub problems: Vec<ResourceProblem>,
 }
 
 impl Cluster {

@@ -24,11 +24,11 @@ pub struct ObjectMeta {
     /// Namespace (Secrets only).
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Labels.
-    #[serde(default)]
+    /// Labels (values YAML typed as booleans or numbers are read as strings, as Calico does).
+    #[serde(default, deserialize_with = "super::values::string_map")]
     pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    #[serde(default)]
+    /// Annotations (values read as strings, like labels).
+    #[serde(default, deserialize_with = "super::values::string_map")]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -453,10 +453,13 @@ pub struct IpPoolSpec {
 }
 
 /// BlockAffinity `state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum AffinityState {
-    /// The node owns the block.
+    /// The node owns the block. An empty or missing state (how older Calico versions store
+    /// affinities) is "implicitly confirmed", as confd reads it.
+    #[default]
+    #[serde(alias = "")]
     Confirmed,
     /// Being claimed.
     Pending,
@@ -468,7 +471,8 @@ pub enum AffinityState {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockAffinitySpec {
-    /// Affinity state.
+    /// Affinity state (missing or `""`: implicitly confirmed).
+    #[serde(default)]
     pub state: AffinityState,
     /// Owning node.
     pub node: String,

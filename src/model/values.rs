@@ -1,6 +1,7 @@
 //! Small value types used by Calico resources: AS numbers, durations, peer addresses, node
 //! addresses, communities.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -326,6 +327,51 @@ impl<'de> Deserialize<'de> for LooseBool {
     }
 }
 
+/// Deserializes a label or annotation map whose values YAML may have typed as booleans or
+/// numbers (`routeReflector: true`): Calico reads every label value as a string, so `true`
+/// becomes `"true"` and `1` becomes `"1"`; a null value becomes `""`.
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Scalar(String);
+    impl<'de> Deserialize<'de> for Scalar {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a label value (a string, number or boolean)")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                    Ok(Scalar(v.to_string()))
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                    Ok(Scalar(v.to_string()))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                    Ok(Scalar(v.to_string()))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                    Ok(Scalar(v.to_string()))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                    Ok(Scalar(v.to_string()))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                    Ok(Scalar(String::new()))
+                }
+            }
+            deserializer.deserialize_any(V)
+        }
+    }
+    let map = Option::<BTreeMap<String, Scalar>>::deserialize(deserializer)?;
+    Ok(map
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +454,37 @@ mod tests {
         assert!("70000:1".parse::<Community>().is_err());
         assert!("1".parse::<Community>().is_err());
         assert_eq!(Community::Large(1, 2, 3).to_string(), "1:2:3");
+    }
+
+    #[test]
+    fn label_values_of_any_scalar_type_are_strings() {
+        #[derive(Deserialize)]
+        struct M {
+            #[serde(deserialize_with = "string_map")]
+            labels: BTreeMap<String, String>,
+        }
+        let m: M = serde_yaml_ng::from_str(
+            "labels: {routeReflector: true, rack: 1, weight: 0.5, empty: null, name: a}",
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = m
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("empty", ""),
+                ("name", "a"),
+                ("rack", "1"),
+                ("routeReflector", "true"),
+                ("weight", "0.5")
+            ]
+        );
+        let m: M = serde_yaml_ng::from_str("labels: null").unwrap();
+        assert!(m.labels.is_empty());
+        assert!(serde_yaml_ng::from_str::<M>("labels: {a: [1]}").is_err());
     }
 
     #[test]

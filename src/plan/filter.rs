@@ -458,7 +458,8 @@ mod tests {
         let text = format!(
             "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {{name: f}}\nspec:\n{yaml_spec}"
         );
-        load_documents(&mut c, std::path::Path::new("t.yaml"), &text, "kube-system").unwrap();
+        load_documents(&mut c, std::path::Path::new("t.yaml"), &text, "kube-system");
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
         compile(&c.bgp_filters["f"])
     }
 

@@ -291,7 +291,8 @@ impl Peering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OriginKind {
-    /// A confirmed IPAM block of this node: blackholed in the kernel and advertised.
+    /// A confirmed IPAM block of this node: advertised, and blackholed in the kernel where
+    /// [`OriginatedRoute::blackhole`] says so.
     Block,
     /// `serviceClusterIPs`: advertised, never installed.
     ServiceClusterIp,
@@ -309,7 +310,9 @@ pub struct OriginatedRoute {
     pub prefix: IpNet,
     /// Why.
     pub kind: OriginKind,
-    /// Installed as `blackhole <prefix> proto bird` (blocks only).
+    /// Installed as `blackhole <prefix>` (blocks only, and not single-address blocks nor blocks
+    /// inside a pool whose cluster routes the node agent programs: confd's
+    /// `calico_kernel_programming`).
     pub blackhole: bool,
 }
 
@@ -361,6 +364,10 @@ pub struct RoutePolicy {
     pub service_external_ips: Vec<IpNet>,
     /// Configured LoadBalancer ranges, single addresses included.
     pub service_load_balancer_ips: Vec<IpNet>,
+    /// The node carries `node.kubernetes.io/exclude-from-external-load-balancers: "true"`: it
+    /// neither originates nor exports service ranges (the ranges still are never installed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub services_excluded: bool,
     /// Route reflectors accept routes inside LB and external ranges.
     pub route_reflector: bool,
     /// Communities per CIDR.
@@ -487,7 +494,9 @@ pub fn compute(
             _ => return Err(PlanError::NoRouterId(node_name.to_string())),
         },
     };
-    let mut warnings = Vec::new();
+    // Resources the loader skipped are named in every plan, so the daemon logs them and
+    // `tern plan` shows them.
+    let mut warnings: Vec<String> = cluster.problems.iter().map(ToString::to_string).collect();
     let peerings = peers::peerings(&view, &me, cluster, options, &mut warnings);
 
     let mut filters = BTreeMap::new();
@@ -577,3 +586,6 @@ mod tests {
 
 #[cfg(test)]
 mod rule_tests;
+
+#[cfg(test)]
+mod fidelity_tests;

@@ -216,10 +216,27 @@ fn peer_ip_candidate(
         ));
         return None;
     }
+    let node_at_ip = view
+        .nodes
+        .iter()
+        .find(|n| n.address(false) == Some(addr.ip) || n.address(true) == Some(addr.ip));
+    // No `asNumber`: peering with a Calico node by address, the AS is that node's (confd matches
+    // the node by IP and the global AS, and renders the peering).
+    let as_number = match (spec.as_number.0, node_at_ip) {
+        (0, Some(node)) => node.as_number.unwrap_or(view.global_as),
+        (0, None) => {
+            warnings.push(format!(
+                "BGPPeer {:?} skipped: asNumber is not set and peerIP {} is not a Calico node's address to take the AS from",
+                peer.metadata.name, addr.ip
+            ));
+            return None;
+        }
+        (n, _) => n,
+    };
     Some(Candidate {
         ip: addr.ip,
         port,
-        as_number: spec.as_number.0,
+        as_number,
         local_as: spec.local_as_number.map(|a| a.0).filter(|&a| a != 0),
         source_address: spec.source_address.unwrap_or_default(),
         keep_original_next_hop: spec.next_hop_mode.is_none() && spec.keep_original_next_hop,
@@ -233,11 +250,7 @@ fn peer_ip_candidate(
         password: secret_ref(&spec.password),
         restart_time: spec.max_restart_time.map(|d| d.0),
         keepalive_time: spec.keepalive_time.map(|d| d.0),
-        peer_node: view
-            .nodes
-            .iter()
-            .find(|n| n.address(false) == Some(addr.ip) || n.address(true) == Some(addr.ip))
-            .map(|n| n.name.clone()),
+        peer_node: node_at_ip.map(|n| n.name.clone()),
         resource: peer.metadata.name.clone(),
     })
 }
@@ -366,7 +379,10 @@ fn resolve_password(
     let lookup = cluster.secrets.get(&(ns.clone(), secret.name.clone()));
     let (status, value) = match lookup.map(|s| s.values.get(&secret.key)) {
         None => (
-            SecretStatus::Unavailable(format!("Secret {ns}/{} not found", secret.name)),
+            SecretStatus::Unavailable(format!(
+                "Secret {ns}/{} not found (wanted key {:?})",
+                secret.name, secret.key
+            )),
             None,
         ),
         Some(None) => (
@@ -585,8 +601,13 @@ pub(super) fn peerings(
             ..
         }) = &p.password
         {
+            let referrer = match &p.source_resource {
+                Some(peer) => format!("spec.password of BGPPeer {peer:?}"),
+                None => "spec.nodeMeshPassword of BGPConfiguration \"default\"".to_string(),
+            };
             warnings.push(format!(
-                "peering {} will not start: password unavailable: {e}",
+                "peering {} will not start: TCP-MD5 password unavailable: {e}, referenced by {referrer}; \
+                 tern keeps the session down rather than peer without it (confd would drop the password and peer)",
                 p.name
             ));
         }

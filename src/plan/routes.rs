@@ -103,7 +103,8 @@ pub(super) fn routes(
     let global = cluster.global_bgp_configuration().unwrap_or(&default_cfg);
     let node_cfg = cluster.node_bgp_configuration(&me.name);
 
-    // Blocks: confirmed host affinities of this node, not single addresses.
+    // Blocks: confirmed (or implicitly confirmed) host affinities of this node, single
+    // addresses included (confd's `calico_aggr` lists them; only its blackholes skip them).
     let own_blocks: BTreeSet<IpNet> = cluster
         .block_affinities
         .values()
@@ -115,20 +116,6 @@ pub(super) fn routes(
                 .is_none_or(|t| t.is_empty() || t == "host")
         })
         .map(|a| a.cidr.trunc())
-        .filter(|c| !is_single_address(c))
-        .collect();
-    let mut originated: BTreeMap<IpNet, OriginatedRoute> = own_blocks
-        .iter()
-        .map(|&prefix| {
-            (
-                prefix,
-                OriginatedRoute {
-                    prefix,
-                    kind: OriginKind::Block,
-                    blackhole: true,
-                },
-            )
-        })
         .collect();
 
     let cluster_ips = cidrs(&global.service_cluster_ips);
@@ -138,6 +125,7 @@ pub(super) fn routes(
         .labels
         .get(EXCLUDE_FROM_LB_LABEL)
         .is_some_and(|v| v == "true");
+    let mut originated: BTreeMap<IpNet, OriginatedRoute> = BTreeMap::new();
     if !excluded {
         let aggregate_lb = global.service_load_balancer_aggregation.unwrap_or_default()
             == ServiceLoadBalancerAggregation::Enabled;
@@ -229,6 +217,19 @@ pub(super) fn routes(
         });
     }
 
+    // Blocks win over a service range of the same prefix. Their blackholes follow confd's
+    // static protocol and `calico_kernel_programming` filter (`fib::block_blackholed`).
+    for &prefix in &own_blocks {
+        originated.insert(
+            prefix,
+            OriginatedRoute {
+                prefix,
+                kind: OriginKind::Block,
+                blackhole: crate::fib::block_blackholed(&pool_kernel_rules, &prefix),
+            },
+        );
+    }
+
     let mut ibgp_reject_interfaces = vec!["*.cali".to_string(), "*.calico".to_string()];
     if !bgp_policy.covers_ipip() {
         ibgp_reject_interfaces.push("tunl0".into());
@@ -250,6 +251,7 @@ pub(super) fn routes(
         service_cluster_ips: cluster_ips,
         service_external_ips: external_ips,
         service_load_balancer_ips: lb_ips,
+        services_excluded: excluded,
         route_reflector: me.cluster_id.is_some(),
         prefix_advertisements,
         ipv4_normal_route_priority: global

@@ -787,6 +787,7 @@ mod tests {
             reflection: ReflectionRole::NonClient,
             next_hop_mode: NextHopMode::Auto,
             add_path_send,
+            families: crate::rib::Families::BOTH,
             filters: vec![],
         }
     }

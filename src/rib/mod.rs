@@ -60,7 +60,7 @@ use smallvec::SmallVec;
 pub use adj_out::{GroupId, Nlri, OutboundUpdate, PullOutput};
 pub use attrs::RouteAttrs;
 pub use origination::{LocalRoute, LocalRouteKind};
-pub use peer::{NextHopMode, PeerId, PeerSession, PeerType, ReflectionRole};
+pub use peer::{Families, NextHopMode, PeerId, PeerSession, PeerType, ReflectionRole};
 pub use policy::PolicyContext;
 
 use adj_out::{ExportGroup, LastExport, MemoKey, OutPath, OutPaths};
@@ -994,6 +994,10 @@ impl ExportView<'_> {
         interner: &mut Interner<RouteAttrs>,
     ) -> OutPaths {
         let mut out = OutPaths::new();
+        // RFC 4760 §5: only the families both sides advertised are sent on a session.
+        if !group.key.families.carries(&prefix) {
+            return out;
+        }
         if let Some(entry) = entry {
             let selected = entry.selected();
             let candidates = if group.key.add_path_send {

@@ -3,6 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use super::policy::filter::RouteFilter;
 
 /// A peer's handle inside the RIB, chosen by the daemon (e.g. an index into its peer list).
@@ -40,6 +42,42 @@ impl From<crate::model::NextHopMode> for NextHopMode {
     }
 }
 
+/// The unicast address families a session negotiated. RFC 4760 §5: a family is used on a
+/// session only when both sides advertised it, so routes of any other family are never exported
+/// on it (nor put in its export group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Families {
+    /// IPv4 unicast negotiated.
+    pub ipv4: bool,
+    /// IPv6 unicast negotiated.
+    pub ipv6: bool,
+}
+
+impl Families {
+    /// IPv4 and IPv6 unicast.
+    pub const BOTH: Families = Families {
+        ipv4: true,
+        ipv6: true,
+    };
+
+    /// The unicast families among those both sides announced.
+    pub fn negotiated(families: &[bgp_proto::Family]) -> Families {
+        Families {
+            ipv4: families.contains(&bgp_proto::Family::IPV4_UNICAST),
+            ipv6: families.contains(&bgp_proto::Family::IPV6_UNICAST),
+        }
+    }
+
+    /// Whether routes for `prefix` may be sent on the session.
+    pub fn carries(&self, prefix: &IpNet) -> bool {
+        if prefix.addr().is_ipv6() {
+            self.ipv6
+        } else {
+            self.ipv4
+        }
+    }
+}
+
 /// What the OPEN exchange of an established session settled, as the RIB needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionFacts {
@@ -53,6 +91,8 @@ pub struct SessionFacts {
     pub add_path_receive: bool,
     /// The peer negotiated graceful restart.
     pub graceful_restart: bool,
+    /// The unicast families both sides advertised.
+    pub families: Families,
 }
 
 /// Where a peer sits in the reflection topology (RFC 4456 §2).
@@ -95,6 +135,8 @@ pub struct PeerSession {
     pub graceful_restart: bool,
     /// Whether this is a node-to-node mesh peering (BGPFilters never apply to mesh peers).
     pub mesh: bool,
+    /// The unicast families negotiated: nothing of another family is sent (RFC 4760 §5).
+    pub families: Families,
     /// Compiled BGPFilter import rules, in the BGPPeer's `filters` order (explicit peers only).
     pub import_filter: Option<Arc<dyn RouteFilter>>,
     /// Compiled BGPFilter export rules (explicit peers only).
@@ -106,7 +148,8 @@ pub struct PeerSession {
 }
 
 impl PeerSession {
-    /// A plain session with defaults: Auto next hop, non-client, no ADD-PATH, mesh.
+    /// A plain session with defaults: Auto next hop, non-client, no ADD-PATH, mesh, IPv4 and
+    /// IPv6 unicast negotiated.
     pub fn new(
         address: IpAddr,
         local_address: IpAddr,
@@ -127,6 +170,7 @@ impl PeerSession {
             add_path_receive: false,
             graceful_restart: true,
             mesh: true,
+            families: Families::BOTH,
             import_filter: None,
             export_filter: None,
             filter_names: Vec::new(),
@@ -168,6 +212,7 @@ impl PeerSession {
             add_path_receive: facts.add_path_receive,
             graceful_restart: facts.graceful_restart,
             mesh,
+            families: facts.families,
             import_filter: chain(&peering.import_filters, Direction::Import),
             export_filter: chain(&peering.export_filters, Direction::Export),
             filter_names: peering.export_filters.clone(),
@@ -204,6 +249,7 @@ impl PeerSession {
             reflection: self.reflection,
             next_hop_mode: self.next_hop_mode,
             add_path_send: self.add_path_send,
+            families: self.families,
             filters: if self.filters_apply() {
                 self.filter_names.clone()
             } else {
@@ -230,6 +276,8 @@ pub struct ExportKey {
     pub next_hop_mode: NextHopMode,
     /// ADD-PATH send negotiated.
     pub add_path_send: bool,
+    /// The unicast families negotiated: the group holds routes of these only.
+    pub families: Families,
     /// BGPFilter names (explicit peers).
     pub filters: Vec<String>,
 }

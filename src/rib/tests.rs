@@ -968,6 +968,7 @@ fn a_peering_from_the_plan_becomes_a_peer_session() {
         add_path_send: true,
         add_path_receive: false,
         graceful_restart: true,
+        families: peer::Families::BOTH,
     };
     let plan_json = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -1255,4 +1256,85 @@ fn fib_tracking_off_records_nothing_and_back_on_gives_the_whole_loc_rib() {
             route: None
         }]
     );
+}
+
+/// RFC 4760 §5: a session carries only the families both sides advertised. An IPv4-only
+/// session is never sent an IPv6 route and an IPv6-only one never an IPv4 route, whether the
+/// route is originated here or learned; a dual-stack session gets both. The families also
+/// split export groups, so peers that differ only in families do not share an Adj-RIB-Out.
+#[test]
+fn only_negotiated_families_are_exported() {
+    let now = Instant::now();
+    let mut pol = policy();
+    pol.pools.push(PoolPolicy {
+        cidr: net("fd00:244::/48"),
+        disable_bgp_export: false,
+        encapsulation: crate::fib::Encapsulation::None,
+    });
+    pol.own_blocks.push(net("fd00:244::/122"));
+    let mut rib = Rib::new(config(None), pol);
+    for block in ["10.244.1.0/26", "fd00:244::/122"] {
+        rib.originate(
+            net(block),
+            LocalRoute {
+                kind: LocalRouteKind::Block,
+                metric: 1024,
+            },
+        );
+    }
+    let only = |ipv4, ipv6| Families { ipv4, ipv6 };
+    let v4 = rib.peer_up(
+        PeerId(2),
+        PeerSession {
+            families: only(true, false),
+            ..session(2, LOCAL_AS)
+        },
+    );
+    let v6 = rib.peer_up(
+        PeerId(3),
+        PeerSession {
+            families: only(false, true),
+            ..session(3, LOCAL_AS)
+        },
+    );
+    let both = rib.peer_up(PeerId(4), session(4, LOCAL_AS));
+    assert!(
+        v4 != v6 && v6 != both && v4 != both,
+        "families split groups"
+    );
+    // An eBGP peer (both families) sends a route of each family inside the pools.
+    rib.peer_up(PeerId(5), session(5, 65005));
+    rib.update(PeerId(5), announce(&["10.244.7.0/26"], hop(5)));
+    rib.update(
+        PeerId(5),
+        announce(
+            &["fd00:244:0:7::/64"],
+            RouteAttrs::new(Origin::Igp, Some(ip("fd00::5"))),
+        ),
+    );
+    let sent = |rib: &mut Rib, peer| {
+        let (ann, wd) = drain(rib, PeerId(peer), now);
+        assert!(wd.is_empty(), "{wd:?}");
+        announced_prefixes(&ann)
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent(&mut rib, 2), ["10.244.1.0/26", "10.244.7.0/26"]);
+    assert_eq!(sent(&mut rib, 3), ["fd00:244::/122", "fd00:244:0:7::/64"]);
+    assert_eq!(
+        sent(&mut rib, 4),
+        [
+            "10.244.1.0/26",
+            "10.244.7.0/26",
+            "fd00:244::/122",
+            "fd00:244:0:7::/64"
+        ]
+    );
+    // Withdrawals of the other family are not sent either.
+    rib.update(PeerId(5), withdraw(&["fd00:244:0:7::/64"]));
+    let (ann, wd) = drain(&mut rib, PeerId(2), now);
+    assert!(ann.is_empty() && wd.is_empty(), "{ann:?} {wd:?}");
+    let (_, wd) = drain(&mut rib, PeerId(3), now);
+    assert_eq!(wd.len(), 1);
 }

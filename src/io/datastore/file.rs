@@ -71,9 +71,15 @@ pub enum StartError {
     /// The manifests do not load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// No plan can be computed.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
+    /// No plan can be computed; the resources the loader skipped are named, as they may be
+    /// the cause (e.g. the node's own Node resource).
+    #[error("{error}{}", skipped_suffix(.skipped))]
+    Plan {
+        /// Why.
+        error: PlanError,
+        /// Resources the loader skipped, one line each.
+        skipped: Vec<String>,
+    },
     /// The watcher could not be set up.
     #[error("cannot watch {path}: {message}")]
     Watch {
@@ -82,6 +88,14 @@ pub enum StartError {
         /// The error.
         message: String,
     },
+}
+
+fn skipped_suffix(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" (skipped: {})", skipped.join("; "))
+    }
 }
 
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
@@ -206,7 +220,11 @@ impl FileDatastore {
     ) -> Result<(FileDatastore, Plan, mpsc::Receiver<DatastoreEvent>), StartError> {
         // The first load must succeed whole (a clear error names what is wrong).
         let cluster = load_paths(&config.paths, &config.options.secret_namespace)?;
-        let first = compute(&cluster, &config.node, &config.options)?;
+        let first =
+            compute(&cluster, &config.node, &config.options).map_err(|error| StartError::Plan {
+                error,
+                skipped: cluster.problems.iter().map(ToString::to_string).collect(),
+            })?;
         // Absolute but not canonical: symlinks (ConfigMap volumes) stay as the user named them.
         let absolute: Vec<PathBuf> = config
             .paths
@@ -458,21 +476,40 @@ mod tests {
         );
         assert!(diff.peers_removed.is_empty() && diff.peers_reset.is_empty());
 
-        // A file that does not load is reported with file, resource and field (and the rest
-        // stays in force).
+        // A resource tern cannot use is named (file, resource, field) and skipped; the rest of
+        // the datastore still loads.
         write(
             dir.path().join("peer.yaml"),
             "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: bad}\nspec: {peerIP: nonsense, asNumber: 1}\n",
         );
-        let DatastoreEvent::Problem { message: error } = next(&mut rx).await else {
-            panic!("expected a problem")
+        let DatastoreEvent::Plan { plan, diff, .. } = next(&mut rx).await else {
+            panic!("expected a plan")
         };
+        assert!(diff.is_empty(), "{diff:?}");
+        assert_eq!(plan.peerings.len(), 2, "the rest loads");
         assert!(
-            error.contains("peer.yaml")
-                && error.contains("BGPPeer \"bad\"")
-                && error.contains("spec.peerIP"),
-            "{error}"
+            plan.warnings.iter().any(|w| w.contains("peer.yaml")
+                && w.contains("BGPPeer \"bad\"")
+                && w.contains("spec.peerIP")
+                && w.ends_with("skipped")),
+            "{:?}",
+            plan.warnings
         );
+
+        // A plan that cannot be computed is rejected and the last good plan stays.
+        write(
+            dir.path().join("filter.yaml"),
+            "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: f}\nspec:\n  exportV4:\n  - {action: Accept, cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 40}}\n",
+        );
+        let event = next(&mut rx).await;
+        let DatastoreEvent::Rejected { error } = event else {
+            panic!("expected a rejection, got {event:?}")
+        };
+        assert!(error.contains("BGPFilter"), "{error}");
+        // Removing it and reloading gives back the running plan: no event. (A file that is only
+        // removed keeps its resources in force; see `super::file_state`.)
+        std::fs::remove_file(dir.path().join("filter.yaml")).unwrap();
+        ds.reload();
 
         // Fixing it yields a diff against the last good plan (n3 already known).
         write(
@@ -564,17 +601,28 @@ mod tests {
     }
 
     #[test]
-    fn start_fails_on_a_bad_datastore() {
+    fn a_bad_document_at_start_is_skipped_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x.yaml"), "a: [").unwrap();
-        let err = FileDatastore::start(FileDatastoreConfig {
+        let config = || FileDatastoreConfig {
             paths: vec![dir.path().to_path_buf()],
             node: "n1".into(),
             options: PlanOptions::default(),
             debounce: Duration::from_millis(50),
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("x.yaml: invalid YAML"), "{err}");
+        };
+        // Without the node there is no plan.
+        let err = FileDatastore::start(config()).unwrap_err();
+        assert!(err.to_string().contains("Node \"n1\" not found"), "{err}");
+        std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
+        let (_ds, plan, _rx) = FileDatastore::start(config()).unwrap();
+        assert_eq!(plan.peerings.len(), 1);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("x.yaml: document: invalid YAML")),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     /// `rm -rf` of the manifest directory keeps the last good state, and once the directory is

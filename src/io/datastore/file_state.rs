@@ -39,8 +39,12 @@ pub struct Loaded {
 pub struct FileState {
     roots: Vec<Root>,
     secret_namespace: String,
-    /// The text of each file as last loaded without error.
+    /// The text of each file as last taken.
     good: BTreeMap<PathBuf, String>,
+    /// The files in `good` whose text holds at least one resource that loads.
+    useful: std::collections::BTreeSet<PathBuf>,
+    /// The resources in force after the last load.
+    last: Cluster,
 }
 
 /// Whether a YAML stream holds no document with content (empty, whitespace, comments, `---`).
@@ -63,6 +67,8 @@ impl FileState {
                 .collect(),
             secret_namespace: secret_namespace.to_owned(),
             good: BTreeMap::new(),
+            useful: Default::default(),
+            last: Cluster::default(),
         }
     }
 
@@ -149,14 +155,25 @@ impl FileState {
         let mut cluster = Cluster::default();
         for file in &in_force {
             if let Some(text) = self.good.get(file) {
-                // Every text in `good` loaded without error when it was stored.
-                if let Err(e) = load_documents(&mut cluster, file, text, &self.secret_namespace) {
-                    problems.push(e.to_string());
+                load_documents(&mut cluster, file, text, &self.secret_namespace);
+            }
+        }
+        // A resource that no longer loads (its problem is in the plan's warnings) keeps its
+        // last good version instead of disappearing: an edit gone wrong never deletes.
+        if !explicit {
+            for problem in &cluster.problems.clone() {
+                if carry_over(&mut cluster, &self.last, &problem.kind, &problem.name) {
+                    problems.push(format!(
+                        "{} {:?}: its last good version stays in force",
+                        problem.kind, problem.name
+                    ));
                 }
             }
         }
         // Files gone for good (after an explicit reload) are forgotten.
         self.good.retain(|f, _| in_force.contains(f));
+        self.useful.retain(|f| in_force.contains(f));
+        self.last = cluster.clone();
         Loaded { cluster, problems }
     }
 
@@ -189,21 +206,80 @@ impl FileState {
                 return true;
             }
         }
+        // A file of which nothing loads any more (not YAML, every resource bad) keeps its last
+        // good content; one that still loads something is taken, its bad resources are named
+        // among the plan's warnings (and keep their last good version, see `load`).
         let mut scratch = Cluster::default();
-        match load_documents(&mut scratch, file, &text, &self.secret_namespace) {
-            Ok(()) => {
-                self.good.insert(file.to_path_buf(), text);
+        load_documents(&mut scratch, file, &text, &self.secret_namespace);
+        let loads_something = resource_count(&scratch) > 0;
+        let had_resources = self.useful.contains(file);
+        if had_resources && !scratch.problems.is_empty() && !loads_something {
+            problems.push(format!(
+                "{}: nothing in it loads ({}); its last good resources stay in force",
+                file.display(),
+                scratch.problems[0]
+            ));
+            return true;
+        }
+        self.good.insert(file.to_path_buf(), text);
+        if loads_something {
+            self.useful.insert(file.to_path_buf());
+        } else {
+            self.useful.remove(file);
+        }
+        true
+    }
+}
+
+/// How many resources a cluster holds.
+fn resource_count(c: &Cluster) -> usize {
+    c.bgp_configurations.len()
+        + c.bgp_peers.len()
+        + c.bgp_filters.len()
+        + c.nodes.len()
+        + c.ip_pools.len()
+        + c.block_affinities.len()
+        + c.felix_configurations.len()
+        + c.secrets.len()
+}
+
+/// Puts `previous`'s resource `kind`/`name` into `cluster` when `cluster` lacks it; true when
+/// it did.
+fn carry_over(cluster: &mut Cluster, previous: &Cluster, kind: &str, name: &str) -> bool {
+    fn keep<T: Clone>(
+        to: &mut BTreeMap<String, T>,
+        from: &BTreeMap<String, T>,
+        name: &str,
+    ) -> bool {
+        match from.get(name) {
+            Some(r) if !to.contains_key(name) => {
+                to.insert(name.to_owned(), r.clone());
                 true
             }
-            Err(e) => {
-                problems.push(if had {
-                    format!("{e}; the file's last good resources stay in force")
-                } else {
-                    e.to_string()
-                });
-                had
-            }
+            _ => false,
         }
+    }
+    match kind {
+        "BGPConfiguration" => keep(
+            &mut cluster.bgp_configurations,
+            &previous.bgp_configurations,
+            name,
+        ),
+        "BGPPeer" => keep(&mut cluster.bgp_peers, &previous.bgp_peers, name),
+        "BGPFilter" => keep(&mut cluster.bgp_filters, &previous.bgp_filters, name),
+        "Node" => keep(&mut cluster.nodes, &previous.nodes, name),
+        "IPPool" => keep(&mut cluster.ip_pools, &previous.ip_pools, name),
+        "BlockAffinity" => keep(
+            &mut cluster.block_affinities,
+            &previous.block_affinities,
+            name,
+        ),
+        "FelixConfiguration" => keep(
+            &mut cluster.felix_configurations,
+            &previous.felix_configurations,
+            name,
+        ),
+        _ => false,
     }
 }
 
@@ -313,6 +389,32 @@ mod tests {
             "{:?}",
             after.problems
         );
+    }
+
+    #[test]
+    fn a_resource_edited_into_something_bad_keeps_its_last_good_version() {
+        let (dir, mut state) = dir_with(&[("all.yaml", &format!("{PEER}---\n{BLOCK}"))]);
+        state.load(true);
+        let bad = PEER.replace("10.0.0.254", "10.0.0.300");
+        std::fs::write(
+            dir.path().join("all.yaml"),
+            format!(
+                "{bad}---\n{}",
+                BLOCK.replace("10.244.1.0/26", "10.244.1.64/26")
+            ),
+        )
+        .unwrap();
+        let after = state.load(false);
+        // The good edit is taken, the bad one keeps the peer as it was.
+        let block = after.cluster.block_affinities.values().next().unwrap();
+        assert_eq!(block.spec.cidr.to_string(), "10.244.1.64/26");
+        assert!(after.cluster.bgp_peers.contains_key("tor"));
+        assert!(
+            after.problems.iter().any(|p| p.contains("BGPPeer \"tor\"")),
+            "{:?}",
+            after.problems
+        );
+        assert!(!after.cluster.problems.is_empty());
     }
 
     #[test]

@@ -330,6 +330,7 @@ mod tests {
             reflection: ReflectionRole::NonClient,
             next_hop_mode: NextHopMode::Auto,
             add_path_send: false,
+            families: crate::rib::Families::BOTH,
             filters: vec![],
         }
     }

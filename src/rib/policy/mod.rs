@@ -98,7 +98,8 @@ impl Default for PolicyContext {
 
 impl From<&crate::plan::RoutePolicy> for PolicyContext {
     /// The export/import context of a plan: service ranges are the cluster, external and
-    /// LoadBalancer ranges; a reflector's allow-list is the external and LoadBalancer ones.
+    /// LoadBalancer ranges (none on a node excluded from service advertisement, as confd then
+    /// writes no static routes); a reflector's allow-list is the external and LoadBalancer ones.
     fn from(p: &crate::plan::RoutePolicy) -> Self {
         let lb_external: Vec<IpNet> = p
             .service_external_ips
@@ -109,12 +110,15 @@ impl From<&crate::plan::RoutePolicy> for PolicyContext {
         Self {
             pools: p.pools.clone(),
             own_blocks: p.own_blocks.clone(),
-            service_ranges: p
-                .service_cluster_ips
-                .iter()
-                .chain(&lb_external)
-                .copied()
-                .collect(),
+            service_ranges: if p.services_excluded {
+                Vec::new()
+            } else {
+                p.service_cluster_ips
+                    .iter()
+                    .chain(&lb_external)
+                    .copied()
+                    .collect()
+            },
             lb_external_ranges: lb_external,
             is_route_reflector: p.route_reflector,
             ibgp_reject_interfaces: p.ibgp_reject_interfaces.clone(),
