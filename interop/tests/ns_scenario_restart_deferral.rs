@@ -372,6 +372,12 @@ fn ns_scenario_restart_end_of_rib_after_routes() {
                 let count = pcap.count(&restart_opens)?;
                 Ok((count >= 2).then_some(count))
             })?;
+        // The end of the restart reset no session: no NOTIFICATION from tern so far.
+        let notifications = pcap.count(&format!("bgp.type == 3 && ip.src == {TERN_IP}"))?;
+        ensure!(
+            notifications == 0,
+            "{notifications} NOTIFICATION(s) from tern during the restart"
+        );
         obs.birdc(&["restart", "tern"])?;
         wait_until("tern's OPEN to the observer after a reset", TIMEOUT, || {
             Ok(pcap.count(&plain_opens)? >= 1)
