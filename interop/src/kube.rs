@@ -276,7 +276,8 @@ impl KubeApi {
 /// become core `v1` Nodes with Calico's annotations and the same labels; other Calico kinds go
 /// to `crd.projectcalico.org/v1` (labels and annotations packed into the
 /// `projectcalico.org/metadata` annotation, as Calico stores them) or stay
-/// `projectcalico.org/v3`; core `v1` objects stay as they are.
+/// `projectcalico.org/v3`; core `v1` objects stay as they are (a Secret without a namespace is
+/// put in `kube-system`, the default secret namespace).
 pub fn kubernetes_form(yaml: &str, group: &str) -> Result<String> {
     use serde::Deserialize as _;
     let mut out = String::new();
@@ -304,12 +305,19 @@ fn convert(mut item: Value, group: &str) -> Result<Value> {
     let kind = item["kind"].as_str().unwrap_or("").to_string();
     let calico = api_version == "projectcalico.org/v3" || api_version == "crd.projectcalico.org/v1";
     if !calico {
+        // A Secret without a namespace is in the secret namespace, as the file datastore reads
+        // it.
+        if kind == "Secret" && item["metadata"]["namespace"].is_null() {
+            item["metadata"]["namespace"] = Value::String("kube-system".into());
+        }
         return Ok(item);
     }
     // Unpack the v1 storage form first, so that both inputs look like v3.
     if api_version == "crd.projectcalico.org/v1"
-        && let Some(packed) = item["metadata"]["annotations"]
-            .as_object_mut()
+        && let Some(packed) = item
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+            .and_then(Value::as_object_mut)
             .and_then(|a| a.remove("projectcalico.org/metadata"))
     {
         let inner: Value = serde_json::from_str(packed.as_str().unwrap_or("{}"))?;
@@ -348,8 +356,10 @@ fn convert(mut item: Value, group: &str) -> Result<Value> {
     if group == "crd.projectcalico.org/v1" {
         item["apiVersion"] = Value::String(group.into());
         let meta = item["metadata"].as_object_mut().context("metadata")?;
-        let labels = meta.remove("labels");
-        let annotations = meta.remove("annotations");
+        let labels = meta.remove("labels").filter(|v| !v.is_null());
+        let annotations = meta
+            .remove("annotations")
+            .filter(|v| v.as_object().is_some_and(|a| !a.is_empty()));
         if labels.is_some() || annotations.is_some() {
             let mut packed = serde_json::Map::new();
             if let Some(l) = labels {

@@ -103,7 +103,8 @@ fn body(artifacts: &Artifacts) -> Result<()> {
         "-o",
         "json",
     ])?);
-    assert_eq!(secret["stringData"]["tor"], "s3cret");
+    // Stored as the real server does: stringData merged into data, base64.
+    assert_eq!(secret["data"]["tor"], "czNjcmV0");
 
     // Paged list: kubectl asks 1 at a time and follows the continue tokens.
     let before = api.requests("list", "bgppeers")?;

@@ -41,7 +41,9 @@ use crate::io::bgp::{
 };
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
-use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
+use crate::io::datastore::{
+    DatastoreEvent, FileDatastore, FileDatastoreConfig, KubernetesConfig, KubernetesDatastore,
+};
 use crate::io::kernel::{DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent};
 use crate::io::metrics::{Metrics, MetricsServer};
 use crate::plan::{Plan, PlanDiff};
@@ -85,24 +87,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     let node = settings.node_name.clone().ok_or_else(|| {
         "no node name: set node_name in the settings, NODENAME, or --node".to_string()
     })?;
-    if settings.datastore.kind != crate::config::DatastoreType::File {
-        return Err("datastore.type kubernetes is not supported yet; use file".into());
-    }
-
-    // 1. The first plan: invalid resources at start are fatal.
-    let (datastore, first_plan, datastore_rx) = FileDatastore::start(FileDatastoreConfig {
-        paths: settings.datastore.paths.clone(),
-        node: node.clone(),
-        options: settings.plan_options(),
-        debounce: Duration::from_millis(settings.datastore.debounce_ms),
-    })
-    .map_err(|e| format!("datastore: {e}"))?;
-    for note in datastore.initial_notes() {
-        info!(note = %note, "datastore");
-    }
-    for warning in &first_plan.warnings {
-        warn!(warning = %warning, "plan");
-    }
+    // 1. The first plan: invalid resources at start are fatal (file datastore); the
+    // Kubernetes datastore's first plan comes once every watch has listed.
+    let (datastore, first_plan, datastore_rx) = start_datastore(&settings, &node).await?;
     let plan = Arc::new(first_plan);
 
     // 2. The kernel: adopt routes left by a previous run.
@@ -1069,6 +1056,75 @@ fn rib_family(family: Family) -> Option<crate::rib::graceful_restart::Family> {
         Some(crate::rib::graceful_restart::Family::Ipv6)
     } else {
         None
+    }
+}
+
+/// A running datastore, kept until the daemon stops.
+#[allow(dead_code)]
+enum RunningDatastore {
+    File(FileDatastore),
+    Kubernetes(KubernetesDatastore),
+}
+
+/// The Kubernetes datastore's settings for `node`.
+pub fn kubernetes_config(settings: &Settings, node: &str) -> KubernetesConfig {
+    KubernetesConfig {
+        kubeconfig: settings.datastore.kubeconfig.clone(),
+        api_group: settings.datastore.api_group.clone(),
+        node: node.to_string(),
+        secret_namespace: settings.datastore.secret_namespace.clone(),
+        options: settings.plan_options(),
+        debounce: Duration::from_millis(settings.datastore.debounce_ms),
+        page_size: settings.datastore.page_size,
+    }
+}
+
+/// Starts the configured datastore and returns its first plan.
+async fn start_datastore(
+    settings: &Settings,
+    node: &str,
+) -> Result<(RunningDatastore, Plan, mpsc::Receiver<DatastoreEvent>), String> {
+    if settings.datastore.kind == crate::config::DatastoreType::File {
+        let (datastore, first_plan, rx) = FileDatastore::start(FileDatastoreConfig {
+            paths: settings.datastore.paths.clone(),
+            node: node.to_string(),
+            options: settings.plan_options(),
+            debounce: Duration::from_millis(settings.datastore.debounce_ms),
+        })
+        .map_err(|e| format!("datastore: {e}"))?;
+        for note in datastore.initial_notes() {
+            info!(note = %note, "datastore");
+        }
+        for warning in &first_plan.warnings {
+            warn!(warning = %warning, "plan");
+        }
+        return Ok((RunningDatastore::File(datastore), first_plan, rx));
+    }
+    let (datastore, mut rx) = KubernetesDatastore::start(kubernetes_config(settings, node));
+    info!("waiting for the Kubernetes datastore's first sync");
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => event,
+            _ = sigterm.recv() => return Err("SIGTERM before the first sync".into()),
+            _ = tokio::signal::ctrl_c() => return Err("SIGINT before the first sync".into()),
+        };
+        match event {
+            Some(DatastoreEvent::Plan { plan, notes, .. }) => {
+                for note in notes {
+                    info!(note = %note, "datastore");
+                }
+                for warning in &plan.warnings {
+                    warn!(warning = %warning, "plan");
+                }
+                let plan = Arc::try_unwrap(plan).unwrap_or_else(|p| (*p).clone());
+                return Ok((RunningDatastore::Kubernetes(datastore), plan, rx));
+            }
+            Some(DatastoreEvent::Rejected { error }) => {
+                error!(error = %error, "no plan from the Kubernetes resources yet");
+            }
+            None => return Err("Kubernetes datastore stopped".into()),
+        }
     }
 }
 

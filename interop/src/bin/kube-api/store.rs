@@ -566,8 +566,23 @@ pub fn meta_str(object: &Value, field: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Sets apiVersion, kind and namespace as the type says.
+/// Sets apiVersion, kind and namespace as the type says; a Secret's `stringData` is merged
+/// into `data` (base64), as the real server stores it.
 fn normalize(object: &mut Value, rt: &ResourceType, namespace: &str) {
+    if rt.kind == "Secret"
+        && let Some(Value::Object(plain)) =
+            object.as_object_mut().and_then(|o| o.remove("stringData"))
+    {
+        use base64::Engine as _;
+        if !object.get("data").is_some_and(Value::is_object) {
+            object["data"] = json!({});
+        }
+        for (k, v) in plain {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or(""));
+            object["data"][k] = json!(encoded);
+        }
+    }
     if !object.is_object() {
         *object = json!({});
     }
