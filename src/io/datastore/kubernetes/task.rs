@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Secret};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -146,7 +146,7 @@ impl Connected {
                 let name = format!("{}.{}", kind.plural(), self.group.0);
                 let node = config.node.clone();
                 spawn_watch(api, watch, source.clone(), name, tx.clone(), move |o| {
-                    calico_json(kind, &resource_of(&resource), o, &node)
+                    calico_json(kind, &resource, o, &node)
                 })
             }
             Source::Nodes => spawn_watch(
@@ -187,10 +187,6 @@ impl Drop for Connected {
             handle.abort();
         }
     }
-}
-
-fn resource_of(r: &ApiResource) -> ApiResource {
-    r.clone()
 }
 
 /// The Secrets that passwords reference (BGPPeers, the mesh password).
@@ -358,7 +354,7 @@ pub(super) async fn run(
                                 current = Some(plan.clone());
                                 debug!(took = ?started.elapsed(), "plan from Kubernetes");
                                 set_status(&|s| s.plans += 1);
-                                DatastoreEvent::Plan { plan: Arc::new(plan), diff, notes: std::mem::take(&mut cluster.notes.clone()) }
+                                DatastoreEvent::Plan { plan: Arc::new(plan), diff, notes: cluster.notes }
                             }
                             Err(e) => DatastoreEvent::Rejected { error: e.to_string() },
                         };
