@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what tern's tests and demo need on a fresh Debian machine, when missing:
-# real BGP peers (bird2, gobgpd, frr, exabgp), capture tools, iproute2/nftables and ping.
+# real BGP peers (bird2, gobgpd, frr, exabgp), capture tools, iproute2/nftables, ping and kubectl.
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
 need=()
@@ -16,6 +16,8 @@ have nft || need+=(nftables)
 have jq || need+=(jq)
 have curl || need+=(curl)
 have ping || need+=(iputils-ping)
+# kubectl drives the Kubernetes API server double (interop/src/bin/kube-api).
+have kubectl || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

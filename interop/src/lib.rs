@@ -28,6 +28,7 @@ pub mod bench;
 pub mod capture;
 pub mod cluster;
 pub mod evil;
+pub mod kube;
 pub mod malformed;
 pub mod monitor;
 pub mod netns;

@@ -27,6 +27,9 @@ pub struct CheckArgs {
     /// Check this node's plan only (default: settings node_name / NODENAME, else every node).
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
+    /// Kubeconfig for the Kubernetes datastore (beats `datastore.kubeconfig` and `KUBECONFIG`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Findings of a check, in the order found.
@@ -108,22 +111,46 @@ fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
         report.error(e);
     }
 
+    if args.kubeconfig.is_some() {
+        settings.datastore.kubeconfig = args.kubeconfig.clone();
+    }
+
     // Resources.
+    let kubernetes = args.datastore.is_empty()
+        && settings_ok
+        && settings.datastore.kind == DatastoreType::Kubernetes;
     let paths = if !args.datastore.is_empty() {
         args.datastore.clone()
     } else if !settings_ok {
         report.note("resources not checked: the settings are invalid and no --datastore was given");
         return settings_name;
-    } else if settings.datastore.kind == DatastoreType::Kubernetes {
-        report.error(
-            "datastore.type is kubernetes: tern check reads manifest files only; pass --datastore PATH",
-        );
-        return settings_name;
+    } else if kubernetes {
+        Vec::new()
     } else {
         settings.datastore.paths.clone()
     };
     let files = manifest_files(&paths, report);
-    if files.is_empty() && report.errors.is_empty() {
+    let mut cluster = Cluster::default();
+    if kubernetes {
+        // One full list, as the daemon's first sync; the plans are of --node or every node.
+        let node = args
+            .node
+            .clone()
+            .or(settings.node_name.clone())
+            .unwrap_or_default();
+        match super::plan::kubernetes_snapshot(&settings, &node) {
+            Ok((listed, skipped)) => {
+                cluster = listed;
+                for s in skipped {
+                    report.error(s);
+                }
+            }
+            Err(e) => {
+                report.error(e);
+                return format!("{settings_name}, Kubernetes");
+            }
+        }
+    } else if files.is_empty() && report.errors.is_empty() {
         report.warning(format!(
             "no manifest files (*.yaml, *.yml, *.json) in {}",
             paths
@@ -133,7 +160,6 @@ fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
                 .join(", ")
         ));
     }
-    let mut cluster = Cluster::default();
     for file in &files {
         load_file(
             &mut cluster,
@@ -203,10 +229,13 @@ fn check(cli: &Cli, args: &CheckArgs, report: &mut Report) -> String {
         report.warning(by_nodes(nodes, message));
     }
 
+    let source = if kubernetes {
+        "Kubernetes".to_string()
+    } else {
+        format!("{} manifest file{}", files.len(), plural(files.len()))
+    };
     format!(
-        "{settings_name}, {} manifest file{}, {resources} resource{}, {planned} node plan{}",
-        files.len(),
-        plural(files.len()),
+        "{settings_name}, {source}, {resources} resource{}, {planned} node plan{}",
         plural(resources),
         plural(planned)
     )

@@ -20,6 +20,9 @@ pub struct RunArgs {
     /// Manifest file or directory of Calico resources; repeatable (default: datastore.paths).
     #[arg(long, value_name = "PATH")]
     pub datastore: Vec<PathBuf>,
+    /// Kubeconfig for the Kubernetes datastore (beats `datastore.kubeconfig` and `KUBECONFIG`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// Delete tern's kernel routes on exit (default: leave them for the next run).
     #[arg(long)]
     pub flush_on_exit: bool,
@@ -38,6 +41,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<(), String> {
         settings.node_name = Some(node.clone());
     }
     datastore_paths(&mut settings, args.datastore.clone());
+    if args.kubeconfig.is_some() {
+        settings.datastore.kubeconfig = args.kubeconfig.clone();
+    }
     let log = cli.log_settings(&settings)?;
     let _log_handle = crate::logging::init(&log).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

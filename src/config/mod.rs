@@ -63,7 +63,7 @@ pub enum DatastoreType {
     /// YAML manifests on disk, watched for changes.
     #[default]
     File,
-    /// The Kubernetes API (a later issue).
+    /// The Kubernetes API (Calico's CRDs, core Nodes and Secrets), watched.
     Kubernetes,
 }
 
@@ -80,8 +80,14 @@ pub struct DatastoreSettings {
     pub secret_namespace: String,
     /// CRD group: `auto`, `crd.projectcalico.org/v1` or `projectcalico.org/v3` (Kubernetes).
     pub api_group: String,
-    /// Quiet time after a file change before the plan is recomputed, in milliseconds.
+    /// Quiet time after a change (file or Kubernetes) before the plan is recomputed, in
+    /// milliseconds.
     pub debounce_ms: u64,
+    /// Kubeconfig file (Kubernetes datastore); unset: `KUBECONFIG`, `~/.kube/config`, else the
+    /// in-cluster ServiceAccount.
+    pub kubeconfig: Option<PathBuf>,
+    /// Objects per list page (Kubernetes datastore).
+    pub page_size: u32,
 }
 
 impl Default for DatastoreSettings {
@@ -92,6 +98,8 @@ impl Default for DatastoreSettings {
             secret_namespace: "kube-system".into(),
             api_group: "auto".into(),
             debounce_ms: 200,
+            kubeconfig: None,
+            page_size: 500,
         }
     }
 }
@@ -281,8 +289,8 @@ impl Settings {
     }
 
     /// Applies the environment overrides: `NODENAME`, `CALICO_ROUTER_ID`, `CALICO_API_GROUP`,
-    /// `DATASTORE_TYPE` (`kubernetes` / anything else = file), `TERN_DATASTORE_PATHS`
-    /// (colon-separated). `env` is a lookup so that tests need not touch the process environment.
+    /// `DATASTORE_TYPE` (`kubernetes` / anything else = file), `KUBECONFIG`,
+    /// `TERN_DATASTORE_PATHS` (colon-separated). `env` is a lookup so that tests need not touch the process environment.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("NODENAME").filter(|v| !v.is_empty()) {
             self.node_name = Some(v);
@@ -304,6 +312,9 @@ impl Settings {
             } else {
                 DatastoreType::File
             };
+        }
+        if let Some(v) = env("KUBECONFIG").filter(|v| !v.is_empty()) {
+            self.datastore.kubeconfig = Some(PathBuf::from(v));
         }
         if let Some(v) = env("TERN_DATASTORE_PATHS").filter(|v| !v.is_empty()) {
             self.datastore.paths = v
@@ -350,6 +361,9 @@ impl Settings {
                 "datastore.api_group: {:?} must be auto, crd.projectcalico.org/v1 or projectcalico.org/v3",
                 self.datastore.api_group
             ));
+        }
+        if self.datastore.page_size == 0 {
+            return Err("datastore.page_size: must be at least 1".into());
         }
         if self.datastore.kind == DatastoreType::File && self.datastore.paths.is_empty() {
             return Err("datastore.paths: the file datastore needs at least one path".into());

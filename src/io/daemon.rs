@@ -41,7 +41,9 @@ use crate::io::bgp::{
 };
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
-use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
+use crate::io::datastore::{
+    DatastoreEvent, FileDatastore, FileDatastoreConfig, KubernetesConfig, KubernetesDatastore,
+};
 use crate::io::kernel::{
     DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent, watch_local_addresses,
 };
@@ -90,25 +92,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     let node = settings.node_name.clone().ok_or_else(|| {
         "no node name: set node_name in the settings, NODENAME, or --node".to_string()
     })?;
-    if settings.datastore.kind != crate::config::DatastoreType::File {
-        return Err("datastore.type kubernetes is not supported yet; use file".into());
-    }
-
-    // 1. The first plan: resources tern cannot use are skipped (named in the plan warnings);
-    //    a plan that cannot be computed at start is fatal.
-    let (datastore, first_plan, datastore_rx) = FileDatastore::start(FileDatastoreConfig {
-        paths: settings.datastore.paths.clone(),
-        node: node.clone(),
-        options: settings.plan_options(),
-        debounce: Duration::from_millis(settings.datastore.debounce_ms),
-    })
-    .map_err(|e| format!("datastore: {e}"))?;
-    for note in datastore.initial_notes() {
-        info!(note = %note, "datastore");
-    }
-    for warning in &first_plan.warnings {
-        warn!(warning = %warning, "plan");
-    }
+    // 1. The first plan: resources tern cannot use are skipped (named in the plan warnings), a plan that cannot be computed at start is fatal (file datastore); the
+    // Kubernetes datastore's first plan comes once every watch has listed.
+    let (datastore, first_plan, datastore_rx) = start_datastore(&settings, &node).await?;
     let plan = Arc::new(first_plan);
 
     // 2. The kernel: adopt routes left by a previous run.
@@ -225,7 +211,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     };
     let mut supervisor = Supervisor::new(plan, defaults, speaker, kernel, hub, recovery);
     supervisor.program_kernel = settings.kernel.program;
-    supervisor.reloader = Some(datastore.reloader());
+    supervisor.reloader = datastore.reloader();
     supervisor.rib.set_fib_tracking(settings.kernel.program);
     supervisor.metrics = Some(metrics);
     supervisor.local_addresses = Some(addresses_rx);
@@ -1272,6 +1258,88 @@ fn rib_family(family: Family) -> Option<crate::rib::graceful_restart::Family> {
         Some(crate::rib::graceful_restart::Family::Ipv6)
     } else {
         None
+    }
+}
+
+/// A running datastore, kept until the daemon stops.
+#[allow(dead_code)]
+enum RunningDatastore {
+    File(FileDatastore),
+    Kubernetes(KubernetesDatastore),
+}
+
+impl RunningDatastore {
+    /// A handle that asks the datastore to re-read everything, where it has one (files).
+    fn reloader(&self) -> Option<crate::io::datastore::Reloader> {
+        match self {
+            RunningDatastore::File(file) => Some(file.reloader()),
+            RunningDatastore::Kubernetes(_) => None,
+        }
+    }
+}
+
+/// The Kubernetes datastore's settings for `node`.
+pub fn kubernetes_config(settings: &Settings, node: &str) -> KubernetesConfig {
+    KubernetesConfig {
+        kubeconfig: settings.datastore.kubeconfig.clone(),
+        api_group: settings.datastore.api_group.clone(),
+        node: node.to_string(),
+        secret_namespace: settings.datastore.secret_namespace.clone(),
+        options: settings.plan_options(),
+        debounce: Duration::from_millis(settings.datastore.debounce_ms),
+        page_size: settings.datastore.page_size,
+    }
+}
+
+/// Starts the configured datastore and returns its first plan.
+async fn start_datastore(
+    settings: &Settings,
+    node: &str,
+) -> Result<(RunningDatastore, Plan, mpsc::Receiver<DatastoreEvent>), String> {
+    if settings.datastore.kind == crate::config::DatastoreType::File {
+        let (datastore, first_plan, rx) = FileDatastore::start(FileDatastoreConfig {
+            paths: settings.datastore.paths.clone(),
+            node: node.to_string(),
+            options: settings.plan_options(),
+            debounce: Duration::from_millis(settings.datastore.debounce_ms),
+        })
+        .map_err(|e| format!("datastore: {e}"))?;
+        for note in datastore.initial_notes() {
+            info!(note = %note, "datastore");
+        }
+        for warning in &first_plan.warnings {
+            warn!(warning = %warning, "plan");
+        }
+        return Ok((RunningDatastore::File(datastore), first_plan, rx));
+    }
+    let (datastore, mut rx) = KubernetesDatastore::start(kubernetes_config(settings, node));
+    info!("waiting for the Kubernetes datastore's first sync");
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => event,
+            _ = sigterm.recv() => return Err("SIGTERM before the first sync".into()),
+            _ = tokio::signal::ctrl_c() => return Err("SIGINT before the first sync".into()),
+        };
+        match event {
+            Some(DatastoreEvent::Plan { plan, notes, .. }) => {
+                for note in notes {
+                    info!(note = %note, "datastore");
+                }
+                for warning in &plan.warnings {
+                    warn!(warning = %warning, "plan");
+                }
+                let plan = Arc::try_unwrap(plan).unwrap_or_else(|p| (*p).clone());
+                return Ok((RunningDatastore::Kubernetes(datastore), plan, rx));
+            }
+            Some(DatastoreEvent::Rejected { error }) => {
+                error!(error = %error, "no plan from the Kubernetes resources yet");
+            }
+            Some(DatastoreEvent::Problem { message }) => {
+                warn!(problem = %message, "datastore");
+            }
+            None => return Err("Kubernetes datastore stopped".into()),
+        }
     }
 }
 

@@ -1,0 +1,281 @@
+//! What the watches have seen, and when it may be acted on: one store per watched source
+//! (a Calico kind, Nodes, one referenced Secret), each replaced whole when its (re)list
+//! completes, so a failed or partial list is never used; the snapshot is in sync once every
+//! source has listed once (confd's rule). A Secret's watch that fails counts as settled: its
+//! peering fails closed while everything else goes on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::model::{Cluster, load_documents};
+
+/// A Calico kind tern watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CalicoKind {
+    /// BGPConfiguration.
+    BgpConfiguration,
+    /// BGPPeer.
+    BgpPeer,
+    /// BGPFilter.
+    BgpFilter,
+    /// IPPool.
+    IpPool,
+    /// BlockAffinity (this node's).
+    BlockAffinity,
+    /// FelixConfiguration (route programming of pools).
+    FelixConfiguration,
+}
+
+impl CalicoKind {
+    /// Every kind.
+    pub const ALL: [CalicoKind; 6] = [
+        CalicoKind::BgpConfiguration,
+        CalicoKind::BgpPeer,
+        CalicoKind::BgpFilter,
+        CalicoKind::IpPool,
+        CalicoKind::BlockAffinity,
+        CalicoKind::FelixConfiguration,
+    ];
+
+    /// The kind's name.
+    pub fn kind(self) -> &'static str {
+        match self {
+            CalicoKind::BgpConfiguration => "BGPConfiguration",
+            CalicoKind::BgpPeer => "BGPPeer",
+            CalicoKind::BgpFilter => "BGPFilter",
+            CalicoKind::IpPool => "IPPool",
+            CalicoKind::BlockAffinity => "BlockAffinity",
+            CalicoKind::FelixConfiguration => "FelixConfiguration",
+        }
+    }
+
+    /// The resource (URL plural).
+    pub fn plural(self) -> &'static str {
+        match self {
+            CalicoKind::BgpConfiguration => "bgpconfigurations",
+            CalicoKind::BgpPeer => "bgppeers",
+            CalicoKind::BgpFilter => "bgpfilters",
+            CalicoKind::IpPool => "ippools",
+            CalicoKind::BlockAffinity => "blockaffinities",
+            CalicoKind::FelixConfiguration => "felixconfigurations",
+        }
+    }
+}
+
+/// One watched source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// A Calico kind.
+    Calico(CalicoKind),
+    /// Core v1 Nodes.
+    Nodes,
+    /// One Secret (by name) in the secret namespace.
+    Secret(String),
+}
+
+/// What a watch reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceEvent {
+    /// A (re)list starts.
+    Init,
+    /// An object of the (re)list: name and its loader JSON.
+    InitApply(String, String),
+    /// The (re)list is complete.
+    InitDone,
+    /// An object was added or changed.
+    Apply(String, String),
+    /// An object was deleted.
+    Delete(String),
+    /// The watch failed (it is retried); the message names the resource.
+    Error(String),
+}
+
+#[derive(Debug, Default)]
+struct SourceState {
+    objects: BTreeMap<String, String>,
+    /// The list in progress, applied at `InitDone`.
+    buffer: Option<BTreeMap<String, String>>,
+    listed: bool,
+    error: Option<String>,
+}
+
+/// The snapshot of every source.
+#[derive(Debug, Default)]
+pub struct SyncState {
+    sources: BTreeMap<Source, SourceState>,
+}
+
+/// A source's state for status output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// Which source.
+    pub source: Source,
+    /// Listed at least once.
+    pub listed: bool,
+    /// Objects held.
+    pub objects: usize,
+    /// The last error since the last good event.
+    pub error: Option<String>,
+}
+
+impl SyncState {
+    /// Starts tracking a source (not listed yet).
+    pub fn add(&mut self, source: Source) {
+        self.sources.entry(source).or_default();
+    }
+
+    /// Stops tracking a source and forgets its objects.
+    pub fn remove(&mut self, source: &Source) {
+        self.sources.remove(source);
+    }
+
+    /// The tracked Secret names.
+    pub fn secrets(&self) -> BTreeSet<String> {
+        self.sources
+            .keys()
+            .filter_map(|s| match s {
+                Source::Secret(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Applies one event; true when the usable snapshot changed.
+    pub fn apply(&mut self, source: &Source, event: SourceEvent) -> bool {
+        let Some(state) = self.sources.get_mut(source) else {
+            return false;
+        };
+        match event {
+            SourceEvent::Init => {
+                state.buffer = Some(BTreeMap::new());
+                false
+            }
+            SourceEvent::InitApply(name, json) => {
+                state.buffer.get_or_insert_default().insert(name, json);
+                false
+            }
+            SourceEvent::InitDone => {
+                let listed = state.buffer.take().unwrap_or_default();
+                let changed = !state.listed || listed != state.objects;
+                state.objects = listed;
+                state.listed = true;
+                state.error = None;
+                changed
+            }
+            SourceEvent::Apply(name, json) => {
+                state.error = None;
+                state.objects.insert(name, json.clone()) != Some(json)
+            }
+            SourceEvent::Delete(name) => {
+                state.error = None;
+                state.objects.remove(&name).is_some()
+            }
+            SourceEvent::Error(message) => {
+                // A list cut short is dropped; what was listed before stays.
+                state.buffer = None;
+                let first_failure = !state.listed && state.error.is_none();
+                state.error = Some(message);
+                // A Secret that cannot be read settles its peering (fail closed).
+                first_failure && matches!(source, Source::Secret(_))
+            }
+        }
+    }
+
+    /// Every source has listed once (a Secret's may have failed instead).
+    pub fn in_sync(&self) -> bool {
+        self.sources.iter().all(|(source, state)| {
+            state.listed || (matches!(source, Source::Secret(_)) && state.error.is_some())
+        })
+    }
+
+    /// Every source's state.
+    pub fn status(&self) -> Vec<SourceStatus> {
+        self.sources
+            .iter()
+            .map(|(source, s)| SourceStatus {
+                source: source.clone(),
+                listed: s.listed,
+                objects: s.objects.len(),
+                error: s.error.clone(),
+            })
+            .collect()
+    }
+
+    /// The snapshot as the model the file datastore also builds, through the same loader; a
+    /// resource that cannot be used is left out and reported by kind and name.
+    pub fn cluster(&self, secret_namespace: &str) -> (Cluster, Vec<String>) {
+        let mut cluster = Cluster::default();
+        for (source, state) in &self.sources {
+            for (name, json) in &state.objects {
+                let origin = match source {
+                    Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
+                    Source::Nodes => format!("kubernetes nodes/{name}"),
+                    Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
+                };
+                load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
+            }
+        }
+        // What could not be used is in `cluster.problems` (and so among the plan's warnings).
+        let skipped = cluster.problems.iter().map(ToString::to_string).collect();
+        (cluster, skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POOL: &str = r#"{"apiVersion":"crd.projectcalico.org/v1","kind":"IPPool","metadata":{"name":"p"},"spec":{"cidr":"10.0.0.0/16"}}"#;
+    const BAD: &str = r#"{"apiVersion":"crd.projectcalico.org/v1","kind":"BGPPeer","metadata":{"name":"bad"},"spec":{"peerIP":"x","asNumber":1}}"#;
+
+    #[test]
+    fn nothing_is_in_sync_until_every_source_listed_and_partial_lists_are_dropped() {
+        let pools = Source::Calico(CalicoKind::IpPool);
+        let peers = Source::Calico(CalicoKind::BgpPeer);
+        let mut s = SyncState::default();
+        s.add(pools.clone());
+        s.add(peers.clone());
+        s.apply(&pools, SourceEvent::Init);
+        s.apply(&pools, SourceEvent::InitApply("p".into(), POOL.into()));
+        assert!(s.apply(&pools, SourceEvent::InitDone));
+        assert!(!s.in_sync());
+        // A list that fails half way is not used.
+        s.apply(&peers, SourceEvent::Init);
+        s.apply(&peers, SourceEvent::InitApply("bad".into(), BAD.into()));
+        assert!(!s.apply(&peers, SourceEvent::Error("500".into())));
+        assert!(!s.in_sync());
+        s.apply(&peers, SourceEvent::Init);
+        s.apply(&peers, SourceEvent::InitApply("bad".into(), BAD.into()));
+        assert!(s.apply(&peers, SourceEvent::InitDone));
+        assert!(s.in_sync());
+        // The bad peer is reported by kind and name; the pool is used.
+        let (cluster, skipped) = s.cluster("kube-system");
+        assert_eq!(cluster.ip_pools.len(), 1);
+        assert!(cluster.bgp_peers.is_empty());
+        assert!(
+            skipped[0].starts_with("kubernetes bgppeers/bad: BGPPeer \"bad\": field spec.peerIP"),
+            "{skipped:?}"
+        );
+        // A relist with the same objects changes nothing; errors after sync keep the state.
+        s.apply(&pools, SourceEvent::Init);
+        s.apply(&pools, SourceEvent::InitApply("p".into(), POOL.into()));
+        assert!(!s.apply(&pools, SourceEvent::InitDone));
+        assert!(!s.apply(&pools, SourceEvent::Error("403".into())));
+        assert_eq!(s.cluster("kube-system").0.ip_pools.len(), 1);
+        assert!(s.apply(&pools, SourceEvent::Delete("p".into())));
+        assert!(s.cluster("kube-system").0.ip_pools.is_empty());
+    }
+
+    #[test]
+    fn a_secret_that_cannot_be_read_settles() {
+        let secret = Source::Secret("bgp".into());
+        let mut s = SyncState::default();
+        s.add(secret.clone());
+        assert!(!s.in_sync());
+        assert!(s.apply(&secret, SourceEvent::Error("forbidden".into())));
+        assert!(s.in_sync());
+        assert_eq!(s.secrets().into_iter().collect::<Vec<_>>(), ["bgp"]);
+        s.remove(&secret);
+        assert!(s.secrets().is_empty());
+    }
+}
