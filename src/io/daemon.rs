@@ -53,6 +53,9 @@ use crate::rib::{
 use crate::session::{SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
 
+mod admin;
+use admin::{AdminRequest, DaemonAdmin};
+
 /// How many prefixes one pull takes for one peer before the next peer's turn.
 const PULL_BATCH: usize = 2048;
 /// Events handled before the RIB's output is flushed.
@@ -172,13 +175,26 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     )
     .map_err(|e| format!("control socket {}: {e}", settings.control.socket.display()))?;
     servers.push(tokio::spawn(control.run(shutdown.clone())));
+    // The admin socket (mode 0600): peer restart/disable/enable and reload.
+    let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
+    let admin = Arc::new(DaemonAdmin::new(admin_tx, datastore.reloader()));
+    let admin_path = settings.control.admin_socket_path();
+    let admin_server = ControlServer::admin(
+        &admin_path,
+        Arc::clone(&hub),
+        Arc::clone(&admin),
+        ServeOptions::default(),
+    )
+    .map_err(|e| format!("admin socket {}: {e}", admin_path.display()))?;
+    servers.push(tokio::spawn(admin_server.run(shutdown.clone())));
     if settings.birdctl.enabled {
         for (path, family) in [
             (&settings.birdctl.socket, SocketFamily::V4),
             (&settings.birdctl.socket6, SocketFamily::V6),
         ] {
             let server = BirdCtlServer::bind(path, Arc::clone(&hub), BirdCtlOptions::new(family))
-                .map_err(|e| format!("BIRD-compatible socket {}: {e}", path.display()))?;
+                .map_err(|e| format!("BIRD-compatible socket {}: {e}", path.display()))?
+                .with_admin(Arc::clone(&admin));
             servers.push(tokio::spawn(server.run(shutdown.clone())));
         }
     }
@@ -216,7 +232,14 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
     let result = supervisor
-        .run(speaker_rx, datastore_rx, learned_rx, route_rx, fib_rx)
+        .run(
+            speaker_rx,
+            datastore_rx,
+            learned_rx,
+            route_rx,
+            fib_rx,
+            admin_rx,
+        )
         .await;
 
     // Planned stop: no NOTIFICATION to graceful-restart peers, kernel routes stay (unless
@@ -366,6 +389,7 @@ impl Supervisor {
         mut learned_rx: mpsc::UnboundedReceiver<LearnedRouteEvent>,
         mut route_rx: mpsc::Receiver<RouteRequest>,
         mut fib_rx: mpsc::Receiver<FibRequest>,
+        mut admin_rx: mpsc::Receiver<AdminRequest>,
     ) -> Result<(), String> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
@@ -402,6 +426,7 @@ impl Supervisor {
                 Some(request) = fib_rx.recv() => {
                     let _ = request.reply.send(self.fib_status(true));
                 }
+                Some(request) = admin_rx.recv() => self.on_admin(request),
                 _ = tick.tick() => self.on_tick(),
             }
             self.after_batch();
@@ -450,6 +475,10 @@ impl Supervisor {
                 status.session = old.session;
                 status.prefixes = old.prefixes;
                 status.flaps = old.flaps;
+            }
+            // Disabled by an operator: stays so across plan changes (the speaker holds it down).
+            if self.speaker.is_held_down(peering.address) == Some(true) {
+                status.enabled = false;
             }
             if config.is_none() {
                 status.enabled = false;

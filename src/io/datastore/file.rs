@@ -73,11 +73,52 @@ pub enum StartError {
     },
 }
 
+/// What the worker thread waits for: file events, reload requests, the end.
+enum Raw {
+    Fs(notify::Result<notify::Event>),
+    /// Re-read the manifests now (`tern reload`); the outcome goes to the sender.
+    Reload(tokio::sync::oneshot::Sender<ReloadOutcome>),
+    Stop,
+}
+
+/// The outcome of a requested reload: `Ok` with what happened (a new plan, or nothing
+/// changed), `Err` with why the manifests were rejected (the running plan stays).
+pub type ReloadOutcome = Result<String, String>;
+
+/// Asks a running file datastore to re-read its manifests now. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    raw: std_mpsc::Sender<Raw>,
+}
+
+impl Reloader {
+    /// Requests a reload; the receiver gets the outcome once the manifests were read and any
+    /// new plan was handed to the daemon. Fails when the datastore has stopped.
+    pub fn reload(&self) -> Result<tokio::sync::oneshot::Receiver<ReloadOutcome>, String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.raw
+            .send(Raw::Reload(reply))
+            .map_err(|_| "the datastore has stopped".to_string())?;
+        Ok(outcome)
+    }
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Raw::Fs(_) => "Fs",
+            Raw::Reload(_) => "Reload",
+            Raw::Stop => "Stop",
+        })
+    }
+}
+
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
 pub struct FileDatastore {
     initial_notes: Vec<String>,
     watcher: Option<notify::RecommendedWatcher>,
     worker: Option<JoinHandle<()>>,
+    raw: std_mpsc::Sender<Raw>,
 }
 
 impl std::fmt::Debug for FileDatastore {
@@ -131,9 +172,10 @@ impl FileDatastore {
         let cluster = load_paths(&config.paths, &config.options.secret_namespace)?;
         let first = compute(&cluster, &config.node, &config.options)?;
 
-        let (raw_tx, raw_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
+        let (raw_tx, raw_rx) = std_mpsc::channel::<Raw>();
+        let fs_tx = raw_tx.clone();
         let mut watcher = notify::recommended_watcher(move |res| {
-            let _ = raw_tx.send(res);
+            let _ = fs_tx.send(Raw::Fs(res));
         })
         .map_err(|e| StartError::Watch {
             path: PathBuf::new(),
@@ -174,41 +216,74 @@ impl FileDatastore {
         let worker = std::thread::Builder::new()
             .name("tern-file-datastore".into())
             .spawn(move || {
-                // Blocks until an event arrives; ends when the watcher is dropped.
+                let is_relevant = |ev: &notify::Result<notify::Event>| {
+                    ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs))
+                };
+                // Blocks until an event arrives; ends on `Raw::Stop` (the datastore dropped).
                 while let Ok(first_event) = raw_rx.recv() {
-                    let mut changed = first_event
-                        .as_ref()
-                        .map_or(true, |e| relevant(e, &files, &dirs));
-                    // Debounce: keep draining until the files have been quiet for a while.
-                    loop {
+                    let mut replies = Vec::new();
+                    let mut changed = match first_event {
+                        Raw::Fs(ev) => is_relevant(&ev),
+                        Raw::Reload(reply) => {
+                            replies.push(reply);
+                            true
+                        }
+                        Raw::Stop => return,
+                    };
+                    // Debounce: keep draining until the files have been quiet for a while (a
+                    // requested reload reads at once).
+                    while replies.is_empty() {
                         match raw_rx.recv_timeout(config.debounce) {
-                            Ok(ev) => {
-                                changed |= ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs))
+                            Ok(Raw::Fs(ev)) => changed |= is_relevant(&ev),
+                            Ok(Raw::Reload(reply)) => {
+                                replies.push(reply);
+                                changed = true;
+                            }
+                            Ok(Raw::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                                return;
                             }
                             Err(std_mpsc::RecvTimeoutError::Timeout) => break,
-                            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                     if !changed {
                         continue;
                     }
-                    let event = match load_plan(&config) {
+                    let (event, outcome) = match load_plan(&config) {
                         Ok((plan, notes)) => {
                             let diff = PlanDiff::between(&current, &plan);
                             if diff.is_empty() && plan == current {
+                                for reply in replies {
+                                    let _ = reply.send(Ok("configuration unchanged".into()));
+                                }
                                 continue;
                             }
                             current = plan.clone();
-                            DatastoreEvent::Plan {
+                            let outcome = format!(
+                                "new plan: {} peers added, {} removed, {} reset, {} updated",
+                                diff.peers_added.len(),
+                                diff.peers_removed.len(),
+                                diff.peers_reset.len(),
+                                diff.peers_updated.len()
+                            );
+                            let event = DatastoreEvent::Plan {
                                 plan: Arc::new(plan),
                                 diff,
                                 notes,
-                            }
+                            };
+                            (event, Ok(outcome))
                         }
-                        Err(error) => DatastoreEvent::Rejected { error },
+                        Err(error) => (
+                            DatastoreEvent::Rejected {
+                                error: error.clone(),
+                            },
+                            Err(error),
+                        ),
                     };
                     if tx.blocking_send(event).is_err() {
                         return;
+                    }
+                    for reply in replies {
+                        let _ = reply.send(outcome.clone());
                     }
                 }
             })
@@ -221,6 +296,7 @@ impl FileDatastore {
                 initial_notes: cluster.notes,
                 watcher: Some(watcher),
                 worker: Some(worker),
+                raw: raw_tx,
             },
             first,
             rx,
@@ -233,12 +309,20 @@ impl FileDatastore {
     pub fn initial_notes(&self) -> &[String] {
         &self.initial_notes
     }
+
+    /// A handle that asks for a reload now (`tern reload`).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            raw: self.raw.clone(),
+        }
+    }
 }
 
 impl Drop for FileDatastore {
     fn drop(&mut self) {
-        // Dropping the watcher closes the raw channel, which ends the worker.
+        // Stop the watcher, then the worker (reloaders may still hold the raw channel).
         drop(self.watcher.take());
+        let _ = self.raw.send(Raw::Stop);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
@@ -274,6 +358,25 @@ mod tests {
             debounce: Duration::from_millis(50),
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_requested_reload_reads_at_once_and_reports_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
+        let (ds, _first, mut rx) = start(dir.path());
+        let reloader = ds.reloader();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), reloader.reload().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, Ok("configuration unchanged".to_string()));
+        assert!(rx.try_recv().is_err(), "no event for an unchanged plan");
+        drop(ds);
+        assert!(
+            reloader.reload().is_err() || rx.recv().await.is_none(),
+            "a stopped datastore answers no reload"
+        );
     }
 
     #[tokio::test]

@@ -3,4 +3,6 @@
 
 mod file;
 
-pub use file::{DatastoreEvent, FileDatastore, FileDatastoreConfig, StartError};
+pub use file::{
+    DatastoreEvent, FileDatastore, FileDatastoreConfig, ReloadOutcome, Reloader, StartError,
+};
