@@ -635,3 +635,59 @@ async fn a_flooding_peer_is_pushed_back_and_nothing_is_lost() {
     )
     .await;
 }
+
+/// Reconfigurations are never lost to a busy peer task: twenty changes in a row (more than any
+/// command queue holds) while the task cannot run, and the session comes up with the last one.
+/// A removal right after still ends the session with Cease/3 (Peer De-configured).
+#[tokio::test]
+async fn the_last_of_many_quick_reconfigurations_is_applied_and_a_removal_sends_cease_3() {
+    let (a, a_events, a_port) = speaker(A);
+    let (b, mut b_events, b_port) = speaker(B);
+    a.set_peers(vec![peer(A, B, b_port, 65000, 65001)]);
+    b.set_peers(vec![peer(B, A, a_port, 65001, 65000)]);
+    next(&mut b_events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
+    // This test's runtime has one thread: none of A's tasks runs during the loop.
+    for i in 1..=20u64 {
+        let mut config = peer(A, B, b_port, 65000, 65001);
+        config.hold_time = Duration::from_secs(10 + i);
+        a.set_peers(vec![config]);
+    }
+    let hold = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Established { info, .. } if info.hold_time != Duration::from_secs(90) => {
+            Some(info.hold_time)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(hold, Duration::from_secs(30), "B negotiated {hold:?}");
+    // Removing the peer, with more work queued for it, still ends with Cease/3.
+    let mut config = peer(A, B, b_port, 65000, 65001);
+    config.hold_time = Duration::from_secs(40);
+    a.set_peers(vec![config]);
+    a.set_peers(vec![]);
+    let reason = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Down(d) if d.was_established => Some(d.reason.clone()),
+        _ => None,
+    })
+    .await;
+    match reason {
+        // Cease/3, or a Hard Reset (6/9, RFC 8538) carrying Cease/3.
+        DownReason::NotificationReceived(n) => assert!(
+            (u8::from(n.code), n.subcode) == (6, 3)
+                || ((u8::from(n.code), n.subcode) == (6, 9) && n.data.starts_with(&[6, 3])),
+            "{n}"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    drop(a_events);
+    b.shutdown(
+        StopReason::Shutdown {
+            text: "test over".into(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+}

@@ -43,14 +43,14 @@ use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, FibRequest, RouteRequest, ServeOptions, StatusHub};
 use crate::io::datastore::{DatastoreEvent, FileDatastore, FileDatastoreConfig};
 use crate::io::kernel::{DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent};
-use crate::io::metrics::{Metrics, MetricsServer};
+use crate::io::metrics::{MalformedAction, Metrics, MetricsServer, PeerMetrics};
 use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
 use crate::rib::peer::SessionFacts;
 use crate::rib::{
     LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig, RouteUpdate,
 };
-use crate::session::{SessionInfo, State, StopReason};
+use crate::session::{DownReason, SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
 
 mod admin;
@@ -272,6 +272,9 @@ struct PeerRuntime {
     config: Option<crate::session::PeerConfig>,
     session: Option<EstablishedPeer>,
     malformed: u64,
+    /// The peer's metric handles (flaps, malformed UPDATEs, messages): no label lookups on
+    /// events or ticks.
+    metrics: Option<PeerMetrics>,
 }
 
 #[derive(Debug)]
@@ -453,6 +456,7 @@ impl Supervisor {
                 }
             };
             let old_status = self.hub_peer(&peering.name);
+            let metrics = self.metrics.clone();
             let runtime = self
                 .peers
                 .entry(peering.address)
@@ -462,10 +466,12 @@ impl Supervisor {
                     config: None,
                     session: None,
                     malformed: 0,
+                    metrics: metrics.as_ref().map(|m| m.peer(&peering.name)),
                 });
             if runtime.name != peering.name {
                 self.hub.remove_peer(&runtime.name);
                 runtime.name = peering.name.clone();
+                runtime.metrics = metrics.as_ref().map(|m| m.peer(&peering.name));
             }
             let mut status = glue::initial_peer_status(peering, now);
             if let Some(old) = old_status {
@@ -556,6 +562,11 @@ impl Supervisor {
             PeerEvent::StateChanged { from, to } => {
                 info!(peer = %name, from = from.name(), to = to.name(), "session state");
                 let now = now_ts();
+                if from == State::Established
+                    && let Some(metrics) = &runtime.metrics
+                {
+                    metrics.session_flapped();
+                }
                 self.hub.update_peer(&name, |p| {
                     p.state = glue::session_state(to);
                     p.since = now;
@@ -617,6 +628,9 @@ impl Supervisor {
             PeerEvent::Update(update) => {
                 if let Some(action) = update.action() {
                     runtime.malformed += 1;
+                    if let Some(metrics) = &runtime.metrics {
+                        metrics.malformed_update(malformed_action(action));
+                    }
                     // Rate-limited: the 1st, 2nd, 4th, 8th... malformed UPDATE of a peer.
                     if runtime.malformed.is_power_of_two() {
                         warn!(peer = %name, ?action, issues = ?update.issues, count = runtime.malformed, "malformed UPDATE handled per RFC 7606");
@@ -638,6 +652,14 @@ impl Supervisor {
             }
             PeerEvent::RouteRefresh(_) => self.rib.route_refresh(id),
             PeerEvent::Down(down) => {
+                // A malformed UPDATE that reset the session (RFC 7606 session reset: we sent
+                // an UPDATE Message Error).
+                if let DownReason::NotificationSent(n) = &down.reason
+                    && u8::from(n.code) == 3
+                    && let Some(metrics) = &runtime.metrics
+                {
+                    metrics.malformed_update(MalformedAction::session_reset);
+                }
                 let retain = down.retain_routes_for;
                 if down.was_established || runtime.session.is_some() {
                     info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
@@ -960,7 +982,7 @@ impl Supervisor {
     /// computed from the RIB; none when kernel programming is off).
     fn fib_status(&self, routes: bool) -> status::FibStatus {
         let k = self.kernel.status();
-        let mut fib = status::FibStatus {
+        status::FibStatus {
             routes: if routes && self.program_kernel {
                 let mut routes = self.desired_routes();
                 routes.sort_unstable_by_key(|route| route.prefix);
@@ -968,23 +990,24 @@ impl Supervisor {
             } else {
                 Vec::new()
             },
-            last_sync: Some(now_ts()),
-            last_error: None,
-            errors_total: k.failed.len() as u64,
-        };
-        if let Some((prefix, reason)) = k.failed.iter().next() {
-            fib.last_error = Some(status::FibError {
-                at: now_ts(),
-                message: format!("{prefix}: {reason}"),
-            });
+            // All measured by the kernel task: when it last matched the desired set, the
+            // error events it counted and the last one at its time.
+            last_sync: k.last_sync.map(Timestamp::from_system_time),
+            last_error: k.last_error.as_ref().map(|(at, message)| status::FibError {
+                at: Timestamp::from_system_time(*at),
+                message: message.clone(),
+            }),
+            errors_total: k.errors_total,
+            desired: k.desired as u64,
+            installed: Some(status::FibCounts {
+                blackhole: k.installed.blackhole as u64,
+                unicast: k.installed.plain as u64,
+                tunnel: k.installed.tunnel as u64,
+                ecmp: k.installed.multipath as u64,
+            }),
+            failing: k.failed.len() as u64,
+            tunnel_device: Some(k.tunnel_device.clone()),
         }
-        if k.tunnel_missing {
-            fib.last_error = Some(status::FibError {
-                at: now_ts(),
-                message: "tunnel device tunl0 is missing; IP-in-IP routes wait for it".into(),
-            });
-        }
-        fib
     }
 
     /// Each peer's message counters from the speaker (a few atomics per peer) into the status
@@ -992,8 +1015,8 @@ impl Supervisor {
     fn publish_messages(&self) {
         for (address, runtime) in &self.peers {
             if let Some((received, sent)) = self.speaker.message_counts(*address) {
-                if let Some(metrics) = &self.metrics {
-                    metrics.peer(&runtime.name).messages_up_to(&received, &sent);
+                if let Some(metrics) = &runtime.metrics {
+                    metrics.messages_up_to(&received, &sent);
                 }
                 self.hub.update_peer(&runtime.name, |p| {
                     p.messages_received = received;
@@ -1105,5 +1128,16 @@ fn rib_family(family: Family) -> Option<crate::rib::graceful_restart::Family> {
 pub fn datastore_paths(settings: &mut Settings, paths: Vec<PathBuf>) {
     if !paths.is_empty() {
         settings.datastore.paths = paths;
+    }
+}
+
+/// The metrics label of an RFC 7606 outcome tern handled without a reset.
+fn malformed_action(action: bgp_proto::Rfc7606Action) -> MalformedAction {
+    match action {
+        bgp_proto::Rfc7606Action::AttributeDiscard => MalformedAction::attribute_discard,
+        bgp_proto::Rfc7606Action::TreatAsWithdraw | bgp_proto::Rfc7606Action::AfiSafiDisable => {
+            MalformedAction::treat_as_withdraw
+        }
+        bgp_proto::Rfc7606Action::SessionReset => MalformedAction::session_reset,
     }
 }

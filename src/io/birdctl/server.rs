@@ -387,7 +387,7 @@ async fn show_protocols<S: StatusSource>(
     let peers = ask(limit, source.peers()).await?;
     // The kernel row only needs the last sync time; a kernel task that does not answer must not
     // hide the peers Calico's probes look for.
-    let fib = ask(limit, source.fib())
+    let fib = ask(limit, source.fib_summary())
         .await
         .unwrap_or_else(|_| FibStatus::default());
     Ok(render::show_protocols(

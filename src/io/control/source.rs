@@ -58,8 +58,13 @@ pub trait StatusSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RouteStatus>, SourceError>> + Send;
     /// RIB sizes.
     fn rib(&self) -> impl Future<Output = Result<RibSummary, SourceError>> + Send;
-    /// The kernel side.
+    /// The kernel side, with the desired routes.
     fn fib(&self) -> impl Future<Output = Result<FibStatus, SourceError>> + Send;
+    /// The kernel side without routes: the kernel task's counters only, cheap whatever the
+    /// table size (metrics scrapes, the BIRD socket's `show protocols`).
+    fn fib_summary(&self) -> impl Future<Output = Result<FibStatus, SourceError>> + Send {
+        self.fib()
+    }
 }
 
 /// Mutating actions, served only on the admin socket.
