@@ -28,6 +28,11 @@ use super::{Outbound, PeerEvent, PeerStatus, SpeakerEvent};
 const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// How long a stopping peer task may wait for the consumer to take its last events.
 const FINAL_EVENTS_TIMEOUT: Duration = Duration::from_secs(5);
+/// While reading is paused by local back-pressure with the peer's data waiting, an expired
+/// hold timer is looked at again after this long instead of ending the session.
+const HOLD_RECHECK: Duration = Duration::from_secs(1);
+/// Connection data is read while fewer events than this wait for the consumer.
+const READ_WHILE_PENDING: usize = 64;
 
 /// Commands from the listener to a peer task.
 #[derive(Debug)]
@@ -212,7 +217,10 @@ impl PeerTask {
                     self.apply(last);
                 }
             },
-            Some(event) = self.conn_rx.recv(), if self.pending.is_empty() => self.conn_event(event),
+            // Reading stops while events wait for the consumer (TCP pushes back on a flooding
+            // peer); a few waiting events (state changes) do not stop it, so a session still
+            // comes up and its KEEPALIVEs are read while the consumer is slow.
+            Some(event) = self.conn_rx.recv(), if self.pending.len() < READ_WHILE_PENDING => self.conn_event(event),
             result = async { connect.as_mut().expect("guarded").await }, if connect.is_some() => {
                 self.connect = None;
                 match result {
@@ -338,6 +346,18 @@ impl PeerTask {
             .map(|(t, _)| *t)
             .collect();
         for timer in due {
+            if timer == Timer::Hold
+                && self.pending.len() >= READ_WHILE_PENDING
+                && !self.conn_rx.is_empty()
+            {
+                // Reading is paused by our own back-pressure (events wait for the consumer)
+                // while the peer's data waits unread: the peer is alive, only we are slow. The
+                // hold timer detects a dead peer (RFC 4271 §4.4, §6.5), so it must not end this
+                // session; it is looked at again shortly, and re-armed by the FSM as soon as
+                // the waiting messages are read. KEEPALIVEs keep going out meanwhile.
+                self.timers.insert(timer, now + HOLD_RECHECK);
+                continue;
+            }
             self.timers.remove(&timer);
             self.input(Input::TimerExpired(timer));
         }
