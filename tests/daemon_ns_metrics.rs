@@ -3,7 +3,8 @@
 //! `tern_bgp_malformed_updates_total` after a malformed UPDATE from a raw peer (treated as
 //! withdraw, session kept); `tern_kernel_errors_total` after the kernel refuses a route, with
 //! `tern show fib` reporting that error at the time it happened and the last sync at the time
-//! it happened (both unchanged by later queries).
+//! it happened (both unchanged by later queries); `tern show routes ADDRESS` finds the longest
+//! prefix holding the address, and `tern show routes` is sorted by prefix.
 //! Needs root, BIRD and curl; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 mod daemon_common;
@@ -196,6 +197,31 @@ fn ns_daemon_metrics_count_flaps_malformed_updates_and_kernel_errors() {
                     == Some(later["errors_total"].as_f64().unwrap_or(-1.0))
                     && errors >= 1.0,
                 "metrics and show fib disagree: {text}"
+            );
+            // `show routes ADDRESS`: the longest prefix holding it; all routes sorted by prefix.
+            let out = std::process::Command::new(tern_bin())
+                .args(["show", "routes", "10.96.0.77", "--json", "--socket"])
+                .arg(node.control())
+                .output()?;
+            let routes: Value = serde_json::from_slice(&out.stdout)
+                .with_context(|| format!("show routes ADDRESS: {out:?}"))?;
+            let prefixes: Vec<&str> = routes
+                .as_array()
+                .context("routes")?
+                .iter()
+                .filter_map(|r| r["prefix"].as_str())
+                .collect();
+            ensure!(prefixes == ["10.96.0.0/24"], "lookup: {routes}");
+            let all = show_json(&node, "routes")?;
+            let all: Vec<ipnet::IpNet> = all
+                .as_array()
+                .context("routes")?
+                .iter()
+                .filter_map(|r| r["prefix"].as_str()?.parse().ok())
+                .collect();
+            ensure!(
+                all.len() >= 2 && all.windows(2).all(|w| w[0] < w[1]),
+                "not sorted by prefix: {all:?}"
             );
             raw.keepalive()?;
             Ok(())

@@ -1057,9 +1057,24 @@ impl Supervisor {
     fn answer_routes(&self, request: RouteRequest) {
         let since = now_ts();
         let mut out = Vec::new();
-        let prefixes: Vec<IpNet> = match request.query.prefix {
-            Some(p) => vec![p],
-            None => self.rib.loc_rib().map(|(p, _)| p).collect(),
+        let prefixes: Vec<IpNet> = match (request.query.prefix, request.query.address) {
+            (Some(p), _) => vec![p],
+            // Longest-prefix lookup: the longest prefix holding the address that has paths.
+            (None, Some(address)) => {
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                (0..=max)
+                    .rev()
+                    .filter_map(|len| IpNet::new(address, len).ok().map(|n| n.trunc()))
+                    .find(|p| !self.rib.paths(p).is_empty())
+                    .into_iter()
+                    .collect()
+            }
+            (None, None) => {
+                // Ordered by prefix, as `show route` users expect.
+                let mut all: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
+                all.sort_unstable();
+                all
+            }
         };
         for prefix in prefixes {
             let selected = self.rib.selected(&prefix).len();

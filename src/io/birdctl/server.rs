@@ -408,6 +408,7 @@ async fn show_route<S: StatusSource>(
     now: Timestamp,
 ) -> Result<String, SourceError> {
     let query = RouteQuery {
+        address: None,
         prefix: opts.prefix,
     };
     let routes = ask(options.source_timeout, source.routes(query)).await?;

@@ -333,10 +333,26 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                     })
             }
             Request::ShowRoutes { prefix } => {
-                let query = RouteQuery { prefix };
+                let query = RouteQuery {
+                    prefix,
+                    address: None,
+                };
                 self.ask("RIB", source.routes(query))
                     .await
                     .map(|routes| Response::Routes(filter_routes(routes, query)))
+            }
+            Request::LookupRoute { address } => {
+                let query = RouteQuery {
+                    prefix: None,
+                    address: Some(address),
+                };
+                self.ask("RIB", source.routes(query)).await.map(|routes| {
+                    // The longest match only, whatever the source returned.
+                    let longest = filter_routes(routes, query)
+                        .into_iter()
+                        .max_by_key(|r| r.prefix.prefix_len());
+                    Response::Routes(longest.into_iter().collect())
+                })
             }
             Request::ShowRib => self.ask("RIB", source.rib()).await.map(Response::Rib),
             Request::ShowFib => self

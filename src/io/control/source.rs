@@ -34,12 +34,17 @@ pub struct RouteQuery {
     /// Only this prefix (exact match), or every prefix when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<IpNet>,
+    /// Only the longest prefix holding this address (a longest-prefix lookup, as `ip route
+    /// get` or `show ip bgp ADDRESS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl RouteQuery {
-    /// Whether a route with this prefix is selected.
+    /// Whether a route with this prefix is selected (for an address: any prefix holding it;
+    /// the source picks the longest).
     pub fn matches(&self, prefix: &IpNet) -> bool {
-        self.prefix.is_none_or(|p| p == *prefix)
+        self.prefix.is_none_or(|p| p == *prefix) && self.address.is_none_or(|a| prefix.contains(&a))
     }
 }
 
