@@ -607,7 +607,10 @@ fn birdc(socket: &Path, args: &[&str]) -> Option<(String, bool)> {
     {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("SKIPPED: birdc is not available ({e}); install the Debian package bird2");
+            interop::scenario::missing_prerequisite(
+                "birdctl",
+                &format!("birdc is not available ({e}); scripts/setup.sh installs bird2"),
+            );
             return None;
         }
     };
@@ -722,7 +725,10 @@ async fn real_birdc_against_the_socket() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success() && text.starts_with("BIRD"), "{text}");
         }
-        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+        Err(e) => interop::scenario::missing_prerequisite(
+            "birdctl",
+            &format!("birdcl is not available ({e}); scripts/setup.sh installs bird2"),
+        ),
     }
 
     // And birdc on the IPv6 socket.
@@ -776,7 +782,10 @@ async fn a_wedged_daemon_fails_calicos_liveness_probe() {
             // calico-node: `exec ... Output()` fails or the output does not start with "BIRD".
             assert!(!out.status.success() || !text.starts_with("BIRD"), "{text}");
         }
-        Err(e) => eprintln!("SKIPPED: birdcl is not available ({e})"),
+        Err(e) => interop::scenario::missing_prerequisite(
+            "birdctl",
+            &format!("birdcl is not available ({e}); scripts/setup.sh installs bird2"),
+        ),
     }
     s.stop().await;
 }

@@ -29,7 +29,14 @@ fn cli_version_text_and_json() {
         v["git_commit"].is_null() || v["git_commit"].is_string(),
         "{v}"
     );
-    assert!(v["features"].is_array(), "{v}");
+    // The default build has the `demo` feature, and says so.
+    assert_eq!(
+        v["features"]
+            .as_array()
+            .map(|f| f.iter().any(|x| x == "demo")),
+        Some(cfg!(feature = "demo")),
+        "{v}"
+    );
     assert_eq!(
         v["profile"],
         if cfg!(debug_assertions) {

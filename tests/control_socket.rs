@@ -503,7 +503,10 @@ async fn socket_group_is_set_when_configured() {
             what: "setting group of",
             ..
         }) => {
-            eprintln!("SKIPPED: not allowed to change a file's group here");
+            interop::scenario::missing_prerequisite(
+                "control_socket",
+                "not allowed to change a file's group here (needs root)",
+            );
         }
         Err(e) => panic!("{e}"),
     }

@@ -3,7 +3,7 @@
 //! node. Checks sessions through `tern show peers --json`, each kernel's routes through
 //! `ip -json route`, a planned stop (SIGTERM: routes kept by the others under graceful restart
 //! until the restart time, then gone) and a `kill -9` (routes gone after the retention bound).
-//! Needs root; prints `SKIP:` otherwise.
+//! Needs root; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 mod daemon_common;
 

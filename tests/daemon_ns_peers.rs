@@ -2,7 +2,7 @@
 //! and FRR (eBGP) each see tern's block route in their own CLI and confirm the negotiated
 //! capabilities; tern's kernel has each peer's route; `tern show peers --json` reports them.
 //! And the BIRD-compatible socket read by the real `birdc`, plus the metrics endpoint.
-//! Needs root and the daemons; prints `SKIP:` otherwise.
+//! Needs root and the daemons; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 mod daemon_common;
 

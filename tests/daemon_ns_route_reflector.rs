@@ -2,7 +2,7 @@
 //! with peerSelector) serving a tern client, a BIRD client and a GoBGP client: each client's own
 //! CLI shows the others' routes with ORIGINATOR_ID and CLUSTER_LIST, and two clients advertising
 //! the same prefix give a multipath route in the tern nodes' kernels.
-//! Needs root, BIRD and GoBGP; prints `SKIP:` otherwise.
+//! Needs root, BIRD and GoBGP; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 mod daemon_common;
 

@@ -28,9 +28,7 @@ struct Netns {
 impl Netns {
     /// A fresh namespace, or `None` (with a printed notice) when not root.
     fn new(with_tunnel: bool) -> Option<Netns> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIP: namespace tests need root");
+        if !interop::scenario::require("kernel_ns", &[interop::scenario::Requirement::Root]) {
             return None;
         }
         let name = format!(
@@ -759,7 +757,10 @@ impl Drop for Agent {
 fn ns_restart_keeps_every_route_and_sweeps_stale_ones() {
     let Some(ns) = Netns::new(true) else { return };
     let Some(agent) = kernel_agent() else {
-        eprintln!("SKIP: examples/kernel_agent is not built");
+        interop::scenario::missing_prerequisite(
+            "ns_restart_keeps_every_route_and_sweeps_stale_ones",
+            "examples/kernel_agent is not built (cargo build --examples)",
+        );
         return;
     };
     let mut first = Agent::start(&ns, &agent, &["--count", "50"]);

@@ -56,9 +56,10 @@ fn wait(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[test]
 fn ns_convergence_signal_right_after_a_new_desired_set_sweeps_against_that_set() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: namespace tests need root");
+    if !interop::scenario::require(
+        "kernel_ns_converge_order",
+        &[interop::scenario::Requirement::Root],
+    ) {
         return;
     }
     let name = format!(

@@ -2,7 +2,7 @@
 //! and advertises routes, but writes nothing to the kernel: no route of its protocol appears (not
 //! the peer's route, not its own block's blackhole), and a route of its protocol put there before
 //! the start is left alone while it runs and after it stops (even with `flush_on_exit`).
-//! Needs root and BIRD; prints `SKIP:` otherwise.
+//! Needs root and BIRD; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 mod daemon_common;
 

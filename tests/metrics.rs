@@ -276,7 +276,10 @@ async fn scrape_reflects_status_and_counters() {
             let s = parse_exposition(&String::from_utf8(out.stdout).unwrap());
             assert_eq!(get(&s, "tern_rib_prefixes", &[]), Some(7.0));
         }
-        Err(e) => eprintln!("SKIPPED: curl is not available ({e})"),
+        Err(e) => interop::scenario::missing_prerequisite(
+            "metrics",
+            &format!("curl is not available ({e}); scripts/setup.sh installs it"),
+        ),
     }
 
     shutdown.cancel();

@@ -12,24 +12,17 @@ use nix::unistd::Pid;
 
 const TERN: &str = env!("CARGO_BIN_EXE_tern");
 
-/// Whether the test can run here; prints why not.
+/// Whether the test can run here: a missing prerequisite fails it (skips with `TERN_ALLOW_SKIP=1`).
 fn can_run(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        println!("SKIP: {test}: needs root (network namespaces)");
-        return false;
-    }
-    for program in ["ip", "ping"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {program}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            println!("SKIP: {test}: `{program}` is not installed (scripts/demo.sh installs it)");
-            return false;
-        }
-    }
-    true
+    use interop::scenario::Requirement;
+    interop::scenario::require(
+        test,
+        &[
+            Requirement::Root,
+            Requirement::Binary("ip"),
+            Requirement::Binary("ping"),
+        ],
+    )
 }
 
 /// Namespaces and processes left behind by the demo run with process id `pid`.

@@ -5,7 +5,7 @@
 //!
 //! `tern` runs in-process: a thread enters the namespace (`setns`) and runs a current-thread
 //! tokio runtime with the speaker; the test drives it through `SpeakerHandle`. Needs root and
-//! the daemons; prints `SKIP:` otherwise.
+//! the daemons; fails otherwise (skips with `TERN_ALLOW_SKIP=1`).
 
 use std::collections::HashMap;
 use std::fs::File;

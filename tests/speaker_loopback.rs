@@ -635,3 +635,137 @@ async fn a_flooding_peer_is_pushed_back_and_nothing_is_lost() {
     )
     .await;
 }
+
+/// Reconfigurations are never lost to a busy peer task: twenty changes in a row (more than any
+/// command queue holds) while the task cannot run, and the session comes up with the last one.
+/// A removal right after still ends the session with Cease/3 (Peer De-configured).
+#[tokio::test]
+async fn the_last_of_many_quick_reconfigurations_is_applied_and_a_removal_sends_cease_3() {
+    let (a, a_events, a_port) = speaker(A);
+    let (b, mut b_events, b_port) = speaker(B);
+    a.set_peers(vec![peer(A, B, b_port, 65000, 65001)]);
+    b.set_peers(vec![peer(B, A, a_port, 65001, 65000)]);
+    next(&mut b_events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
+    // This test's runtime has one thread: none of A's tasks runs during the loop.
+    for i in 1..=20u64 {
+        let mut config = peer(A, B, b_port, 65000, 65001);
+        config.hold_time = Duration::from_secs(10 + i);
+        a.set_peers(vec![config]);
+    }
+    let hold = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Established { info, .. } if info.hold_time != Duration::from_secs(90) => {
+            Some(info.hold_time)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(hold, Duration::from_secs(30), "B negotiated {hold:?}");
+    // Removing the peer, with more work queued for it, still ends with Cease/3.
+    let mut config = peer(A, B, b_port, 65000, 65001);
+    config.hold_time = Duration::from_secs(40);
+    a.set_peers(vec![config]);
+    a.set_peers(vec![]);
+    let reason = next(&mut b_events, |e| match &e.event {
+        PeerEvent::Down(d) if d.was_established => Some(d.reason.clone()),
+        _ => None,
+    })
+    .await;
+    match reason {
+        // Cease/3, or a Hard Reset (6/9, RFC 8538) carrying Cease/3.
+        DownReason::NotificationReceived(n) => assert!(
+            (u8::from(n.code), n.subcode) == (6, 3)
+                || ((u8::from(n.code), n.subcode) == (6, 9) && n.data.starts_with(&[6, 3])),
+            "{n}"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    drop(a_events);
+    b.shutdown(
+        StopReason::Shutdown {
+            text: "test over".into(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+/// A stalled consumer (the supervisor busy for longer than the hold time, its event queue
+/// full) does not make the speaker drop a live peer with Hold Timer Expired: a session still
+/// comes up while nobody takes events, and a peer whose UPDATEs back up unread (hold time 3 s)
+/// stays Established for three hold times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_consumer_does_not_expire_a_live_peers_hold_timer() {
+    const R: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 6);
+    const UPDATES: usize = 100_000;
+    let config = SpeakerConfig {
+        listen: vec![SocketAddr::from((A, 0))],
+        event_queue: 16,
+        ..SpeakerConfig::default()
+    };
+    // A's events are never taken during the test.
+    let (a, _stalled_events) = Speaker::start(config).unwrap();
+    let a_port = a.local_addrs()[0].port();
+    let mut raw = peer(A, R, 1, 65000, 65001);
+    raw.passive = true;
+    raw.hold_time = Duration::from_secs(3);
+    a.set_peers(vec![raw]);
+    let sender = tokio::task::spawn_blocking(move || {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from((R, 0)).into()).unwrap();
+        socket
+            .connect(&SocketAddr::from((A, a_port)).into())
+            .unwrap();
+        let mut stream: TcpStream = socket.into();
+        let ctx = Context::default();
+        let open = Open::new(65001, 3, R, vec![Capability::FourOctetAs(65001)]);
+        stream
+            .write_all(&Message::Open(open).to_bytes(&ctx).unwrap())
+            .unwrap();
+        stream
+            .write_all(&Message::Keepalive.to_bytes(&ctx).unwrap())
+            .unwrap();
+        // More UPDATEs than the stalled consumer's queues hold; the write blocks when TCP
+        // pushes back, so it runs on its own thread.
+        let mut batch = Vec::new();
+        for i in 0..UPDATES {
+            let mut m = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00\x2f\x02\x00\x00\x00\x14\x40\x01\x01\x00\x40\x02\x06\x02\x01\x00\x00\xfd\xe9\x40\x03\x04\x7f\x00\x00\x06\x18\x0a".to_vec();
+            m.extend_from_slice(&[(i >> 8) as u8, i as u8]);
+            batch.extend_from_slice(&m);
+            if batch.len() > 32 * 1024 || i + 1 == UPDATES {
+                if stream.write_all(&batch).is_err() {
+                    break;
+                }
+                batch.clear();
+            }
+        }
+        stream
+    });
+    let established = std::time::Instant::now();
+    while a.state(IpAddr::V4(R)) != Some(State::Established) {
+        assert!(established.elapsed() < WAIT, "no session with the raw peer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Three hold times with the consumer stalled and the peer's data waiting unread.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        assert_eq!(
+            a.state(IpAddr::V4(R)),
+            Some(State::Established),
+            "dropped after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.shutdown(
+        StopReason::Shutdown {
+            text: String::new(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    drop(sender.await.unwrap());
+}

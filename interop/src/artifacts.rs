@@ -94,6 +94,38 @@ impl Artifacts {
         Ok(outside)
     }
 
+    /// A runtime directory for a daemon that drops privileges to `user` (FRR's daemons run as
+    /// `frr`): always `<tmp>/tern-<pid>-<counter>-<name>`, mode 0755 and owned by `user`, so
+    /// that `user` reaches it wherever the checkout lives (a clone under a 0700 directory
+    /// cannot be traversed by `frr`). `<tmp>` is the temporary directory when every directory
+    /// above it is searchable by others, else `/tmp`. When the artifacts are kept, the
+    /// directory's regular files are copied into `<artifacts>/<name>/`.
+    pub fn runtime_dir_for_user(&self, name: &str, user: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = shared_tmp().join(format!(
+            "tern-{}-{}-{name}",
+            std::process::id(),
+            crate::netns::unique_number()
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        crate::netns::run_host(
+            "chown",
+            [
+                format!("{user}:{user}").as_str(),
+                dir.to_str().context("runtime dir")?,
+            ],
+        )?;
+        std::fs::write(
+            self.dir.join(format!("{name}.location")),
+            format!("{}\n", dir.display()),
+        )?;
+        if let Ok(mut list) = self.outside.lock() {
+            list.push(dir.clone());
+        }
+        Ok(dir)
+    }
+
     /// Writes `contents` to a file in the directory and returns its path.
     pub fn write(&self, name: &str, contents: &str) -> Result<PathBuf> {
         let path = self.dir.join(name);
@@ -142,6 +174,14 @@ impl Drop for Artifacts {
     fn drop(&mut self) {
         let keep = std::env::var_os("INTEROP_KEEP_ARTIFACTS").is_some_and(|v| v == "1");
         if keep || std::thread::panicking() || self.failed.load(Ordering::Relaxed) {
+            // Keep the runtime files (configs, pid files) with the rest, in the checkout.
+            for outside in self.outside.lock().map(|l| l.clone()).unwrap_or_default() {
+                let Some(base) = outside.file_name() else {
+                    continue;
+                };
+                copy_regular_files(&outside, &self.dir.join(base));
+                let _ = std::fs::remove_dir_all(&outside);
+            }
             eprintln!("interop: artifacts kept in {}", self.dir.display());
         } else {
             if let Err(error) = std::fs::remove_dir_all(&self.dir) {
@@ -150,6 +190,34 @@ impl Drop for Artifacts {
             for dir in self.outside.lock().map(|l| l.clone()).unwrap_or_default() {
                 let _ = std::fs::remove_dir_all(dir);
             }
+        }
+    }
+}
+
+/// The temporary directory when others can reach it (every ancestor searchable by others),
+/// else `/tmp`.
+fn shared_tmp() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = std::env::temp_dir();
+    let reachable = tmp
+        .ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if reachable {
+        tmp
+    } else {
+        PathBuf::from("/tmp")
+    }
+}
+
+/// Copies the regular files of `from` (not sockets, not subdirectories) into `to`.
+fn copy_regular_files(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    let _ = std::fs::create_dir_all(to);
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
         }
     }
 }

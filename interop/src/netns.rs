@@ -214,41 +214,117 @@ impl Netns {
 
     /// PIDs of the processes running inside the namespace.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let out = run_host("ip", ["netns", "pids", &self.name])?;
-        Ok(out
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect())
+        namespace_pids(&self.name)
     }
+}
 
-    fn kill_all(&self) {
-        let Ok(pids) = self.pids() else { return };
-        if pids.is_empty() {
-            return;
+/// PIDs of the processes running inside namespace `name`.
+fn namespace_pids(name: &str) -> Result<Vec<i32>> {
+    let out = run_host("ip", ["netns", "pids", name])?;
+    Ok(out
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect())
+}
+
+/// SIGTERM to every process inside namespace `name`, SIGKILL to those left after 5 s.
+fn kill_all_in(name: &str) {
+    let Ok(pids) = namespace_pids(name) else {
+        return;
+    };
+    if pids.is_empty() {
+        return;
+    }
+    for pid in &pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match namespace_pids(name) {
+            Ok(left) if !left.is_empty() => std::thread::sleep(Duration::from_millis(50)),
+            _ => return,
         }
-        for pid in &pids {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            match self.pids() {
-                Ok(left) if !left.is_empty() => std::thread::sleep(Duration::from_millis(50)),
-                _ => return,
-            }
-        }
-        for pid in self.pids().unwrap_or_default() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+    }
+    for pid in namespace_pids(name).unwrap_or_default() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        self.kill_all();
+        kill_all_in(&self.name);
         if let Err(error) = run_host("ip", ["netns", "del", &self.name]) {
             eprintln!("interop: deleting namespace {}: {error:#}", self.name);
         }
     }
+}
+
+/// Prefixes of the namespace names that the project's tests make: `<prefix>-<pid>-...`,
+/// `<pid>` being the test process that made it (`tern-`: this harness and `tern demo`;
+/// `tk-`, `tko-`, `tkb-`: the kernel tests and benchmark).
+pub const RUN_PREFIXES: &[&str] = &["tern", "tk", "tko", "tkb"];
+
+/// The PID recorded in a namespace (or runtime directory) name of the project's naming
+/// scheme, `<prefix>-<pid>-<rest>` with `<prefix>` one of [`RUN_PREFIXES`].
+pub fn recorded_pid(name: &str) -> Option<i32> {
+    let (prefix, rest) = name.split_once('-')?;
+    if !RUN_PREFIXES.contains(&prefix) {
+        return None;
+    }
+    let (pid, rest) = rest.split_once('-').unwrap_or((rest, ""));
+    if prefix != "tern" && !rest.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|pid| *pid > 0)
+}
+
+fn process_alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes what dead runs of the project's tests left behind: namespaces named by the
+/// harness's scheme whose recorded PID is no longer alive (a test killed by nextest's
+/// timeout never runs its drop guards), after stopping the processes inside, and runtime
+/// directories `/tmp/tern-<pid>-*` of such runs. Runs once per test process; never touches a
+/// namespace of a live run.
+pub fn remove_dead_runs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(list) = run_host("ip", ["netns", "list"]) else {
+            return;
+        };
+        for line in list.lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some(pid) = recorded_pid(name) else {
+                continue;
+            };
+            if process_alive(pid) {
+                continue;
+            }
+            eprintln!("interop: removing namespace {name} left by dead run {pid}");
+            kill_all_in(name);
+            if let Err(error) = run_host("ip", ["netns", "del", name]) {
+                eprintln!("interop: deleting namespace {name}: {error:#}");
+            }
+        }
+        let Ok(entries) = std::fs::read_dir("/tmp") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("tern-") {
+                continue;
+            }
+            if let Some(pid) = recorded_pid(&name)
+                && !process_alive(pid)
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 /// Creates a veth pair with one end (`a_if`) in `a` and the other (`b_if`) in `b`, both up.
@@ -336,5 +412,22 @@ impl Switch {
             host.add_address(host_if, address)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_pid_is_read_from_the_naming_scheme_only() {
+        assert_eq!(recorded_pid("tern-4242-3-node-a"), Some(4242));
+        assert_eq!(recorded_pid("tern-4242-0-frr"), Some(4242));
+        assert_eq!(recorded_pid("tk-77-1"), Some(77));
+        assert_eq!(recorded_pid("tko-77-12"), Some(77));
+        assert_eq!(recorded_pid("tern-demo-77-run"), None);
+        assert_eq!(recorded_pid("calico-77-1"), None);
+        assert_eq!(recorded_pid("tk-77-x"), None);
+        assert_eq!(recorded_pid("tern"), None);
     }
 }

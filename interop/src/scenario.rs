@@ -1,5 +1,9 @@
-//! Running a scenario: requirements (root, binaries) with a clear SKIP notice, an artifact
-//! directory, and failure reporting that keeps the artifacts.
+//! Running a scenario: requirements (root, binaries), an artifact directory, and failure
+//! reporting that keeps the artifacts.
+//!
+//! A missing requirement FAILS the test, naming what is missing, unless the developer opted
+//! in to skipping with `TERN_ALLOW_SKIP=1` (then it prints `SKIP:` and returns). CI and
+//! `scripts/test.sh` never set it.
 
 use std::path::Path;
 
@@ -68,9 +72,47 @@ pub fn unmet(requirements: &[Requirement]) -> Option<String> {
     None
 }
 
+/// The environment variable with which a developer without root or a peer binary lets tests
+/// skip instead of failing (`TERN_ALLOW_SKIP=1`).
+pub const ALLOW_SKIP: &str = "TERN_ALLOW_SKIP";
+
+/// Whether the developer opted in to skipping tests whose prerequisites are missing.
+pub fn skipping_allowed() -> bool {
+    std::env::var_os(ALLOW_SKIP).is_some_and(|v| v == "1")
+}
+
+/// A test's prerequisite is missing: with `TERN_ALLOW_SKIP=1`, prints `SKIP: <test>: <why>`
+/// and returns (the caller returns without running); otherwise panics, which fails the test.
+pub fn missing_prerequisite(test: &str, why: &str) {
+    if skipping_allowed() {
+        println!("SKIP: {test}: {why}");
+        eprintln!("SKIP: {test}: {why}");
+        return;
+    }
+    panic!(
+        "{test}: missing prerequisite: {why}; run scripts/setup.sh as root, \
+         or set {ALLOW_SKIP}=1 to skip such tests on a developer machine"
+    );
+}
+
+/// Checks `requirements` for `test`: `true` when all are met. When one is missing, fails the
+/// test (panics), or with `TERN_ALLOW_SKIP=1` prints `SKIP:` and returns `false`. Also removes
+/// the namespaces of this harness's dead runs ([`crate::netns::remove_dead_runs`]).
+pub fn require(test: &str, requirements: &[Requirement]) -> bool {
+    if let Some(why) = unmet(requirements) {
+        missing_prerequisite(test, &why);
+        return false;
+    }
+    if requirements.contains(&Requirement::Root) {
+        crate::netns::remove_dead_runs();
+    }
+    true
+}
+
 /// Runs one scenario.
 ///
-/// Prints `SKIP: <scenario>: <why>` and returns when a requirement is missing. Otherwise
+/// A missing requirement fails the test ([`require`]; with `TERN_ALLOW_SKIP=1` it prints
+/// `SKIP: <scenario>: <why>` and returns). Otherwise
 /// creates the artifact directory and runs `body`; everything `body` creates (namespaces,
 /// processes, captures) is dropped when it returns. An `Err` from `body`, or a panic, fails
 /// the test and keeps the artifacts (logs, configs, pcap) for inspection.
@@ -82,9 +124,7 @@ where
         .iter()
         .flat_map(|r| r.iter().copied())
         .collect();
-    if let Some(why) = unmet(&all) {
-        println!("SKIP: {scenario}: {why}");
-        eprintln!("SKIP: {scenario}: {why}");
+    if !require(scenario, &all) {
         return;
     }
     let artifacts = match Artifacts::new(scenario) {
@@ -112,16 +152,28 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_scenario_does_not_run_its_body() {
+    fn a_missing_prerequisite_fails_the_scenario_without_running_its_body() {
+        if skipping_allowed() {
+            return; // the developer opted in: this test checks the default
+        }
         let mut ran = false;
-        run_scenario(
-            "skip-check",
-            &[&[Requirement::Binary("tern-no-such-program")]],
-            |_| {
-                ran = true;
-                Ok(())
-            },
-        );
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_scenario(
+                "skip-check",
+                &[&[Requirement::Binary("tern-no-such-program")]],
+                |_| {
+                    ran = true;
+                    Ok(())
+                },
+            )
+        }));
+        let message = outcome.expect_err("a missing binary must fail the test");
+        let message = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("tern-no-such-program"), "{message}");
+        assert!(message.contains(ALLOW_SKIP), "{message}");
         assert!(!ran);
     }
 

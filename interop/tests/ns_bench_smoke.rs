@@ -8,12 +8,11 @@ use interop::bench::dut::{Addressing, DutKind, GEN_AS};
 use interop::bench::routes::{RouteSet, RouteSpec};
 use interop::bench::run::{RunLimits, run_once};
 use interop::prelude::{BASE, BIRD};
-use interop::scenario::unmet;
+use interop::scenario::require;
 
 #[test]
 fn ns_bench_smoke() {
-    if let Some(why) = unmet(&[BASE, BIRD].concat()) {
-        println!("SKIP: bench-smoke: {why}");
+    if !require("bench-smoke", &[BASE, BIRD].concat()) {
         return;
     }
     let routes = Arc::new(

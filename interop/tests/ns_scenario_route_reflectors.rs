@@ -68,7 +68,10 @@ fn external_rr_manifests() -> Manifests {
 fn skip_without_tern(name: &str) -> bool {
     let missing = !interop::peers::tern::tern_binary().is_file();
     if missing {
-        println!("SKIP: {name}: tern binary not built");
+        interop::scenario::missing_prerequisite(
+            name,
+            "the tern binary is not built (cargo build --bin tern)",
+        );
     }
     missing
 }

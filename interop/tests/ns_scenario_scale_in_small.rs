@@ -96,7 +96,10 @@ fn gobgp_destinations(gobgp: &Gobgp) -> Result<usize> {
 #[test]
 fn plan_scale_in_small() {
     if !interop::peers::tern::tern_binary().is_file() {
-        println!("SKIP: plan_scale_in_small: tern binary not built");
+        interop::scenario::missing_prerequisite(
+            "plan_scale_in_small",
+            "the tern binary is not built (cargo build --bin tern)",
+        );
         return;
     }
     let dir = plan_datastore(&manifests(), "scale-in-small").unwrap();

@@ -86,7 +86,10 @@ fn manifests() -> Manifests {
 #[test]
 fn plan_security() {
     if !interop::peers::tern::tern_binary().is_file() {
-        println!("SKIP: plan_security: tern binary not built");
+        interop::scenario::missing_prerequisite(
+            "plan_security",
+            "the tern binary is not built (cargo build --bin tern)",
+        );
         return;
     }
     let dir = plan_datastore(&manifests(), "security").unwrap();

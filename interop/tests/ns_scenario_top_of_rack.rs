@@ -119,7 +119,10 @@ fn tor_config(
 #[test]
 fn plan_top_of_rack() {
     if !interop::peers::tern::tern_binary().is_file() {
-        println!("SKIP: plan_top_of_rack: tern binary not built");
+        interop::scenario::missing_prerequisite(
+            "plan_top_of_rack",
+            "the tern binary is not built (cargo build --bin tern)",
+        );
         return;
     }
     let dir = plan_datastore(&manifests(), "top-of-rack").unwrap();

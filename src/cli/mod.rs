@@ -2,8 +2,10 @@
 //! [`Command`] as they arrive.
 //!
 //! Exit codes: 0 success; 1 invalid input (`check`, `plan`), not ready / not live (`health`);
-//! 2 the daemon could not be asked or answered with an error (`show`, `health`).
+//! 2 the daemon could not be asked or answered with an error (`show`, `health`, `peer`,
+//! `reload`).
 
+mod admin;
 mod check;
 mod client;
 #[cfg(feature = "demo")]
@@ -22,6 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{LogFormat, Settings};
 use crate::logging::LogSettings;
 
+pub use admin::{AdminClientArgs, PeerAction, PeerArgs, ReloadArgs};
 pub use check::CheckArgs;
 pub use client::ClientArgs;
 #[cfg(feature = "demo")]
@@ -96,6 +99,10 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Readiness or liveness probe against the running daemon (exit 0 = healthy, 1 = not).
     Health(health::HealthArgs),
+    /// Restart, disable or enable one peer's session (admin socket).
+    Peer(admin::PeerArgs),
+    /// Re-read the datastore now; a bad configuration is rejected and the running one stays (admin socket).
+    Reload(admin::ReloadArgs),
     /// Print the version (and build details with --json).
     Version(version::VersionArgs),
     /// Build a three-node cluster in network namespaces, show it converge and ping, tear it down.
@@ -112,6 +119,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => Ok(check::run(&cli, args)),
         Command::Show(args) => Ok(show::run(&cli, args)),
         Command::Health(args) => Ok(health::run(&cli, args)),
+        Command::Peer(args) => Ok(admin::run_peer(&cli, args)),
+        Command::Reload(args) => Ok(admin::run_reload(&cli, args)),
         Command::Version(args) => version::run(args).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),

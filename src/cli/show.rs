@@ -30,10 +30,11 @@ pub enum ShowWhat {
         /// Protocol name of one peer (e.g. Mesh_10_0_0_2) to show its details and capabilities.
         name: Option<String>,
     },
-    /// Best and alternative paths of the Loc-RIB, or of one prefix.
+    /// Best and alternative paths of the Loc-RIB by prefix, of one prefix, or the route an address uses.
     Routes {
-        /// Only this prefix, exact match (e.g. 10.65.2.0/26).
-        prefix: Option<IpNet>,
+        /// A prefix, exact match (e.g. 10.65.2.0/26), or an address: the longest prefix holding it.
+        #[arg(value_parser = parse_prefix_or_address)]
+        prefix: Option<PrefixOrAddress>,
     },
     /// RIB sizes: prefixes, paths, shared attribute sets, stale paths.
     Rib,
@@ -47,7 +48,13 @@ pub enum ShowWhat {
 pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
     let request = match &args.what {
         ShowWhat::Peers { name } => Request::ShowPeers { name: name.clone() },
-        ShowWhat::Routes { prefix } => Request::ShowRoutes { prefix: *prefix },
+        ShowWhat::Routes { prefix } => match prefix {
+            Some(PrefixOrAddress::Address(address)) => Request::LookupRoute { address: *address },
+            Some(PrefixOrAddress::Prefix(prefix)) => Request::ShowRoutes {
+                prefix: Some(*prefix),
+            },
+            None => Request::ShowRoutes { prefix: None },
+        },
         ShowWhat::Rib => Request::ShowRib,
         ShowWhat::Fib => Request::ShowFib,
         ShowWhat::Status => Request::ShowStatus,
@@ -63,4 +70,24 @@ pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
             _ => None,
         },
     )
+}
+
+/// What `tern show routes` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixOrAddress {
+    /// A prefix: exact match.
+    Prefix(IpNet),
+    /// An address: longest-prefix lookup.
+    Address(std::net::IpAddr),
+}
+
+fn parse_prefix_or_address(text: &str) -> Result<PrefixOrAddress, String> {
+    if let Ok(address) = text.parse::<std::net::IpAddr>() {
+        return Ok(PrefixOrAddress::Address(address));
+    }
+    text.parse::<IpNet>()
+        .map(PrefixOrAddress::Prefix)
+        .map_err(|_| {
+            format!("{text:?} is neither a prefix (10.65.2.0/26) nor an address (10.65.2.7)")
+        })
 }

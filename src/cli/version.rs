@@ -11,9 +11,9 @@ pub struct VersionArgs {
     pub json: bool,
 }
 
-/// Cargo features of the `tern` crate compiled into this binary (none are defined yet; list
-/// each new feature here as `cfg!(feature = "...")`).
-const FEATURES: &[(&str, bool)] = &[];
+/// Cargo features of the `tern` crate (`[features]` in Cargo.toml) and whether this binary
+/// was built with each; a unit test keeps the list equal to Cargo.toml's.
+const FEATURES: &[(&str, bool)] = &[("demo", cfg!(feature = "demo"))];
 
 /// What `tern version --json` prints.
 #[derive(Debug, Serialize)]
@@ -65,4 +65,26 @@ pub fn run(args: &VersionArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cargo_feature_is_listed_and_reported_when_built() {
+        let manifest = include_str!("../../Cargo.toml");
+        let table: toml::Table = manifest.parse().expect("Cargo.toml parses");
+        let declared: Vec<&str> = table["features"]
+            .as_table()
+            .expect("[features]")
+            .keys()
+            .map(String::as_str)
+            .filter(|name| *name != "default")
+            .collect();
+        let listed: Vec<&str> = FEATURES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(listed, declared);
+        let info = VersionInfo::current();
+        assert_eq!(info.features.contains(&"demo"), cfg!(feature = "demo"));
+    }
 }

@@ -200,13 +200,31 @@ impl Default for BirdCtlSettings {
 pub struct ControlSettings {
     /// tern's control socket.
     pub socket: PathBuf,
+    /// The admin socket (mutating requests, mode 0600); default `tern-admin.ctl` beside
+    /// `socket`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_socket: Option<PathBuf>,
 }
 
 impl Default for ControlSettings {
     fn default() -> Self {
         Self {
             socket: PathBuf::from("/var/run/tern/tern.ctl"),
+            admin_socket: None,
         }
+    }
+}
+
+impl ControlSettings {
+    /// The admin socket's path: `admin_socket`, else `tern-admin.ctl` in the directory of
+    /// `socket`.
+    pub fn admin_socket_path(&self) -> PathBuf {
+        self.admin_socket.clone().unwrap_or_else(|| {
+            self.socket
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("tern-admin.ctl")
+        })
     }
 }
 

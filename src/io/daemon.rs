@@ -47,7 +47,7 @@ use crate::io::datastore::{
 use crate::io::kernel::{
     DesiredChange, KernelConfig, KernelHandle, LearnedRouteEvent, watch_local_addresses,
 };
-use crate::io::metrics::{Metrics, MetricsServer};
+use crate::io::metrics::{MalformedAction, Metrics, MetricsServer, PeerMetrics};
 use crate::plan::{Plan, PlanDiff};
 use crate::rib::loc_rib::LOCAL_PEER;
 use crate::rib::peer::SessionFacts;
@@ -55,8 +55,11 @@ use crate::rib::{
     Families, LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig,
     RouteUpdate,
 };
-use crate::session::{SessionInfo, State, StopReason};
+use crate::session::{DownReason, SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
+
+mod admin;
+use admin::{AdminRequest, DaemonAdmin};
 
 /// How many prefixes one pull takes for one peer.
 const PULL_BATCH: usize = 2048;
@@ -165,13 +168,26 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     )
     .map_err(|e| format!("control socket {}: {e}", settings.control.socket.display()))?;
     servers.push(tokio::spawn(control.run(shutdown.clone())));
+    // The admin socket (mode 0600): peer restart/disable/enable and reload.
+    let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
+    let admin = Arc::new(DaemonAdmin::new(admin_tx, datastore.reloader()));
+    let admin_path = settings.control.admin_socket_path();
+    let admin_server = ControlServer::admin(
+        &admin_path,
+        Arc::clone(&hub),
+        Arc::clone(&admin),
+        ServeOptions::default(),
+    )
+    .map_err(|e| format!("admin socket {}: {e}", admin_path.display()))?;
+    servers.push(tokio::spawn(admin_server.run(shutdown.clone())));
     if settings.birdctl.enabled {
         for (path, family) in [
             (&settings.birdctl.socket, SocketFamily::V4),
             (&settings.birdctl.socket6, SocketFamily::V6),
         ] {
             let server = BirdCtlServer::bind(path, Arc::clone(&hub), BirdCtlOptions::new(family))
-                .map_err(|e| format!("BIRD-compatible socket {}: {e}", path.display()))?;
+                .map_err(|e| format!("BIRD-compatible socket {}: {e}", path.display()))?
+                .with_admin(Arc::clone(&admin));
             servers.push(tokio::spawn(server.run(shutdown.clone())));
         }
     }
@@ -218,7 +234,14 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     supervisor.start();
     info!(node = %node, router_id = %supervisor.plan.router_id, "tern running");
     let result = supervisor
-        .run(speaker_rx, datastore_rx, learned_rx, route_rx, fib_rx)
+        .run(
+            speaker_rx,
+            datastore_rx,
+            learned_rx,
+            route_rx,
+            fib_rx,
+            admin_rx,
+        )
         .await;
 
     // Planned stop: no NOTIFICATION to graceful-restart peers, kernel routes stay (unless
@@ -251,6 +274,9 @@ struct PeerRuntime {
     config: Option<crate::session::PeerConfig>,
     session: Option<EstablishedPeer>,
     malformed: u64,
+    /// The peer's metric handles (flaps, malformed UPDATEs, messages): no label lookups on
+    /// events or ticks.
+    metrics: Option<PeerMetrics>,
 }
 
 #[derive(Debug)]
@@ -393,6 +419,7 @@ impl Supervisor {
         mut learned_rx: mpsc::UnboundedReceiver<LearnedRouteEvent>,
         mut route_rx: mpsc::Receiver<RouteRequest>,
         mut fib_rx: mpsc::Receiver<FibRequest>,
+        mut admin_rx: mpsc::Receiver<AdminRequest>,
     ) -> Result<(), String> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
@@ -413,7 +440,7 @@ impl Supervisor {
                 _ = sighup.recv() => {
                     info!("SIGHUP: re-reading the datastore, files taken as they are");
                     if let Some(reloader) = &self.reloader {
-                        reloader.reload();
+                        let _ = reloader.reload();
                     }
                 }
                 Some(event) = speaker_rx.recv() => {
@@ -436,6 +463,7 @@ impl Supervisor {
                 Some(request) = fib_rx.recv() => {
                     let _ = request.reply.send(self.fib_status(true));
                 }
+                Some(request) = admin_rx.recv() => self.on_admin(request),
                 _ = tick.tick() => self.on_tick(),
                 // Output left over from the last pass (a peer's slice ran out): another pass,
                 // with the other branches still served in between.
@@ -465,6 +493,7 @@ impl Supervisor {
                 }
             };
             let old_status = self.hub_peer(&peering.name);
+            let metrics = self.metrics.clone();
             let runtime = self
                 .peers
                 .entry(peering.address)
@@ -474,10 +503,12 @@ impl Supervisor {
                     config: None,
                     session: None,
                     malformed: 0,
+                    metrics: metrics.as_ref().map(|m| m.peer(&peering.name)),
                 });
             if runtime.name != peering.name {
                 self.hub.remove_peer(&runtime.name);
                 runtime.name = peering.name.clone();
+                runtime.metrics = metrics.as_ref().map(|m| m.peer(&peering.name));
             }
             let mut status = glue::initial_peer_status(peering, now);
             if let Some(old) = old_status {
@@ -487,6 +518,10 @@ impl Supervisor {
                 status.session = old.session;
                 status.prefixes = old.prefixes;
                 status.flaps = old.flaps;
+            }
+            // Disabled by an operator: stays so across plan changes (the speaker holds it down).
+            if self.speaker.is_held_down(peering.address) == Some(true) {
+                status.enabled = false;
             }
             if config.is_none() {
                 status.enabled = false;
@@ -564,6 +599,11 @@ impl Supervisor {
             PeerEvent::StateChanged { from, to } => {
                 info!(peer = %name, from = from.name(), to = to.name(), "session state");
                 let now = now_ts();
+                if from == State::Established
+                    && let Some(metrics) = &runtime.metrics
+                {
+                    metrics.session_flapped();
+                }
                 self.hub.update_peer(&name, |p| {
                     p.state = glue::session_state(to);
                     p.since = now;
@@ -632,6 +672,9 @@ impl Supervisor {
             PeerEvent::Update(update) => {
                 if let Some(action) = update.action() {
                     runtime.malformed += 1;
+                    if let Some(metrics) = &runtime.metrics {
+                        metrics.malformed_update(malformed_action(action));
+                    }
                     // Rate-limited: the 1st, 2nd, 4th, 8th... malformed UPDATE of a peer.
                     if runtime.malformed.is_power_of_two() {
                         warn!(peer = %name, ?action, issues = ?update.issues, count = runtime.malformed, "malformed UPDATE handled per RFC 7606");
@@ -656,6 +699,14 @@ impl Supervisor {
             }
             PeerEvent::RouteRefresh(_) => self.rib.route_refresh(id),
             PeerEvent::Down(down) => {
+                // A malformed UPDATE that reset the session (RFC 7606 session reset: we sent
+                // an UPDATE Message Error).
+                if let DownReason::NotificationSent(n) = &down.reason
+                    && u8::from(n.code) == 3
+                    && let Some(metrics) = &runtime.metrics
+                {
+                    metrics.malformed_update(MalformedAction::session_reset);
+                }
                 let retain = down.retain_routes_for;
                 self.recovery.session_down(address);
                 if down.was_established || runtime.session.is_some() {
@@ -1123,7 +1174,7 @@ impl Supervisor {
     /// computed from the RIB; none when kernel programming is off).
     fn fib_status(&self, routes: bool) -> status::FibStatus {
         let k = self.kernel.status();
-        let mut fib = status::FibStatus {
+        status::FibStatus {
             routes: if routes && self.program_kernel {
                 let mut routes = self.desired_routes();
                 routes.sort_unstable_by_key(|route| route.prefix);
@@ -1131,23 +1182,24 @@ impl Supervisor {
             } else {
                 Vec::new()
             },
-            last_sync: Some(now_ts()),
-            last_error: None,
-            errors_total: k.failed.len() as u64,
-        };
-        if let Some((prefix, reason)) = k.failed.iter().next() {
-            fib.last_error = Some(status::FibError {
-                at: now_ts(),
-                message: format!("{prefix}: {reason}"),
-            });
+            // All measured by the kernel task: when it last matched the desired set, the
+            // error events it counted and the last one at its time.
+            last_sync: k.last_sync.map(Timestamp::from_system_time),
+            last_error: k.last_error.as_ref().map(|(at, message)| status::FibError {
+                at: Timestamp::from_system_time(*at),
+                message: message.clone(),
+            }),
+            errors_total: k.errors_total,
+            desired: k.desired as u64,
+            installed: Some(status::FibCounts {
+                blackhole: k.installed.blackhole as u64,
+                unicast: k.installed.plain as u64,
+                tunnel: k.installed.tunnel as u64,
+                ecmp: k.installed.multipath as u64,
+            }),
+            failing: k.failed.len() as u64,
+            tunnel_device: Some(k.tunnel_device.clone()),
         }
-        if k.tunnel_missing {
-            fib.last_error = Some(status::FibError {
-                at: now_ts(),
-                message: "tunnel device tunl0 is missing; IP-in-IP routes wait for it".into(),
-            });
-        }
-        fib
     }
 
     /// Each peer's message counters from the speaker (a few atomics per peer) into the status
@@ -1155,8 +1207,8 @@ impl Supervisor {
     fn publish_messages(&self) {
         for (address, runtime) in &self.peers {
             if let Some((received, sent)) = self.speaker.message_counts(*address) {
-                if let Some(metrics) = &self.metrics {
-                    metrics.peer(&runtime.name).messages_up_to(&received, &sent);
+                if let Some(metrics) = &runtime.metrics {
+                    metrics.messages_up_to(&received, &sent);
                 }
                 self.hub.update_peer(&runtime.name, |p| {
                     p.messages_received = received;
@@ -1197,9 +1249,24 @@ impl Supervisor {
     fn answer_routes(&self, request: RouteRequest) {
         let since = now_ts();
         let mut out = Vec::new();
-        let prefixes: Vec<IpNet> = match request.query.prefix {
-            Some(p) => vec![p],
-            None => self.rib.loc_rib().map(|(p, _)| p).collect(),
+        let prefixes: Vec<IpNet> = match (request.query.prefix, request.query.address) {
+            (Some(p), _) => vec![p],
+            // Longest-prefix lookup: the longest prefix holding the address that has paths.
+            (None, Some(address)) => {
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                (0..=max)
+                    .rev()
+                    .filter_map(|len| IpNet::new(address, len).ok().map(|n| n.trunc()))
+                    .find(|p| !self.rib.paths(p).is_empty())
+                    .into_iter()
+                    .collect()
+            }
+            (None, None) => {
+                // Ordered by prefix, as `show route` users expect.
+                let mut all: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
+                all.sort_unstable();
+                all
+            }
         };
         for prefix in prefixes {
             let selected = self.rib.selected(&prefix).len();
@@ -1347,5 +1414,16 @@ async fn start_datastore(
 pub fn datastore_paths(settings: &mut Settings, paths: Vec<PathBuf>) {
     if !paths.is_empty() {
         settings.datastore.paths = paths;
+    }
+}
+
+/// The metrics label of an RFC 7606 outcome tern handled without a reset.
+fn malformed_action(action: bgp_proto::Rfc7606Action) -> MalformedAction {
+    match action {
+        bgp_proto::Rfc7606Action::AttributeDiscard => MalformedAction::attribute_discard,
+        bgp_proto::Rfc7606Action::TreatAsWithdraw | bgp_proto::Rfc7606Action::AfiSafiDisable => {
+            MalformedAction::treat_as_withdraw
+        }
+        bgp_proto::Rfc7606Action::SessionReset => MalformedAction::session_reset,
     }
 }

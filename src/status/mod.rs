@@ -598,16 +598,30 @@ pub struct RibSummary {
 /// The kernel side: routes tern holds in the kernel and the last error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FibStatus {
-    /// Routes tern installed.
+    /// The desired routes (computed from the RIB), when asked for with the routes.
     pub routes: Vec<KernelRoute>,
-    /// When the kernel was last known to match the desired set.
+    /// When the kernel task last finished a pass leaving the kernel as desired (no route
+    /// failing), as the kernel task measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<Timestamp>,
-    /// The last netlink error.
+    /// The last kernel error, at the time it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<FibError>,
-    /// Netlink errors since start.
+    /// Kernel errors since start (each refused route write, each time the tunnel device went
+    /// missing while IP-in-IP routes were desired).
     pub errors_total: u64,
+    /// Routes the kernel task wants in the kernel.
+    #[serde(default)]
+    pub desired: u64,
+    /// tern's routes the kernel holds, by kind, as the kernel task counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<FibCounts>,
+    /// Desired routes not in the kernel now.
+    #[serde(default)]
+    pub failing: u64,
+    /// The IP-in-IP tunnel device routes use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_device: Option<String>,
 }
 
 /// A kernel programming error.
@@ -620,8 +634,12 @@ pub struct FibError {
 }
 
 impl FibStatus {
-    /// Route counts by kind.
+    /// Installed route counts by kind: the kernel task's counters when known, else counted
+    /// from `routes`.
     pub fn counts(&self) -> FibCounts {
+        if let Some(installed) = self.installed {
+            return installed;
+        }
         let mut c = FibCounts::default();
         for r in &self.routes {
             match &r.kind {
@@ -651,6 +669,11 @@ pub struct FibCounts {
 }
 
 impl FibCounts {
+    /// All routes.
+    pub fn total(&self) -> u64 {
+        self.blackhole + self.unicast + self.tunnel + self.ecmp
+    }
+
     /// `(kind name, count)` pairs, in a fixed order, for tables and metrics.
     pub fn by_kind(&self) -> [(&'static str, u64); 4] {
         [

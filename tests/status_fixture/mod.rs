@@ -243,6 +243,7 @@ pub fn fib(at: Timestamp) -> FibStatus {
             message: "add 10.65.3.0/26 via 10.1.0.3: Network is unreachable (os error 101)".into(),
         }),
         errors_total: 1,
+        ..FibStatus::default()
     }
 }
 

@@ -314,7 +314,7 @@ router bgp {DUT_AS}
 }
 
 fn start_frr(netns: &Netns, artifacts: &Artifacts, a: &Addressing) -> Result<Dut> {
-    let dir = artifacts.runtime_dir("frr")?;
+    let dir = artifacts.runtime_dir_for_user("frr", "frr")?;
     std::fs::write(dir.join("bgpd.conf"), frr_config(a))?;
     let d = path(&dir)?;
     let process = Process::spawn(

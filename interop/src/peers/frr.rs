@@ -162,7 +162,8 @@ pub struct Frr {
 }
 
 impl Frr {
-    /// Writes the configs under `<artifacts>/<label>-frr/` and starts zebra then bgpd in
+    /// Writes the configs in its runtime directory (reachable by user `frr`, see
+    /// [`Artifacts::runtime_dir_for_user`]) and starts zebra then bgpd in
     /// `netns`; returns once `vtysh` reaches bgpd.
     pub fn start(
         netns: &Netns,
@@ -170,7 +171,7 @@ impl Frr {
         label: &str,
         config: &FrrConfig,
     ) -> Result<Frr> {
-        let dir = artifacts.runtime_dir(&format!("{label}-frr"))?;
+        let dir = artifacts.runtime_dir_for_user(&format!("{label}-frr"), "frr")?;
         std::fs::write(dir.join("bgpd.conf"), config.render())?;
         std::fs::write(
             dir.join("zebra.conf"),

@@ -31,7 +31,7 @@ use crate::status::MessageCounts;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant as TokioInstant;
 use tracing::warn;
@@ -41,7 +41,7 @@ use bgp_proto::message::Update;
 
 use crate::session::{Down, PeerConfig, SessionInfo, State, StopReason};
 
-use peer::{PeerCommand, PeerShared, PeerTask};
+use peer::{Desired, PeerCommand, PeerShared, PeerTask};
 
 /// Speaker-wide settings.
 #[derive(Debug, Clone)]
@@ -203,7 +203,8 @@ impl PeerSender {
 }
 
 pub(crate) struct PeerEntry {
-    config: PeerConfig,
+    /// What the peer task is to do (configuration, held down, kicks, end): never full.
+    desired: watch::Sender<Desired>,
     pub(crate) commands: mpsc::Sender<PeerCommand>,
     outbound: mpsc::Sender<(u64, Outbound)>,
     shared: Arc<PeerShared>,
@@ -296,9 +297,10 @@ impl SpeakerHandle {
             .collect();
         for address in removed {
             if let Some(entry) = table.remove(&address) {
-                let _ = entry
-                    .commands
-                    .try_send(PeerCommand::Stop(StopReason::Deconfigured));
+                // Delivered whatever the task is doing: it ends with Cease/3.
+                entry
+                    .desired
+                    .send_modify(|d| d.end = Some(StopReason::Deconfigured));
                 self.install_key(address, None);
                 drop(entry.task); // detached: it ends after its NOTIFICATION
             }
@@ -308,26 +310,21 @@ impl SpeakerHandle {
             let Some(new) = wanted.remove(address) else {
                 continue;
             };
-            if new == entry.config {
-                continue;
-            }
-            if new.password != entry.config.password {
+            let old_password = entry.desired.borrow().config.password.clone();
+            if new.password != old_password {
                 // F16: the new key is installed before the reset; never falls back to none
                 // unless the configuration says so.
                 self.install_key(*address, new.password.as_ref());
             }
-            let reset = entry.config.requires_reset(&new);
-            entry.config = new.clone();
-            if entry
-                .commands
-                .try_send(PeerCommand::Reconfigure {
-                    config: Box::new(new),
-                    reset,
-                })
-                .is_err()
-            {
-                warn!(peer = %address, "peer task busy; reconfiguration dropped");
-            }
+            // Recorded in the watch, which is the delivery: the task applies the latest
+            // configuration (resetting when `requires_reset`) as soon as it runs.
+            entry.desired.send_if_modified(|d| {
+                if d.config == new {
+                    return false;
+                }
+                d.config = new;
+                true
+            });
         }
         // New peers.
         for (address, config) in wanted {
@@ -357,12 +354,14 @@ impl SpeakerHandle {
 
     fn spawn_peer(&self, config: PeerConfig) -> PeerEntry {
         let (commands, commands_rx) = mpsc::channel(16);
+        let (desired, desired_rx) = watch::channel(Desired::new(config.clone()));
         let (outbound, outbound_rx) = mpsc::channel(self.inner.config.outbound_queue.max(1));
         let shared = Arc::new(PeerShared::default());
         let task = PeerTask::new(
             config.clone(),
             self.inner.base,
             commands_rx,
+            desired_rx,
             outbound_rx,
             self.inner.events.clone(),
             shared.clone(),
@@ -371,7 +370,7 @@ impl SpeakerHandle {
         let span = tracing::info_span!("peer", address = %config.peer_address);
         let task = tokio::spawn(tracing::Instrument::instrument(task.run(), span));
         PeerEntry {
-            config,
+            desired,
             commands,
             outbound,
             shared,
@@ -402,27 +401,39 @@ impl SpeakerHandle {
     /// Stops one peer's session with `reason` without removing the peer: Cease per the reason
     /// (e.g. [`StopReason::MaxPrefix`] from the RIB, robustness F19, or [`StopReason::Reset`]).
     /// Reasons that restart ([`StopReason::restarts`]) bring the session back by themselves;
-    /// the others wait for [`SpeakerHandle::start_peer`].
+    /// the others hold it down until [`SpeakerHandle::start_peer`], across reconfigurations.
+    /// Never lost to a busy peer task (a coalescing watch); fails only for an unknown peer.
     pub fn stop_peer(&self, peer: IpAddr, reason: StopReason) -> Result<(), SendError> {
-        self.command(peer, PeerCommand::AdminStop(reason))
+        self.modify(peer, |d| {
+            if reason.restarts() {
+                d.kicks += 1;
+                d.kick = Some(reason);
+            } else {
+                d.held_down = Some(reason);
+            }
+        })
     }
 
     /// Starts a peer stopped with [`SpeakerHandle::stop_peer`].
     pub fn start_peer(&self, peer: IpAddr) -> Result<(), SendError> {
-        self.command(peer, PeerCommand::Start)
+        self.modify(peer, |d| d.held_down = None)
     }
 
-    fn command(&self, peer: IpAddr, command: PeerCommand) -> Result<(), SendError> {
+    /// Whether `peer` is held down by [`SpeakerHandle::stop_peer`] (disabled).
+    pub fn is_held_down(&self, peer: IpAddr) -> Option<bool> {
+        let table = self.inner.peers.lock().ok()?;
+        Some(table.get(&peer)?.desired.borrow().held_down.is_some())
+    }
+
+    fn modify(&self, peer: IpAddr, f: impl FnOnce(&mut Desired)) -> Result<(), SendError> {
         let table = self
             .inner
             .peers
             .lock()
             .map_err(|_| SendError::UnknownPeer(peer))?;
         let entry = table.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
-        entry
-            .commands
-            .try_send(command)
-            .map_err(|_| SendError::Full(peer))
+        entry.desired.send_modify(f);
+        Ok(())
     }
 
     /// Messages `(received, sent)` by type on all of `peer`'s sessions since it was configured.
@@ -460,7 +471,7 @@ impl SpeakerHandle {
             Err(_) => return,
         };
         for entry in &entries {
-            let _ = entry.commands.try_send(PeerCommand::Stop(reason.clone()));
+            entry.desired.send_modify(|d| d.end = Some(reason.clone()));
         }
         let deadline = TokioInstant::now() + timeout;
         for entry in entries {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant as TokioInstant;
 use tracing::{debug, info, trace, warn};
 
@@ -28,24 +28,48 @@ use super::{Outbound, PeerEvent, PeerStatus, SpeakerEvent};
 const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// How long a stopping peer task may wait for the consumer to take its last events.
 const FINAL_EVENTS_TIMEOUT: Duration = Duration::from_secs(5);
+/// While reading is paused by local back-pressure with the peer's data waiting, an expired
+/// hold timer is looked at again after this long instead of ending the session.
+const HOLD_RECHECK: Duration = Duration::from_secs(1);
+/// Connection data is read while fewer events than this wait for the consumer.
+const READ_WHILE_PENDING: usize = 64;
 
-/// Commands from the speaker to a peer task.
+/// Commands from the listener to a peer task.
 #[derive(Debug)]
 pub(crate) enum PeerCommand {
     /// The listener accepted a connection from this peer's address.
     Inbound(TcpStream),
-    /// New configuration; `reset` when the session must be re-established.
-    Reconfigure {
-        config: Box<PeerConfig>,
-        reset: bool,
-    },
-    /// Stop the session and end the task.
-    Stop(StopReason),
-    /// Stop the session but keep the task (it restarts by itself when the reason says so, or
-    /// on [`PeerCommand::Start`]).
-    AdminStop(StopReason),
-    /// Start a session stopped with [`PeerCommand::AdminStop`].
-    Start,
+}
+
+/// What the speaker wants of a peer, carried in a `tokio::sync::watch`: it cannot be full and
+/// coalesces (the task applies the latest value, comparing it with the one it applied last), so
+/// a reconfiguration, a stop or an admin command is never lost to a busy task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Desired {
+    /// The peer's configuration (a change that [`PeerConfig::requires_reset`] resets the
+    /// session with Cease/6).
+    pub(crate) config: PeerConfig,
+    /// Held down with this reason (disabled: Cease/2) until cleared.
+    pub(crate) held_down: Option<StopReason>,
+    /// One-shot stops after which the session restarts by itself (admin reset, max-prefix):
+    /// how many were asked, and the last one's reason.
+    pub(crate) kicks: u64,
+    /// The reason of the last kick.
+    pub(crate) kick: Option<StopReason>,
+    /// Stop the session with this reason and end the task (removed: Cease/3; speaker stop).
+    pub(crate) end: Option<StopReason>,
+}
+
+impl Desired {
+    pub(crate) fn new(config: PeerConfig) -> Self {
+        Desired {
+            config,
+            held_down: None,
+            kicks: 0,
+            kick: None,
+            end: None,
+        }
+    }
 }
 
 /// State shared between a peer task and the speaker handle.
@@ -75,6 +99,9 @@ pub(crate) struct PeerTask {
     next_conn: u64,
     connect: Option<ConnectFuture>,
     commands: mpsc::Receiver<PeerCommand>,
+    desired: watch::Receiver<Desired>,
+    /// The desired state last applied.
+    applied: Desired,
     conn_tx: mpsc::Sender<ConnEvent>,
     conn_rx: mpsc::Receiver<ConnEvent>,
     /// Notified by the writers when queued bytes went out.
@@ -93,10 +120,12 @@ impl PeerTask {
         config: PeerConfig,
         base: TokioInstant,
         commands: mpsc::Receiver<PeerCommand>,
+        mut desired: watch::Receiver<Desired>,
         outbound: mpsc::Receiver<(u64, Outbound)>,
         events: mpsc::Sender<SpeakerEvent>,
         shared: Arc<PeerShared>,
     ) -> Self {
+        let applied = desired.borrow_and_update().clone();
         let (conn_tx, conn_rx) = mpsc::channel(4);
         PeerTask {
             peer: config.peer_address,
@@ -108,6 +137,8 @@ impl PeerTask {
             next_conn: 0,
             connect: None,
             commands,
+            desired,
+            applied,
             conn_tx,
             conn_rx,
             written: Arc::new(Notify::new()),
@@ -132,7 +163,12 @@ impl PeerTask {
 
     /// Runs the peer until it is stopped.
     pub(crate) async fn run(mut self) {
-        self.input(Input::Start);
+        if let Some(reason) = self.applied.end.clone() {
+            self.input(Input::Stop(&reason));
+            self.exit = true;
+        } else if self.applied.held_down.is_none() {
+            self.input(Input::Start);
+        }
         while !self.exit {
             self.step().await;
         }
@@ -166,12 +202,25 @@ impl PeerTask {
         let connect = &mut self.connect;
         let events = self.events.clone();
         tokio::select! {
-            cmd = self.commands.recv() => match cmd {
-                Some(cmd) => self.command(cmd),
+            Some(cmd) = self.commands.recv() => self.command(cmd),
+            changed = self.desired.changed() => match changed {
+                Ok(()) => {
+                    let desired = self.desired.borrow_and_update().clone();
+                    self.apply(desired);
+                }
                 // The speaker is gone: stop quietly like a planned restart.
-                None => self.command(PeerCommand::Stop(StopReason::PlannedRestart { text: String::new() })),
+                Err(_) => {
+                    let mut last = self.desired.borrow().clone();
+                    if last.end.is_none() {
+                        last.end = Some(StopReason::PlannedRestart { text: String::new() });
+                    }
+                    self.apply(last);
+                }
             },
-            Some(event) = self.conn_rx.recv(), if self.pending.is_empty() => self.conn_event(event),
+            // Reading stops while events wait for the consumer (TCP pushes back on a flooding
+            // peer); a few waiting events (state changes) do not stop it, so a session still
+            // comes up and its KEEPALIVEs are read while the consumer is slow.
+            Some(event) = self.conn_rx.recv(), if self.pending.len() < READ_WHILE_PENDING => self.conn_event(event),
             result = async { connect.as_mut().expect("guarded").await }, if connect.is_some() => {
                 self.connect = None;
                 match result {
@@ -225,23 +274,41 @@ impl PeerTask {
                     direction: Direction::Inbound,
                 });
             }
-            PeerCommand::Reconfigure { config, reset } => {
-                if reset {
-                    self.input(Input::Stop(&StopReason::ConfigChange));
-                    // The stop above produced its NOTIFICATION and closes; start afresh.
-                    self.session = Session::new(*config);
-                    self.timers.clear();
+        }
+    }
+
+    /// Moves the session from the desired state last applied to `new`.
+    fn apply(&mut self, new: Desired) {
+        let old = std::mem::replace(&mut self.applied, new.clone());
+        if let Some(reason) = &new.end {
+            self.input(Input::Stop(reason));
+            self.exit = true;
+            return;
+        }
+        if new.config != old.config {
+            if old.config.requires_reset(&new.config) {
+                self.input(Input::Stop(&StopReason::ConfigChange));
+                // The stop above produced its NOTIFICATION and closes; start afresh (unless the
+                // peer is held down).
+                self.session = Session::new(new.config.clone());
+                self.timers.clear();
+                if new.held_down.is_none() {
                     self.input(Input::Start);
-                } else {
-                    self.session.update_pacing(*config);
                 }
+            } else {
+                self.session.update_pacing(new.config.clone());
             }
-            PeerCommand::Stop(reason) => {
-                self.input(Input::Stop(&reason));
-                self.exit = true;
-            }
-            PeerCommand::AdminStop(reason) => self.input(Input::Stop(&reason)),
-            PeerCommand::Start => self.input(Input::Start),
+        }
+        match (&old.held_down, &new.held_down) {
+            (None, Some(reason)) => self.input(Input::Stop(reason)),
+            (Some(_), None) => self.input(Input::Start),
+            _ => {}
+        }
+        if new.kicks != old.kicks
+            && new.held_down.is_none()
+            && let Some(reason) = &new.kick
+        {
+            self.input(Input::Stop(reason));
         }
     }
 
@@ -278,6 +345,18 @@ impl PeerTask {
             .map(|(t, _)| *t)
             .collect();
         for timer in due {
+            if timer == Timer::Hold
+                && self.pending.len() >= READ_WHILE_PENDING
+                && !self.conn_rx.is_empty()
+            {
+                // Reading is paused by our own back-pressure (events wait for the consumer)
+                // while the peer's data waits unread: the peer is alive, only we are slow. The
+                // hold timer detects a dead peer (RFC 4271 §4.4, §6.5), so it must not end this
+                // session; it is looked at again shortly, and re-armed by the FSM as soon as
+                // the waiting messages are read. KEEPALIVEs keep going out meanwhile.
+                self.timers.insert(timer, now + HOLD_RECHECK);
+                continue;
+            }
             self.timers.remove(&timer);
             self.input(Input::TimerExpired(timer));
         }

@@ -54,8 +54,26 @@ pub enum Command {
     Restrict,
     /// `quit` / `exit`: close the connection.
     Quit,
-    /// A BIRD command that changes state; tern's BIRD socket is read-only.
+    /// `disable`, `enable` or `restart` of BGP protocols (peers).
+    Admin {
+        /// What to do.
+        action: AdminAction,
+        /// Which protocols (`all`, a name, or a quoted pattern).
+        which: ProtocolSelection,
+    },
+    /// Another BIRD command that changes state; tern does not serve it.
     Denied,
+}
+
+/// The protocol commands of BIRD that tern serves on its BIRD-compatible socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    /// `disable <protocol>`: Cease/2 (Administrative Shutdown), stays down.
+    Disable,
+    /// `enable <protocol>`.
+    Enable,
+    /// `restart <protocol>`: Cease/4 (Administrative Reset), then up again.
+    Restart,
 }
 
 /// A command that could not be parsed; the text follows BIRD's `9001` messages.
@@ -134,6 +152,29 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
     }
     if is(Some(first), "restrict") {
         return Ok(Command::Restrict);
+    }
+    for (keyword, action) in [
+        ("disable", AdminAction::Disable),
+        ("enable", AdminAction::Enable),
+        ("restart", AdminAction::Restart),
+    ] {
+        if !is(Some(first), keyword) {
+            continue;
+        }
+        let which = match it.next() {
+            Some((w, false)) if w.eq_ignore_ascii_case("all") => ProtocolSelection::All,
+            Some((w, true)) => ProtocolSelection::Pattern(w.clone()),
+            Some((w, false)) => ProtocolSelection::Name(w.clone()),
+            // BIRD: a protocol is required.
+            None => {
+                return Err(ParseError(
+                    "syntax error, unexpected END, expecting CF_SYM_KNOWN or TEXT or ALL".into(),
+                ));
+            }
+        };
+        // BIRD accepts an optional quoted message after the protocol (RFC 9003 text); tern
+        // sends its own, so any further word is taken as that message and ignored.
+        return Ok(Command::Admin { action, which });
     }
     if MUTATING.iter().any(|k| is(Some(first), k)) {
         return Ok(Command::Denied);
@@ -268,7 +309,30 @@ mod tests {
         );
         assert_eq!(parse(""), Ok(Command::Empty));
         assert_eq!(parse("quit"), Ok(Command::Quit));
-        assert_eq!(parse("disable Mesh_10_0_0_2"), Ok(Command::Denied));
+        assert_eq!(
+            parse("disable Mesh_10_0_0_2"),
+            Ok(Command::Admin {
+                action: AdminAction::Disable,
+                which: ProtocolSelection::Name("Mesh_10_0_0_2".into())
+            })
+        );
+        assert_eq!(
+            parse("restart \"Mesh*\""),
+            Ok(Command::Admin {
+                action: AdminAction::Restart,
+                which: ProtocolSelection::Pattern("Mesh*".into())
+            })
+        );
+        assert_eq!(
+            parse("enable all"),
+            Ok(Command::Admin {
+                action: AdminAction::Enable,
+                which: ProtocolSelection::All
+            })
+        );
+        assert!(parse("disable").is_err());
+        assert_eq!(parse("configure"), Ok(Command::Denied));
+        assert_eq!(parse("reload Mesh_10_0_0_2"), Ok(Command::Denied));
         assert!(parse("show foo").is_err());
         assert!(
             parse("show protocols a b")

@@ -13,10 +13,11 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::command::{Command, ProtocolSelection, RouteOptions, parse};
+use super::command::{AdminAction, Command, ProtocolSelection, RouteOptions, parse};
 use super::render::{self, Reply, SocketFamily};
 use crate::io::control::{
-    BoundSocket, RouteQuery, SocketError, SourceError, StatusSource, bind_unix_socket,
+    AdminActions, BoundSocket, Caller, NoAdmin, RouteQuery, SocketError, SourceError, StatusSource,
+    bind_unix_socket, caller_text,
 };
 use crate::status::{FibStatus, HealthPolicy, Liveness, Timestamp, liveness};
 
@@ -73,22 +74,38 @@ impl BirdCtlOptions {
 }
 
 /// A bound BIRD-compatible socket, ready to [`run`](BirdCtlServer::run).
-pub struct BirdCtlServer<S> {
+pub struct BirdCtlServer<S, A = NoAdmin> {
     socket: BoundSocket,
     source: Arc<S>,
+    admin: Option<Arc<A>>,
     options: Arc<BirdCtlOptions>,
 }
 
-impl<S: StatusSource> BirdCtlServer<S> {
-    /// Binds the socket at `path`.
+impl<S: StatusSource> BirdCtlServer<S, NoAdmin> {
+    /// Binds the socket at `path` (read-only until [`BirdCtlServer::with_admin`]).
     pub fn bind(path: &Path, source: Arc<S>, options: BirdCtlOptions) -> Result<Self, SocketError> {
         Ok(BirdCtlServer {
             socket: bind_unix_socket(path, options.mode, options.gid)?,
             source,
+            admin: None,
             options: Arc::new(options),
         })
     }
 
+    /// Serves BIRD's `disable`, `enable` and `restart` with `admin`, to callers running as
+    /// root or as the daemon's own user (`SO_PEERCRED`; the socket's group may read only), on
+    /// connections that did not send `restrict`. Each is logged with the caller.
+    pub fn with_admin<A: AdminActions>(self, admin: Arc<A>) -> BirdCtlServer<S, A> {
+        BirdCtlServer {
+            socket: self.socket,
+            source: self.source,
+            admin: Some(admin),
+            options: self.options,
+        }
+    }
+}
+
+impl<S: StatusSource, A: AdminActions> BirdCtlServer<S, A> {
     /// The socket's path.
     pub fn path(&self) -> &Path {
         self.socket.path()
@@ -117,10 +134,11 @@ impl<S: StatusSource> BirdCtlServer<S> {
                 continue;
             };
             let source = Arc::clone(&self.source);
+            let admin = self.admin.clone();
             let options = Arc::clone(&self.options);
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                serve_connection(stream, &*source, &options, &shutdown).await;
+                serve_connection(stream, &*source, admin.as_deref(), &options, &shutdown).await;
                 drop(permit);
             });
         }
@@ -136,12 +154,26 @@ async fn send(w: &mut OwnedWriteHalf, text: &str, limit: Duration) -> bool {
     )
 }
 
-async fn serve_connection<S: StatusSource>(
+/// What one connection may do.
+struct Session<'a, A> {
+    admin: Option<&'a A>,
+    caller: Option<Caller>,
+    /// `restrict` was sent: no state changes on this connection.
+    restricted: bool,
+}
+
+async fn serve_connection<S: StatusSource, A: AdminActions>(
     stream: UnixStream,
     source: &S,
+    admin: Option<&A>,
     options: &BirdCtlOptions,
     shutdown: &CancellationToken,
 ) {
+    let mut session = Session {
+        admin,
+        caller: Caller::of(&stream),
+        restricted: false,
+    };
     if let Some(policy) = &options.health {
         let now = Timestamp::from_system_time(SystemTime::now());
         let verdict = match ask(options.source_timeout, source.daemon()).await {
@@ -186,6 +218,15 @@ async fn serve_connection<S: StatusSource>(
         let reply = match parse(text.trim_end_matches('\r')) {
             Ok(Command::Empty) => continue,
             Ok(Command::Quit) => return,
+            Ok(Command::Restrict) => {
+                session.restricted = true;
+                let mut r = Reply::new();
+                r.last(16, "Access restricted");
+                r.finish()
+            }
+            Ok(Command::Admin { action, which }) => {
+                admin_command(action, &which, source, &session, options).await
+            }
             Ok(command) => answer(command, source, options).await,
             Err(e) => {
                 let mut r = Reply::new();
@@ -227,11 +268,8 @@ async fn answer<S: StatusSource>(command: Command, source: &S, options: &BirdCtl
             r.last(16, "Access restricted");
             Ok(r.finish())
         }
-        Command::Denied => {
-            let mut r = Reply::new();
-            r.last(8007, "Access denied");
-            Ok(r.finish())
-        }
+        // Admin commands are served by `admin_command`, with the connection's rights.
+        Command::Denied | Command::Admin { .. } => Ok(denied()),
         Command::Empty | Command::Quit => Ok(String::new()),
     };
     result.unwrap_or_else(|e| {
@@ -240,6 +278,101 @@ async fn answer<S: StatusSource>(command: Command, source: &S, options: &BirdCtl
         r.last(8000, &format!("tern: {e}"));
         r.finish()
     })
+}
+
+/// Whether `caller` may change state through the BIRD socket: root, or the daemon's own user.
+fn may_change_state(caller: Option<Caller>) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let own = unsafe { libc::geteuid() };
+    caller.is_some_and(|c| c.uid == 0 || c.uid == own)
+}
+
+fn denied() -> String {
+    let mut r = Reply::new();
+    r.last(8007, "Access denied");
+    r.finish()
+}
+
+/// `disable`, `enable`, `restart` of the selected BGP protocols of this socket's family, with
+/// BIRD's reply codes (8/9 already disabled/disabled, 10/11 already enabled/enabled, 12
+/// restarted), then `0000`.
+async fn admin_command<S: StatusSource, A: AdminActions>(
+    action: AdminAction,
+    which: &ProtocolSelection,
+    source: &S,
+    session: &Session<'_, A>,
+    options: &BirdCtlOptions,
+) -> String {
+    let who = caller_text(session.caller);
+    let Some(admin) = session.admin else {
+        return denied();
+    };
+    if session.restricted || !may_change_state(session.caller) {
+        tracing::warn!(caller = %who, ?action, ?which, "BIRD-compatible socket: state change refused");
+        return denied();
+    }
+    tracing::info!(caller = %who, ?action, ?which, "BIRD-compatible socket: admin request");
+    let peers = match ask(options.source_timeout, source.peers()).await {
+        Ok(peers) => peers,
+        Err(e) => {
+            let mut r = Reply::new();
+            r.last(8000, &format!("tern: {e}"));
+            return r.finish();
+        }
+    };
+    let selected: Vec<_> = peers
+        .iter()
+        .filter(|p| options.family.contains(p.address))
+        .filter(|p| match which {
+            ProtocolSelection::All => true,
+            ProtocolSelection::Name(n) => &p.name == n,
+            ProtocolSelection::Pattern(pattern) => {
+                super::command::pattern_matches(pattern, &p.name)
+            }
+        })
+        .collect();
+    let mut r = Reply::new();
+    if selected.is_empty() && matches!(which, ProtocolSelection::Name(_)) {
+        // As BIRD for a name that is not a protocol.
+        r.last(
+            9001,
+            "syntax error, unexpected CF_SYM_UNDEFINED, expecting CF_SYM_KNOWN or TEXT or ALL",
+        );
+        return r.finish();
+    }
+    for peer in selected {
+        let name = peer.name.as_str();
+        let (code, result) = match action {
+            AdminAction::Disable if !peer.enabled => (8, Ok(format!("{name}: already disabled"))),
+            AdminAction::Enable if peer.enabled => (10, Ok(format!("{name}: already enabled"))),
+            AdminAction::Restart if !peer.enabled => (8, Ok(format!("{name}: already disabled"))),
+            AdminAction::Disable => (
+                9,
+                ask(options.source_timeout, admin.set_peer_enabled(name, false)).await,
+            ),
+            AdminAction::Enable => (
+                11,
+                ask(options.source_timeout, admin.set_peer_enabled(name, true)).await,
+            ),
+            AdminAction::Restart => (
+                12,
+                ask(options.source_timeout, admin.reset_peer(name)).await,
+            ),
+        };
+        match result {
+            Ok(message) => {
+                tracing::info!(caller = %who, outcome = %message, "BIRD-compatible socket: admin request done");
+                r.more(code, &message);
+            }
+            Err(e) => {
+                tracing::warn!(caller = %who, peer = %name, error = %e, "BIRD-compatible socket: admin request failed");
+                r.last(8000, &format!("tern: {name}: {e}"));
+                return r.finish();
+            }
+        }
+    }
+    r.last(0, "");
+    r.finish()
 }
 
 async fn show_protocols<S: StatusSource>(
@@ -254,7 +387,7 @@ async fn show_protocols<S: StatusSource>(
     let peers = ask(limit, source.peers()).await?;
     // The kernel row only needs the last sync time; a kernel task that does not answer must not
     // hide the peers Calico's probes look for.
-    let fib = ask(limit, source.fib())
+    let fib = ask(limit, source.fib_summary())
         .await
         .unwrap_or_else(|_| FibStatus::default());
     Ok(render::show_protocols(
@@ -275,6 +408,7 @@ async fn show_route<S: StatusSource>(
     now: Timestamp,
 ) -> Result<String, SourceError> {
     let query = RouteQuery {
+        address: None,
         prefix: opts.prefix,
     };
     let routes = ask(options.source_timeout, source.routes(query)).await?;

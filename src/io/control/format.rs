@@ -384,9 +384,17 @@ pub fn format_fib(fib: &FibStatus, now: Timestamp) -> String {
     let _ = writeln!(
         out,
         "kernel routes: {} ({})",
-        fib.routes.len(),
+        fib.counts().total(),
         counts.join(", ")
     );
+    if fib.installed.is_some() {
+        // The kernel task's counters: what it wants there and what is not there now.
+        let _ = writeln!(
+            out,
+            "desired:       {} ({} not installed)",
+            fib.desired, fib.failing
+        );
+    }
     match fib.last_sync {
         Some(t) => {
             let _ = writeln!(out, "last in sync:  {} ({})", t.rfc3339(), ago(t, now));
@@ -410,7 +418,11 @@ pub fn format_fib(fib: &FibStatus, now: Timestamp) -> String {
                             .iter()
                             .map(|h| {
                                 if h.via_tunnel {
-                                    format!("via {} dev tunl0 onlink", h.gateway)
+                                    format!(
+                                        "via {} dev {} onlink",
+                                        h.gateway,
+                                        fib.tunnel_device.as_deref().unwrap_or("tunl0")
+                                    )
                                 } else {
                                     format!("via {}", h.gateway)
                                 }

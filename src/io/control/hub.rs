@@ -134,6 +134,10 @@ impl StatusSource for StatusHub {
         Ok(*lock(&self.rib))
     }
 
+    async fn fib_summary(&self) -> Result<FibStatus, SourceError> {
+        Ok(lock(&self.fib).clone())
+    }
+
     async fn fib(&self) -> Result<FibStatus, SourceError> {
         let requests = lock(&self.fib_requests).clone();
         if let Some(requests) = requests {

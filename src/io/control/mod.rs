@@ -18,7 +18,8 @@ pub use client::{ClientError, request, request_async};
 pub use hub::{FibRequest, RouteRequest, StatusHub};
 pub use protocol::{ErrorKind, ErrorResponse, Request, Response};
 pub use server::{
-    ControlServer, DEFAULT_ADMIN_SOCKET_PATH, DEFAULT_SOCKET_PATH, ServeOptions, SocketRole,
+    Caller, ControlServer, DEFAULT_ADMIN_SOCKET_PATH, DEFAULT_SOCKET_PATH, ServeOptions,
+    SocketRole, caller_text,
 };
 pub use socket::{BoundSocket, SocketError, bind_unix_socket};
 pub use source::{AdminActions, NoAdmin, RouteQuery, SourceError, StatusSource};

@@ -29,6 +29,11 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<IpNet>,
     },
+    /// The Loc-RIB route a destination address uses: the longest prefix holding it.
+    LookupRoute {
+        /// The destination.
+        address: std::net::IpAddr,
+    },
     /// RIB sizes.
     ShowRib,
     /// Kernel routes and errors.

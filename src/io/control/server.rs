@@ -185,11 +185,50 @@ fn encode(response: &Response) -> Vec<u8> {
     line
 }
 
+/// Who is on the other end of a Unix socket connection (`SO_PEERCRED`), for the log of
+/// mutating requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Process id, when the kernel gives it.
+    pub pid: Option<i32>,
+}
+
+impl Caller {
+    /// The credentials of the process connected on `stream`.
+    pub fn of(stream: &UnixStream) -> Option<Caller> {
+        stream.peer_cred().ok().map(|c| Caller {
+            uid: c.uid(),
+            gid: c.gid(),
+            pid: c.pid(),
+        })
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "uid={} gid={}", self.uid, self.gid)?;
+        if let Some(pid) = self.pid {
+            write!(f, " pid={pid}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `Caller` for a log line: the credentials, or `unknown`.
+pub fn caller_text(caller: Option<Caller>) -> String {
+    caller.map_or_else(|| "unknown".to_owned(), |c| c.to_string())
+}
+
 async fn serve_connection<S: StatusSource, A: AdminActions>(
     stream: UnixStream,
     ctx: &Ctx<S, A>,
     shutdown: &CancellationToken,
 ) {
+    let caller = Caller::of(&stream);
     let (reader, mut writer) = stream.into_split();
     let codec =
         AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), MAX_REQUEST_LINE);
@@ -210,7 +249,7 @@ async fn serve_connection<S: StatusSource, A: AdminActions>(
             ),
             Ok(Some(Ok(line))) if line.trim_ascii().is_empty() => continue,
             Ok(Some(Ok(line))) => match serde_json::from_slice::<Request>(&line) {
-                Ok(request) => (ctx.answer(request).await, true),
+                Ok(request) => (ctx.answer(request, caller).await, true),
                 Err(e) => (
                     Response::error(ErrorKind::BadRequest, format!("malformed request: {e}")),
                     true,
@@ -247,16 +286,34 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
         }
     }
 
-    async fn answer(&self, request: Request) -> Response {
-        if request.is_mutating() && self.role == SocketRole::ReadOnly {
+    async fn answer(&self, request: Request, caller: Option<Caller>) -> Response {
+        let mutating = request.is_mutating();
+        if mutating && self.role == SocketRole::ReadOnly {
+            tracing::warn!(caller = %caller_text(caller), ?request, "control: mutating request refused on the read-only socket");
             return Response::error(
                 ErrorKind::Forbidden,
                 "this is the read-only control socket; send mutating requests to the admin socket",
             );
         }
-        if request.is_mutating() {
-            tracing::info!(?request, "control: admin request");
+        if mutating {
+            tracing::info!(caller = %caller_text(caller), ?request, "control: admin request");
         }
+        let response = self.answer_allowed(request).await;
+        if mutating {
+            match &response {
+                Response::Done { message } => {
+                    tracing::info!(caller = %caller_text(caller), outcome = %message, "control: admin request done")
+                }
+                Response::Error(e) => {
+                    tracing::warn!(caller = %caller_text(caller), error = %e.message, "control: admin request failed")
+                }
+                _ => {}
+            }
+        }
+        response
+    }
+
+    async fn answer_allowed(&self, request: Request) -> Response {
         let source = &*self.source;
         let result = match request {
             Request::ShowPeers { name } => {
@@ -276,10 +333,26 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                     })
             }
             Request::ShowRoutes { prefix } => {
-                let query = RouteQuery { prefix };
+                let query = RouteQuery {
+                    prefix,
+                    address: None,
+                };
                 self.ask("RIB", source.routes(query))
                     .await
                     .map(|routes| Response::Routes(filter_routes(routes, query)))
+            }
+            Request::LookupRoute { address } => {
+                let query = RouteQuery {
+                    prefix: None,
+                    address: Some(address),
+                };
+                self.ask("RIB", source.routes(query)).await.map(|routes| {
+                    // The longest match only, whatever the source returned.
+                    let longest = filter_routes(routes, query)
+                        .into_iter()
+                        .max_by_key(|r| r.prefix.prefix_len());
+                    Response::Routes(longest.into_iter().collect())
+                })
             }
             Request::ShowRib => self.ask("RIB", source.rib()).await.map(Response::Rib),
             Request::ShowFib => self

@@ -34,12 +34,17 @@ pub struct RouteQuery {
     /// Only this prefix (exact match), or every prefix when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<IpNet>,
+    /// Only the longest prefix holding this address (a longest-prefix lookup, as `ip route
+    /// get` or `show ip bgp ADDRESS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl RouteQuery {
-    /// Whether a route with this prefix is selected.
+    /// Whether a route with this prefix is selected (for an address: any prefix holding it;
+    /// the source picks the longest).
     pub fn matches(&self, prefix: &IpNet) -> bool {
-        self.prefix.is_none_or(|p| p == *prefix)
+        self.prefix.is_none_or(|p| p == *prefix) && self.address.is_none_or(|a| prefix.contains(&a))
     }
 }
 
@@ -58,8 +63,13 @@ pub trait StatusSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RouteStatus>, SourceError>> + Send;
     /// RIB sizes.
     fn rib(&self) -> impl Future<Output = Result<RibSummary, SourceError>> + Send;
-    /// The kernel side.
+    /// The kernel side, with the desired routes.
     fn fib(&self) -> impl Future<Output = Result<FibStatus, SourceError>> + Send;
+    /// The kernel side without routes: the kernel task's counters only, cheap whatever the
+    /// table size (metrics scrapes, the BIRD socket's `show protocols`).
+    fn fib_summary(&self) -> impl Future<Output = Result<FibStatus, SourceError>> + Send {
+        self.fib()
+    }
 }
 
 /// Mutating actions, served only on the admin socket.

@@ -116,8 +116,9 @@ impl std::fmt::Debug for FileDatastore {
 enum Message {
     /// A file system event (or a watcher error).
     Fs(notify::Result<notify::Event>),
-    /// Re-read everything now and take the files as they are ([`FileDatastore::reload`]).
-    Reload,
+    /// Re-read everything now and take the files as they are ([`Reloader::reload`]); the
+    /// outcome goes to the sender, when there is one.
+    Reload(Option<tokio::sync::oneshot::Sender<ReloadOutcome>>),
     /// The datastore is dropped.
     Stop,
 }
@@ -300,26 +301,31 @@ impl FileDatastore {
                             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     };
-                    let relevant_to = |m: &Message| match m {
-                        Message::Fs(ev) => ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs)),
-                        Message::Reload | Message::Stop => true,
+                    let relevant_to = |ev: &notify::Result<notify::Event>| {
+                        ev.as_ref().map_or(true, |e| relevant(e, &files, &dirs))
                     };
-                    let (mut changed, mut explicit) = match &first_message {
+                    let mut replies = Vec::new();
+                    let (mut changed, mut explicit) = match first_message {
                         Some(Message::Stop) => return,
-                        Some(Message::Reload) => (true, true),
-                        Some(m) => (relevant_to(m), false),
+                        Some(Message::Reload(reply)) => {
+                            replies.extend(reply);
+                            (true, true)
+                        }
+                        Some(Message::Fs(ev)) => (relevant_to(&ev), false),
                         // A periodic look while a watch is missing.
                         None => (true, false),
                     };
-                    // Debounce: keep draining until the files have been quiet for a while.
-                    loop {
+                    // Debounce: keep draining until the files have been quiet for a while (a
+                    // requested reload reads at once).
+                    while !explicit {
                         match raw_rx.recv_timeout(config.debounce) {
                             Ok(Message::Stop) => return,
-                            Ok(Message::Reload) => {
+                            Ok(Message::Reload(reply)) => {
+                                replies.extend(reply);
                                 changed = true;
                                 explicit = true;
                             }
-                            Ok(m) => changed |= relevant_to(&m),
+                            Ok(Message::Fs(ev)) => changed |= relevant_to(&ev),
                             Err(std_mpsc::RecvTimeoutError::Timeout) => break,
                             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                         }
@@ -329,28 +335,51 @@ impl FileDatastore {
                         continue;
                     }
                     let (result, problems) = load_plan(&mut state, &config, explicit);
+                    let problem_note = if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; problems: {}", problems.join("; "))
+                    };
                     let mut events: Vec<DatastoreEvent> = problems
                         .into_iter()
                         .map(|message| DatastoreEvent::Problem { message })
                         .collect();
-                    match result {
+                    let outcome = match result {
                         Ok((plan, notes)) => {
                             let diff = PlanDiff::between(&current, &plan);
-                            if !(diff.is_empty() && plan == current) {
+                            if diff.is_empty() && plan == current {
+                                Ok(format!("configuration unchanged{problem_note}"))
+                            } else {
+                                let outcome = format!(
+                                    "new plan: {} peers added, {} removed, {} reset, {} updated{problem_note}",
+                                    diff.peers_added.len(),
+                                    diff.peers_removed.len(),
+                                    diff.peers_reset.len(),
+                                    diff.peers_updated.len()
+                                );
                                 current = plan.clone();
                                 events.push(DatastoreEvent::Plan {
                                     plan: Arc::new(plan),
                                     diff,
                                     notes,
                                 });
+                                Ok(outcome)
                             }
                         }
-                        Err(error) => events.push(DatastoreEvent::Rejected { error }),
-                    }
+                        Err(error) => {
+                            events.push(DatastoreEvent::Rejected {
+                                error: error.clone(),
+                            });
+                            Err(error)
+                        }
+                    };
                     for event in events {
                         if tx.blocking_send(event).is_err() {
                             return;
                         }
+                    }
+                    for reply in replies {
+                        let _ = reply.send(outcome.clone());
                     }
                 }
             })
@@ -373,7 +402,7 @@ impl FileDatastore {
     /// files gone from a directory and empty files then hold nothing, so their resources are
     /// deleted. The result arrives as events like any edit.
     pub fn reload(&self) {
-        let _ = self.control.send(Message::Reload);
+        let _ = self.control.send(Message::Reload(None));
     }
 
     /// A handle that can ask for a reload from elsewhere (the daemon's signal handler, the
@@ -398,11 +427,22 @@ impl std::fmt::Debug for Reloader {
 }
 
 impl Reloader {
-    /// Re-read every manifest now and take the files as they are.
-    pub fn reload(&self) {
-        let _ = self.control.send(Message::Reload);
+    /// Re-reads every manifest now and takes the files as they are (see
+    /// [`FileDatastore::reload`]); the receiver gets the outcome once the manifests were read
+    /// and any new plan was handed to the daemon. Fails when the datastore has stopped.
+    pub fn reload(&self) -> Result<tokio::sync::oneshot::Receiver<ReloadOutcome>, String> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.control
+            .send(Message::Reload(Some(reply)))
+            .map_err(|_| "the datastore has stopped".to_string())?;
+        Ok(outcome)
     }
 }
+
+/// The outcome of a requested reload: `Ok` with what happened (a new plan, or nothing
+/// changed, and the files that could not be used), `Err` with why the plan was rejected (the
+/// running plan stays).
+pub type ReloadOutcome = Result<String, String>;
 
 impl FileDatastore {
     /// Loader notes from the first load (skipped kinds, ignored fields).
@@ -449,6 +489,25 @@ mod tests {
             debounce: Duration::from_millis(50),
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_requested_reload_reads_at_once_and_reports_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("nodes.yaml"), BASE).unwrap();
+        let (ds, _first, mut rx) = start(dir.path());
+        let reloader = ds.reloader();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), reloader.reload().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, Ok("configuration unchanged".to_string()));
+        assert!(rx.try_recv().is_err(), "no event for an unchanged plan");
+        drop(ds);
+        assert!(
+            reloader.reload().is_err() || rx.recv().await.is_none(),
+            "a stopped datastore answers no reload"
+        );
     }
 
     #[tokio::test]

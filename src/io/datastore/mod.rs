@@ -6,6 +6,8 @@ mod file;
 mod file_state;
 pub mod kubernetes;
 
-pub use file::{DatastoreEvent, FileDatastore, FileDatastoreConfig, Reloader, StartError};
+pub use file::{
+    DatastoreEvent, FileDatastore, FileDatastoreConfig, ReloadOutcome, Reloader, StartError,
+};
 pub use file_state::{FileState, Loaded};
 pub use kubernetes::{KubernetesConfig, KubernetesDatastore, KubernetesStatus};

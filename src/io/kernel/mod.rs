@@ -132,6 +132,15 @@ pub struct KernelStatus {
     pub restored: u64,
     /// Route writes sent to the kernel.
     pub writes: u64,
+    /// Kernel errors since start: each refused route write, each time the tunnel device went
+    /// missing while IP-in-IP routes were desired.
+    pub errors_total: u64,
+    /// The last of those errors: when it happened and what it was.
+    pub last_error: Option<(std::time::SystemTime, String)>,
+    /// When a pass last ended with the kernel as desired (no route failing).
+    pub last_sync: Option<std::time::SystemTime>,
+    /// The tunnel device IP-in-IP routes use.
+    pub tunnel_device: String,
 }
 
 /// A change of one prefix's desired kernel route (see [`KernelHandle::apply_changes`]).

@@ -207,6 +207,10 @@ impl KernelTask {
             rtnetlink::proto::new_connection::<RouteNetlinkMessage>(NETLINK_ROUTE)?;
         let writer_buffer = force_receive_buffer(writer_conn.socket_mut().as_raw_fd(), 4 << 20);
         tokio::spawn(writer_conn);
+        let status = KernelStatus {
+            tunnel_device: config.tunnel_device.clone(),
+            ..KernelStatus::default()
+        };
         let writer = RouteWriter::new(writer_handle, unsolicited, config.protocol, writer_buffer);
         let mut task = KernelTask {
             stale: StaleRoutes::none(Instant::now()),
@@ -226,7 +230,7 @@ impl KernelTask {
             applied_generation: 0,
             recursive: HashMap::new(),
             failed: BTreeMap::new(),
-            status: KernelStatus::default(),
+            status,
             tunnel_missing_logged: false,
             need_resync: false,
             need_full: false,
@@ -810,7 +814,16 @@ impl KernelTask {
             // the queued messages); they are written at the next pass.
             self.apply_queued_desired(None);
         }
+        if self.failed.is_empty() {
+            self.status.last_sync = Some(std::time::SystemTime::now());
+        }
         Ok(())
+    }
+
+    /// Counts a kernel error event and keeps it as the last one, with the time it happened.
+    fn record_error(&mut self, message: String) {
+        self.status.errors_total += 1;
+        self.status.last_error = Some((std::time::SystemTime::now(), message));
     }
 
     /// [`KernelTask::reconcile`] of some prefixes (sorted, distinct).
@@ -833,6 +846,10 @@ impl KernelTask {
             if !diff.unavailable.is_empty() {
                 if !self.tunnel_missing_logged {
                     self.tunnel_missing_logged = true;
+                    self.record_error(format!(
+                        "tunnel device {} is missing; IP-in-IP routes wait for it",
+                        self.config.tunnel_device
+                    ));
                     tracing::error!(
                         device = %self.config.tunnel_device,
                         routes = diff.unavailable.len(),
@@ -899,6 +916,7 @@ impl KernelTask {
                             }
                         }
                         tracing::debug!(prefix = %route.prefix, %error, "kernel refused a route write");
+                        self.record_error(format!("{}: {error}", route.prefix));
                         self.failed.insert(route.prefix, error.to_string());
                     }
                 }

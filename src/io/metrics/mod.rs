@@ -348,6 +348,15 @@ impl Metrics {
         self.rib_paths.set(to_i64(rib.paths));
         self.rib_attribute_sets.set(to_i64(rib.attribute_sets));
         self.rib_stale_paths.set(to_i64(rib.stale_paths));
+        // The kernel task counts its errors as they happen; the counter follows its total.
+        let errors = self.kernel_errors.get_or_create(&OperationLabels {
+            operation: "route".to_owned(),
+        });
+        let seen = errors.get();
+        if fib.errors_total > seen {
+            errors.inc_by(fib.errors_total - seen);
+        }
+        drop(errors);
         for (kind, n) in fib.counts().by_kind() {
             self.kernel_routes
                 .get_or_create(&KindLabels { kind })
@@ -388,7 +397,7 @@ impl Metrics {
         let result = async {
             let peers = source.peers().await?;
             let rib = source.rib().await?;
-            let fib = source.fib().await?;
+            let fib = source.fib_summary().await?;
             Ok::<_, SourceError>((peers, rib, fib))
         }
         .await;
