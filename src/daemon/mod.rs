@@ -5,6 +5,7 @@
 //! No tokio, no sockets, no clock: the async supervisor (`io::daemon`) calls these with the time
 //! in hand. See `docs/ARCHITECTURE.md` (tasks and channels) for where each piece is used.
 
+pub mod inbound;
 pub mod recovery;
 
 use std::net::IpAddr;
@@ -44,6 +45,8 @@ pub struct SessionDefaults {
     /// This process restarted with routes left in the kernel: set the R and F bits (RFC 4724
     /// §3) in every OPEN it sends.
     pub restarting: bool,
+    /// Maximum prefixes per peer (`[bgp.max_prefix]`).
+    pub max_prefix: inbound::MaxPrefixLimits,
 }
 
 impl SessionDefaults {
@@ -58,6 +61,7 @@ impl SessionDefaults {
             connect_retry: Duration::from_secs(b.connect_retry_time.into()),
             restart_time: Duration::from_secs(b.graceful_restart_time.into()),
             restarting,
+            max_prefix: b.max_prefix.limits(),
         }
     }
 }
