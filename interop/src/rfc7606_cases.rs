@@ -1044,4 +1044,22 @@ mod tests {
             assert!(v.issues.is_empty(), "{}: valid form has issues", c.name);
         }
     }
+
+    /// docs/rfc-compliance.md lists every case with tern's outcome.
+    #[test]
+    fn the_compliance_document_lists_every_case() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rfc-compliance.md"),
+        )
+        .unwrap();
+        for c in cases() {
+            let row = doc
+                .lines()
+                .find(|l| l.contains(&format!("`{}` ({})", c.name, c.table)))
+                .unwrap_or_else(|| panic!("{} not in docs/rfc-compliance.md", c.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells.get(5), Some(&c.frr.label()), "{row}");
+            assert_eq!(cells.get(6), Some(&c.tern.label()), "{row}");
+        }
+    }
 }
