@@ -6,7 +6,8 @@
 //!   monitor (route there or not), in a capture of what tern sent the monitor (a discarded
 //!   attribute never passed on; an unknown transitive one passed on with Partial), and on the
 //!   raw session (never reset).
-//! - `ns_rfc7606_ipv4_mp_reach_disables_ipv4`: a malformed MP_REACH_NLRI for IPv4 unicast
+//! - `ns_rfc7606_ipv4_mp_reach_disables_ipv4`: a route whose NEXT_HOP is tern's own address
+//!   is never installed nor passed on; a malformed MP_REACH_NLRI for IPv4 unicast
 //!   withdraws the peer's earlier IPv4 routes (the monitor sees them go) and IPv4 routes it sends
 //!   later are ignored; the session stays up.
 //! - `ns_max_prefix_cease_and_retry`: a peer limited to 1,000 prefixes that sends 1,001 gets
@@ -50,7 +51,7 @@ fn tern_addr() -> SocketAddr {
 /// The LAN: tern, the raw peer and the BIRD monitor, and a capture on the bridge.
 struct Lan {
     _switch: Switch,
-    _tern_ns: Netns,
+    tern_ns: Netns,
     evil_ns: Netns,
     _bird_ns: Netns,
     tern: TernNode,
@@ -108,7 +109,7 @@ fn lan(artifacts: &Artifacts, extra_settings: &str) -> Result<Lan> {
     })?;
     Ok(Lan {
         _switch: switch,
-        _tern_ns: tern_ns,
+        tern_ns,
         evil_ns,
         _bird_ns: bird_ns,
         tern,
@@ -334,6 +335,20 @@ fn ns_rfc7606_ipv4_mp_reach_disables_ipv4() {
     run_scenario("rfc7606-ipv4-disable", &[BASE, BIRD], |artifacts| {
         let lan = lan(artifacts, "")?;
         let mut peer = establish(&lan)?;
+        // RFC 4271 §5.1.3: a NEXT_HOP that is tern's own address is treat-as-withdraw: never
+        // installed, never passed on.
+        peer.announce_ipv4(&[net("10.51.0.0/24")], TERN_IP.parse()?)?;
+        sync(&mut peer, &lan.bird, "10.99.0.0/24")?;
+        ensure!(
+            !lan.bird.has_route("10.51.0.0/24")?,
+            "a route via tern's own address reached the monitor"
+        );
+        ensure!(
+            !interop::tern_node::kernel_routes(&lan.tern_ns, "bird")?
+                .iter()
+                .any(|p| p == "10.51.0.0/24"),
+            "a route via tern's own address is in tern's kernel"
+        );
         let earlier = ["10.50.0.0/24", "10.50.1.0/24", "10.50.2.0/24"];
         let nets: Vec<IpNet> = earlier.iter().map(|p| net(p)).collect();
         peer.announce_ipv4(&nets, evil_hop())?;
