@@ -247,6 +247,37 @@ fn ns_scenario_rfc7606_frr_cases() {
             Err(e) => bail!("{e:#}: wrong at the monitor: {last_wrong:?}"),
         };
         peer.keepalive()?;
+        // tern's own kernel: installed exactly the routes it kept (never `via 127.0.0.1`).
+        let mut last_kernel = Vec::new();
+        let kernel_ok = wait_until(
+            "every case's route in tern's kernel as expected",
+            Duration::from_secs(30),
+            || {
+                let kernel: BTreeSet<String> =
+                    interop::tern_node::kernel_routes(&lan.tern_ns, "bird")?
+                        .into_iter()
+                        .map(|p| {
+                            if p.contains('/') {
+                                p
+                            } else {
+                                format!("{p}/32")
+                            }
+                        })
+                        .collect();
+                last_kernel = all
+                    .iter()
+                    .filter(|c| {
+                        kernel.contains(&c.prefix)
+                            != matches!(c.tern, Outcome::Discard | Outcome::Forward)
+                    })
+                    .map(|c| c.name)
+                    .collect();
+                Ok(last_kernel.is_empty().then_some(()))
+            },
+        );
+        if let Err(e) = kernel_ok {
+            bail!("{e:#}: wrong in tern's kernel: {last_kernel:?}");
+        }
         ensure!(
             lan.tern.peer_state(EVIL_IP)? == "Established",
             "the raw session did not stay up"
