@@ -31,7 +31,7 @@ flags=(
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$PWD/$crate/target}
 # An explicit --target keeps the instrumentation out of build scripts and proc macros.
 host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="${flags[*]}" cargo build --manifest-path "$crate/Cargo.toml" --release --locked \
+RUSTFLAGS="${flags[*]}" cargo build --manifest-path "$crate/Cargo.toml" --release \
   --target "$host" --bins
 [ "$seconds" = 0 ] && exit 0  # build only
 mkdir -p "$crate/corpus/$target" "$crate/artifacts/$target"
