@@ -180,7 +180,7 @@ fn rib() -> Rib {
 fn run(updates: Vec<RouteUpdate>) -> (Rib, usize, usize) {
     let mut rib = rib();
     for u in updates {
-        rib.update(PeerId(1), u);
+        rib.update(PeerId(1), u).unwrap();
     }
     if std::env::var_os("RIB_BENCH_DEBUG").is_some() {
         eprintln!(

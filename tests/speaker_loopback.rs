@@ -162,6 +162,7 @@ async fn two_speakers_establish_exchange_and_refuse_strangers() {
         StopReason::MaxPrefix {
             family: Family::IPV4_UNICAST,
             limit: 10,
+            restart_after: Duration::from_secs(1),
         },
     )
     .unwrap();

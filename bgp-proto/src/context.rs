@@ -80,8 +80,9 @@ impl AddPathFamilies {
 
 /// The negotiated facts one direction of a session decodes or encodes with.
 ///
-/// `Context::default()` is a modern peer before ADD-PATH: 4-octet AS numbers, no ADD-PATH, no
-/// extended messages.
+/// `Context::default()` is a modern internal peer before ADD-PATH: 4-octet AS numbers, no
+/// ADD-PATH, no extended messages, every attribute kept (set `internal: false` for an external
+/// peer; [`Negotiated::from_opens`] does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Context {
     /// Both sides announced the 4-octet AS capability (RFC 6793 §3): AS_PATH and AGGREGATOR carry
@@ -92,6 +93,10 @@ pub struct Context {
     pub extended_message: bool,
     /// Families whose NLRI in this direction carry path identifiers (RFC 7911).
     pub add_path: AddPathFamilies,
+    /// Internal BGP: both speakers are in the same AS (RFC 4271 §3). Some RFC 7606 rules differ
+    /// for internal and external peers: from an external one ORIGINATOR_ID and CLUSTER_LIST are
+    /// discarded (§7.9-7.10) and a malformed LOCAL_PREF is discarded (§7.5).
+    pub internal: bool,
 }
 
 impl Default for Context {
@@ -100,6 +105,7 @@ impl Default for Context {
             four_octet_as: true,
             extended_message: false,
             add_path: AddPathFamilies::NONE,
+            internal: true,
         }
     }
 }
@@ -155,6 +161,7 @@ pub struct Negotiated {
 impl Negotiated {
     /// Computes the contexts from our OPEN (`local`) and the peer's (`remote`).
     ///
+    /// - Internal: both OPENs carry the same AS ([`Open::asn`]).
     /// - 4-octet AS: both announced capability 65 (RFC 6793 §3).
     /// - Extended message: both announced capability 6 (RFC 8654 §3).
     /// - ADD-PATH (RFC 7911 §4): we receive path identifiers for a family when we announced
@@ -162,6 +169,7 @@ impl Negotiated {
     ///   announced send and the peer announced receive.
     pub fn from_opens(local: &Open, remote: &Open) -> Self {
         let four_octet_as = local.four_octet_as().is_some() && remote.four_octet_as().is_some();
+        let internal = local.asn() == remote.asn();
         let extended_message = has(local, |c| matches!(c, Capability::ExtendedMessage))
             && has(remote, |c| matches!(c, Capability::ExtendedMessage));
         let mut receive = AddPathFamilies::NONE;
@@ -192,11 +200,13 @@ impl Negotiated {
                 four_octet_as,
                 extended_message,
                 add_path: receive,
+                internal,
             },
             send: Context {
                 four_octet_as,
                 extended_message,
                 add_path: send,
+                internal,
             },
             extended_next_hop_ipv4: ipv4_v6nh(local) && ipv4_v6nh(remote),
         }

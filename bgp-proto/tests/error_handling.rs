@@ -59,13 +59,29 @@ fn corrupted_known_optional_transitive_attribute_does_not_reset() {
     );
     assert_eq!(u.action(), Some(Rfc7606Action::AttributeDiscard));
     assert!(u.attribute(AttributeType::As4Path).is_none());
-    // Unknown optional transitive types (29, 40) with garbage: accepted as opaque.
+    // BGP-LS (29) with the Transitive bit and Prefix-SID (40) with a cut TLV, the attributes of
+    // the 2023 and 2025 incidents: both discarded (RFC 9552 §8.2.2, RFC 8669 §6), so never
+    // passed on; the route stays.
     let u = decode(
         &update_bytes(&format!("{BASE} c01d03 ffffff c02801 00"), "180a0101"),
         &Context::default(),
     );
+    assert_eq!(u.action(), Some(Rfc7606Action::AttributeDiscard));
+    assert_eq!(u.issues.len(), 2);
+    assert_eq!(u.attributes.len(), 3);
+    assert!(
+        u.attributes
+            .iter()
+            .all(|a| a.type_code() != 29 && a.type_code() != 40)
+    );
+    assert_eq!(u.nlri.len(), 1);
+    // A well-formed unknown optional transitive type stays, to be passed on.
+    let u = decode(
+        &update_bytes(&format!("{BASE} c0fe02 ffff"), "180a0101"),
+        &Context::default(),
+    );
     assert!(u.issues.is_empty());
-    assert_eq!(u.attributes.len(), 5);
+    assert_eq!(u.attributes.len(), 4);
 }
 
 #[test]
@@ -299,4 +315,123 @@ fn builder_output_is_accepted_by_the_receive_path() {
         .to_bytes(&Context::default())
         .unwrap();
     assert!(decode(&bytes, &Context::default()).issues.is_empty());
+}
+
+fn external() -> Context {
+    Context {
+        internal: false,
+        ..Context::default()
+    }
+}
+
+/// RFC 7606 §7.9-7.10: from an external peer ORIGINATOR_ID and CLUSTER_LIST are discarded,
+/// malformed or not (the route stays); from an internal one a bad length is treat-as-withdraw.
+#[test]
+fn originator_id_and_cluster_list_depend_on_the_peer() {
+    for attr in [
+        "800903 0a0000",
+        "800905 0a00000200",
+        "800a00",
+        "800a05 0a00000200",
+    ] {
+        let bytes = update_bytes(&format!("{BASE} {attr}"), "180a0101");
+        let u = decode(&bytes, &external());
+        assert_eq!(u.action(), Some(Rfc7606Action::AttributeDiscard), "{attr}");
+        assert_eq!(u.attributes.len(), 3, "{attr}");
+        let u = decode(&bytes, &Context::default());
+        assert_eq!(u.action(), Some(Rfc7606Action::TreatAsWithdraw), "{attr}");
+    }
+    // Well-formed from an external peer: discarded too, nothing to loop-check or pass on.
+    let u = decode(
+        &update_bytes(
+            &format!("{BASE} 800904 0a000009 800a04 0a000001"),
+            "180a0101",
+        ),
+        &external(),
+    );
+    assert_eq!(u.action(), Some(Rfc7606Action::AttributeDiscard));
+    assert!(u.attribute(AttributeType::OriginatorId).is_none());
+    assert!(u.attribute(AttributeType::ClusterList).is_none());
+    let u = decode(
+        &update_bytes(
+            &format!("{BASE} 800904 0a000009 800a04 0a000001"),
+            "180a0101",
+        ),
+        &Context::default(),
+    );
+    assert!(u.issues.is_empty());
+    // RFC 7606 §7.5: a malformed LOCAL_PREF from an external peer is discarded.
+    let bytes = update_bytes(&format!("{BASE} 400503 000064"), "180a0101");
+    assert_eq!(
+        decode(&bytes, &external()).action(),
+        Some(Rfc7606Action::AttributeDiscard)
+    );
+    assert_eq!(
+        decode(&bytes, &Context::default()).action(),
+        Some(Rfc7606Action::TreatAsWithdraw)
+    );
+}
+
+/// `Negotiated::from_opens` marks a session internal when both OPENs carry the same AS.
+#[test]
+fn negotiated_context_knows_internal_sessions() {
+    use bgp_proto::{Capability, Negotiated, Open};
+    let id = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    let open = |asn: u32| Open::new(23456, 90, id, vec![Capability::FourOctetAs(asn)]);
+    let same = Negotiated::from_opens(&open(4_200_000_001), &open(4_200_000_001));
+    assert!(same.receive.internal && same.send.internal);
+    let other = Negotiated::from_opens(&open(4_200_000_001), &open(4_200_000_002));
+    assert!(!other.receive.internal);
+}
+
+/// RFC 4271 §4.3: the Partial bit of a well-known attribute MUST be 0; set, the attribute is
+/// malformed and gets its own RFC 7606 action (§3(c)).
+#[test]
+fn partial_bit_on_well_known_attributes_is_malformed() {
+    let partial_origin = "600101 00 400206 0201 0000fde9 400304 0a000002";
+    let u = decode(
+        &update_bytes(partial_origin, "180a0101"),
+        &Context::default(),
+    );
+    assert_eq!(u.action(), Some(Rfc7606Action::TreatAsWithdraw));
+    let partial_path = "400101 00 600206 0201 0000fde9 400304 0a000002";
+    let u = decode(&update_bytes(partial_path, "180a0101"), &Context::default());
+    assert_eq!(u.action(), Some(Rfc7606Action::TreatAsWithdraw));
+    // ATOMIC_AGGREGATE's own action is attribute discard.
+    let u = decode(
+        &update_bytes(&format!("{BASE} 600600"), "180a0101"),
+        &Context::default(),
+    );
+    assert_eq!(u.action(), Some(Rfc7606Action::AttributeDiscard));
+    // Partial on an optional transitive attribute is normal (RFC 4271 §5).
+    let u = decode(
+        &update_bytes(&format!("{BASE} e00804 ffff0001"), "180a0101"),
+        &Context::default(),
+    );
+    assert!(u.issues.is_empty());
+}
+
+/// RFC 4271 §6.3: a loopback NEXT_HOP is not a neighbour's address: Invalid NEXT_HOP, treated
+/// as withdraw (RFC 7606 §7.3); so is a loopback or multicast MP_REACH_NLRI next hop, whose
+/// attribute is kept so that its routes can be withdrawn.
+#[test]
+fn loopback_next_hops_are_treat_as_withdraw() {
+    let u = decode(
+        &update_bytes("400101 00 400206 0201 0000fde9 400304 7f000001", "180a0101"),
+        &Context::default(),
+    );
+    assert_eq!(u.action(), Some(Rfc7606Action::TreatAsWithdraw));
+    assert_eq!(u.issues[0].notification.subcode, 8);
+    for nh in [
+        "00000000000000000000000000000001",
+        "ff020000000000000000000000000001",
+    ] {
+        let mp = format!("800e1e 0002 01 10 {nh} 00 40 20010db800000001");
+        let u = decode(
+            &update_bytes(&format!("400101 00 400206 0201 0000fde9 {mp}"), ""),
+            &Context::default(),
+        );
+        assert_eq!(u.action(), Some(Rfc7606Action::TreatAsWithdraw), "{nh}");
+        assert_eq!(u.announced().count(), 1, "{nh}");
+    }
 }

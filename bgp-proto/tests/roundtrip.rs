@@ -43,6 +43,7 @@ fn context() -> impl Strategy<Value = Context> {
                 four_octet_as,
                 extended_message,
                 add_path: AddPathFamilies::of(&fams),
+                internal: true,
             }
         })
 }
@@ -84,7 +85,7 @@ fn host_v4() -> impl Strategy<Value = Ipv4Addr> {
     any::<u32>()
         .prop_map(Ipv4Addr::from)
         .prop_filter("host address", |a| {
-            !a.is_unspecified() && !a.is_multicast() && !a.is_broadcast()
+            !a.is_unspecified() && !a.is_multicast() && !a.is_broadcast() && !a.is_loopback()
         })
 }
 
@@ -223,8 +224,10 @@ fn flags_for(t: AttributeType, extra: u8) -> AttrFlags {
         AttributeType::Other(_) => AttrFlags::OPTIONAL_TRANSITIVE,
         _ => PathAttribute::new(known_dummy(t).unwrap_or(base)).flags,
     };
-    // Keep Optional/Transitive as required, vary Partial, Extended Length and the unused bits.
-    AttrFlags(expected.0 | (extra & 0x3f))
+    // Keep Optional/Transitive as required, vary Partial (optional attributes only: RFC 4271
+    // §4.3), Extended Length and the unused bits.
+    let vary = if expected.optional() { 0x3f } else { 0x1f };
+    AttrFlags(expected.0 | (extra & vary))
 }
 
 fn known_dummy(t: AttributeType) -> Option<AttributeValue> {
@@ -267,13 +270,31 @@ fn mp_reach(ctx: Context) -> impl Strategy<Value = AttributeValue> {
         .prop_flat_map(move |(i, g, ll, v4nh, use_v6)| {
             let family = FAMILIES[i];
             let v6 = family.afi == bgp_proto::Afi::Ipv6;
+            // Next hops that can be a neighbour's (others are treat-as-withdraw).
+            let global = Ipv6Addr::from(g);
+            let global = if global.is_loopback() || global.is_multicast() || global.is_unspecified()
+            {
+                Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)
+            } else {
+                global
+            };
+            let v4 = Ipv4Addr::from(v4nh);
+            let v4 = if v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_loopback()
+            {
+                Ipv4Addr::new(192, 0, 2, 1)
+            } else {
+                v4
+            };
             let next_hop = if v6 || use_v6 {
                 NextHop::Ipv6 {
-                    global: Ipv6Addr::from(g),
+                    global,
                     link_local: ll.map(Ipv6Addr::from),
                 }
             } else {
-                NextHop::Ipv4(Ipv4Addr::from(v4nh))
+                NextHop::Ipv4(v4)
             };
             nlri_list(v6, ctx.add_path(family), 20).prop_map(move |nlri| {
                 AttributeValue::MpReachNlri(MpReach {
@@ -351,7 +372,9 @@ fn attribute_value(ctx: Context) -> BoxedStrategy<AttributeValue> {
         mp_unreach(ctx).boxed(),
         (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300))
             .prop_filter("unknown type", |(t, _)| {
+                // Not one of the types with a checked structure (attr/unused.rs).
                 matches!(AttributeType::from(*t), AttributeType::Other(_))
+                    && ![22, 23, 25, 26, 29, 40].contains(t)
             })
             .prop_map(|(type_code, data)| AttributeValue::Unknown { type_code, data })
             .boxed(),

@@ -34,6 +34,7 @@ pub mod monitor;
 pub mod netns;
 pub mod peers;
 pub mod process;
+pub mod rfc7606_cases;
 pub mod scenario;
 pub mod tern_node;
 pub mod wait;

@@ -155,6 +155,18 @@ impl TernNode {
         name: &str,
         datastore: &Path,
     ) -> Result<TernNode> {
+        TernNode::start_with(netns, artifacts, name, datastore, "")
+    }
+
+    /// [`TernNode::start`] with `extra` TOML appended to the settings file (tables such as
+    /// `[bgp.max_prefix]`).
+    pub fn start_with(
+        netns: &Netns,
+        artifacts: &Artifacts,
+        name: &str,
+        datastore: &Path,
+        extra: &str,
+    ) -> Result<TernNode> {
         let binary = tern_binary();
         if !binary.is_file() {
             bail!(
@@ -166,7 +178,7 @@ impl TernNode {
         let control_socket = runtime.join("tern.ctl");
         let settings = artifacts.write(
             &format!("{name}-tern.toml"),
-            &settings_toml(name, datastore, &runtime),
+            &(settings_toml(name, datastore, &runtime) + extra),
         )?;
         let process = Process::spawn(
             Some(netns),

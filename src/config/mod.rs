@@ -126,6 +126,81 @@ pub struct BgpSettings {
     pub graceful_restart_time: u16,
     /// Longest time stale routes are kept after a peer restarts, seconds.
     pub stale_routes_time: u16,
+    /// Maximum prefixes per peer (RFC 4486): `[bgp.max_prefix]` and its per-peer overrides.
+    pub max_prefix: MaxPrefixSettings,
+}
+
+/// What happens when a peer sends more prefixes than its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxPrefixActionSetting {
+    /// Cease/1 (RFC 4486 §4), then a new session after `restart_time`.
+    #[default]
+    Restart,
+    /// Log a warning and keep the session.
+    Warn,
+}
+
+/// One limit: `limit` paths per family (0 = none), the action and the restart delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxPrefixLimit {
+    /// Most paths (prefixes, one per ADD-PATH id) accepted per family; 0 = no limit.
+    pub limit: u32,
+    /// `restart` or `warn`.
+    pub action: MaxPrefixActionSetting,
+    /// Seconds the session stays down after a max-prefix stop before it is tried again.
+    pub restart_time: u32,
+}
+
+impl Default for MaxPrefixLimit {
+    fn default() -> Self {
+        Self {
+            limit: 0,
+            action: MaxPrefixActionSetting::Restart,
+            restart_time: 60,
+        }
+    }
+}
+
+/// `[bgp.max_prefix]`: the default limit of every peer, and `[bgp.max_prefix.peers."ADDRESS"]`
+/// overrides (keys are peer IP addresses, as in a BGPPeer's `peerIP`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxPrefixSettings {
+    /// Paths per family; 0 = no limit (the default, like Calico's BIRD).
+    pub limit: u32,
+    /// `restart` (default) or `warn`.
+    pub action: MaxPrefixActionSetting,
+    /// Seconds before a stopped session is tried again (default 60).
+    pub restart_time: Option<u32>,
+    /// Per-peer overrides, by peer address.
+    pub peers: std::collections::BTreeMap<IpAddr, MaxPrefixLimit>,
+}
+
+impl MaxPrefixSettings {
+    /// The limits as the daemon applies them.
+    pub fn limits(&self) -> crate::daemon::inbound::MaxPrefixLimits {
+        use crate::daemon::inbound::{MaxPrefix, MaxPrefixAction, MaxPrefixLimits};
+        let make = |l: &MaxPrefixLimit| {
+            (l.limit != 0).then_some(MaxPrefix {
+                limit: l.limit,
+                action: match l.action {
+                    MaxPrefixActionSetting::Restart => MaxPrefixAction::Restart,
+                    MaxPrefixActionSetting::Warn => MaxPrefixAction::Warn,
+                },
+                restart_after: std::time::Duration::from_secs(l.restart_time.into()),
+            })
+        };
+        MaxPrefixLimits {
+            default: make(&MaxPrefixLimit {
+                limit: self.limit,
+                action: self.action,
+                restart_time: self.restart_time.unwrap_or(60),
+            }),
+            peers: self.peers.iter().map(|(a, l)| (*a, make(l))).collect(),
+        }
+    }
 }
 
 impl Default for BgpSettings {
@@ -140,6 +215,7 @@ impl Default for BgpSettings {
             connect_retry_time: 5,
             graceful_restart_time: 120,
             stale_routes_time: 360,
+            max_prefix: MaxPrefixSettings::default(),
         }
     }
 }
@@ -371,6 +447,24 @@ impl Settings {
         if b.connect_retry_time == 0 {
             return Err("bgp.connect_retry_time: must be at least 1".into());
         }
+        let restart_times = b
+            .max_prefix
+            .restart_time
+            .map(|t| ("bgp.max_prefix.restart_time".to_string(), t))
+            .into_iter()
+            .chain(b.max_prefix.peers.iter().map(|(a, l)| {
+                (
+                    format!("bgp.max_prefix.peers.\"{a}\".restart_time"),
+                    l.restart_time,
+                )
+            }));
+        for (key, t) in restart_times {
+            if t == 0 {
+                return Err(format!(
+                    "{key}: must be at least 1 (a peer over its limit would reconnect at once)"
+                ));
+            }
+        }
         if !matches!(
             self.datastore.api_group.as_str(),
             "auto" | "crd.projectcalico.org/v1" | "projectcalico.org/v3"
@@ -418,6 +512,38 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, ConfigError> {
         Settings::from_toml(Path::new("tern.toml"), text)
+    }
+
+    #[test]
+    fn max_prefix_default_and_per_peer_override() {
+        use crate::daemon::inbound::MaxPrefixAction;
+        let s = parse(
+            r#"
+[bgp.max_prefix]
+limit = 5000
+action = "warn"
+[bgp.max_prefix.peers."10.0.0.2"]
+limit = 1000
+restart_time = 5
+[bgp.max_prefix.peers."10.0.0.3"]
+limit = 0
+"#,
+        )
+        .unwrap();
+        let limits = s.bgp.max_prefix.limits();
+        let other = limits.for_peer("10.0.0.9".parse().unwrap()).unwrap();
+        assert_eq!((other.limit, other.action), (5000, MaxPrefixAction::Warn));
+        assert_eq!(other.restart_after, std::time::Duration::from_secs(60));
+        let tor = limits.for_peer("10.0.0.2".parse().unwrap()).unwrap();
+        assert_eq!((tor.limit, tor.action), (1000, MaxPrefixAction::Restart));
+        assert_eq!(tor.restart_after, std::time::Duration::from_secs(5));
+        assert_eq!(limits.for_peer("10.0.0.3".parse().unwrap()), None);
+        // No limit by default.
+        assert_eq!(parse("").unwrap().bgp.max_prefix.limits().default, None);
+        let e = parse("[bgp.max_prefix.peers.\"10.0.0.2\"]\nrestart_time = 0\n").unwrap_err();
+        assert!(e.to_string().contains("restart_time"), "{e}");
+        let e = parse("[bgp.max_prefix]\nlimt = 3\n").unwrap_err();
+        assert!(e.to_string().contains("limt"), "{e}");
     }
 
     #[test]

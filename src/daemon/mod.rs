@@ -5,6 +5,7 @@
 //! No tokio, no sockets, no clock: the async supervisor (`io::daemon`) calls these with the time
 //! in hand. See `docs/ARCHITECTURE.md` (tasks and channels) for where each piece is used.
 
+pub mod inbound;
 pub mod recovery;
 
 use std::net::IpAddr;
@@ -47,6 +48,8 @@ pub struct SessionDefaults {
     /// This process restarted with routes left in the kernel and its restart is not over: set
     /// the R and F bits (RFC 4724 §3) in the OPENs it sends.
     pub restarting: bool,
+    /// Maximum prefixes per peer (`[bgp.max_prefix]`).
+    pub max_prefix: inbound::MaxPrefixLimits,
 }
 
 impl SessionDefaults {
@@ -62,6 +65,7 @@ impl SessionDefaults {
             restart_time: Duration::from_secs(b.graceful_restart_time.into()),
             stale_routes_time: Duration::from_secs(b.stale_routes_time.into()),
             restarting,
+            max_prefix: b.max_prefix.limits(),
         }
     }
 }

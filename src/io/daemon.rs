@@ -53,7 +53,6 @@ use crate::rib::loc_rib::LOCAL_PEER;
 use crate::rib::peer::SessionFacts;
 use crate::rib::{
     Families, LocalRoute, LocalRouteKind, PeerId, PeerSession, PolicyContext, Rib, RibConfig,
-    RouteUpdate,
 };
 use crate::session::{DownReason, SessionInfo, State, StopReason};
 use crate::status::{self, DaemonStatus, Timestamp};
@@ -277,6 +276,8 @@ struct PeerRuntime {
     /// The peer's metric handles (flaps, malformed UPDATEs, messages): no label lookups on
     /// events or ticks.
     metrics: Option<PeerMetrics>,
+    /// Per family (IPv4, IPv6): over its max-prefix limit now (warned once per crossing).
+    over_limit: [bool; 2],
 }
 
 #[derive(Debug)]
@@ -341,6 +342,8 @@ struct Supervisor {
     output_turn: usize,
     /// Asks the datastore to re-read everything (SIGHUP).
     reloader: Option<crate::io::datastore::Reloader>,
+    /// This node's addresses (interfaces, plan, session ends): never a valid next hop.
+    own_addresses: Vec<IpAddr>,
 }
 
 impl Supervisor {
@@ -393,6 +396,7 @@ impl Supervisor {
             output_more: false,
             output_turn: 0,
             reloader: None,
+            own_addresses: crate::io::addresses::interface_addresses(),
         }
     }
 
@@ -504,6 +508,7 @@ impl Supervisor {
                     session: None,
                     malformed: 0,
                     metrics: metrics.as_ref().map(|m| m.peer(&peering.name)),
+                    over_limit: [false; 2],
                 });
             if runtime.name != peering.name {
                 self.hub.remove_peer(&runtime.name);
@@ -635,6 +640,10 @@ impl Supervisor {
                 let Some(peering) = self.plan.peerings.iter().find(|p| p.address == address) else {
                     return;
                 };
+                if !self.own_addresses.contains(&local_address) {
+                    self.own_addresses = crate::io::addresses::interface_addresses();
+                    self.own_addresses.push(local_address);
+                }
                 let peer_session = PeerSession::from_peering(peering, &self.plan, &facts);
                 self.rib.peer_up(id, peer_session);
                 if facts.graceful_restart {
@@ -680,12 +689,56 @@ impl Supervisor {
                         warn!(peer = %name, ?action, issues = ?update.issues, count = runtime.malformed, "malformed UPDATE handled per RFC 7606");
                     }
                 }
-                let routes = RouteUpdate::from_wire(&update);
                 if !self.recovery.is_done() {
                     self.recovery.update_received(address, Instant::now());
                 }
-                self.routes_since_trim += routes.withdrawn.len() + routes.announced.len();
-                self.rib.update(id, routes);
+                self.routes_since_trim +=
+                    update.announced().count() + update.withdrawn_routes().count();
+                let limit = self.defaults.max_prefix.for_peer(address);
+                let outcome = glue::inbound::apply_update(
+                    &mut self.rib,
+                    id,
+                    *update,
+                    &self.own_addresses,
+                    limit,
+                    &mut runtime.over_limit,
+                );
+                if outcome.own_next_hop > 0 {
+                    runtime.malformed += 1;
+                }
+                if outcome.own_next_hop > 0 && runtime.malformed.is_power_of_two() {
+                    warn!(peer = %name, routes = outcome.own_next_hop, "next hop is an address of this node: routes treated as withdrawn (RFC 4271 §5.1.3)");
+                }
+                if let Some(full) = outcome.rib_full {
+                    error!(peer = %name, error = %full, "UPDATE rejected");
+                }
+                if let Some((family, limit)) = outcome.over_limit {
+                    match limit.action {
+                        glue::inbound::MaxPrefixAction::Warn => {
+                            warn!(peer = %name, %family, limit = limit.limit, "peer is over its maximum prefix limit (warn only)");
+                        }
+                        glue::inbound::MaxPrefixAction::Restart => {
+                            warn!(peer = %name, %family, limit = limit.limit, restart_after = ?limit.restart_after, "peer is over its maximum prefix limit: Cease/1, session restarts after the delay (RFC 4486)");
+                            let stop = crate::session::StopReason::MaxPrefix {
+                                family,
+                                limit: limit.limit,
+                                restart_after: limit.restart_after,
+                            };
+                            if let Err(e) = self.speaker.stop_peer(address, stop) {
+                                error!(peer = %name, error = %e, "max-prefix stop not delivered");
+                            }
+                        }
+                    }
+                }
+                self.status_dirty = true;
+            }
+            PeerEvent::FamilyDisabled(family) => {
+                // RFC 7606 §7.11, RFC 4760 §7: delete the peer's routes of the family.
+                warn!(peer = %name, %family, "malformed MP_REACH_NLRI/MP_UNREACH_NLRI: family disabled until the session resets, its routes withdrawn");
+                if rib_family(family).is_some() {
+                    self.rib
+                        .remove_peer_family(id, family == Family::IPV6_UNICAST);
+                }
                 self.status_dirty = true;
             }
             PeerEvent::EndOfRib(family) => {
@@ -712,6 +765,7 @@ impl Supervisor {
                 if down.was_established || runtime.session.is_some() {
                     info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
                     runtime.session = None;
+                    runtime.over_limit = [false; 2];
                     self.rib.peer_down(id, Instant::now(), retain);
                 }
                 let error = glue::peer_error(&down.reason, now_ts());

@@ -1,5 +1,6 @@
 //! The only async and OS code: listener, peer tasks, kernel (rtnetlink), datastores, control socket, metrics.
 
+pub mod addresses;
 pub mod bgp;
 pub mod birdctl;
 pub mod control;

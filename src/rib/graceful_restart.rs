@@ -78,9 +78,13 @@ impl Rib {
             .collect();
         for prefix in stale_prefixes {
             // RFC 4724 §4.2: on End-of-RIB the receiving speaker MUST remove the routes still stale.
+            let mut removed = 0i64;
             self.modify(prefix, |entry, _| {
-                entry.paths.retain(|p| !(p.peer == peer && p.stale))
+                let before = entry.paths.len();
+                entry.paths.retain(|p| !(p.peer == peer && p.stale));
+                removed = (before - entry.paths.len()) as i64;
             });
+            self.count(peer, &prefix, -removed);
         }
         let any_left = self
             .table

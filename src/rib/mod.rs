@@ -198,6 +198,22 @@ pub(crate) struct PeerState {
     pub(crate) group: Option<GroupId>,
     /// Graceful restart: stale routes are swept at this time (RFC 4724 §4.2).
     pub(crate) stale_deadline: Option<Instant>,
+    /// Paths received from the peer and held (pre-policy, stale ones included): IPv4, IPv6.
+    pub(crate) received: [u32; 2],
+}
+
+/// The table cannot take the UPDATE's new prefixes: it was rejected whole, nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "RIB full: {prefixes} prefixes held, the UPDATE announces {announced} and the table holds at most {limit}; UPDATE rejected"
+)]
+pub struct RibFull {
+    /// Prefixes in the Loc-RIB.
+    pub prefixes: usize,
+    /// Routes the rejected UPDATE announced.
+    pub announced: usize,
+    /// The limit.
+    pub limit: usize,
 }
 
 /// The routing information base (see the module docs).
@@ -219,6 +235,8 @@ pub struct Rib {
     /// programs the kernel, see [`Rib::set_fib_tracking`]).
     track_fib: bool,
     released: usize,
+    /// Most prefixes the table may hold ([`table::MAX_ENTRIES`]; lower in tests).
+    max_prefixes: usize,
 }
 
 impl Rib {
@@ -237,6 +255,25 @@ impl Rib {
             fib_dirty: Vec::new(),
             track_fib: true,
             released: 0,
+            max_prefixes: table::MAX_ENTRIES,
+        }
+    }
+
+    /// Lowers the most prefixes the table may hold (to test the full-table path).
+    pub fn set_max_prefixes(&mut self, limit: usize) {
+        self.max_prefixes = limit.min(table::MAX_ENTRIES);
+    }
+
+    /// Paths held from `peer` (pre-policy, stale included) for IPv4 and IPv6: what a maximum
+    /// prefix limit counts (RFC 4486 §4).
+    pub fn received_counts(&self, peer: PeerId) -> [u32; 2] {
+        self.peers.get(&peer).map_or([0, 0], |s| s.received)
+    }
+
+    fn count(&mut self, peer: PeerId, prefix: &IpNet, delta: i64) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            let slot = &mut state.received[usize::from(prefix.addr().is_ipv6())];
+            *slot = (i64::from(*slot) + delta).clamp(0, i64::from(u32::MAX)) as u32;
         }
     }
 
@@ -285,12 +322,14 @@ impl Rib {
         }
         let group = self.group_for(&session);
         let deadline = self.peers.get(&peer).and_then(|s| s.stale_deadline);
+        let received = self.received_counts(peer);
         self.peers.insert(
             peer,
             PeerState {
                 session,
                 group: Some(group),
                 stale_deadline: deadline,
+                received,
             },
         );
         if had_stale && !restart_capable {
@@ -420,16 +459,34 @@ impl Rib {
     // ----- routes in ---------------------------------------------------------------------
 
     /// Applies a received UPDATE from `peer` (ignored when the peer is not registered).
-    pub fn update(&mut self, peer: PeerId, update: RouteUpdate) {
+    ///
+    /// An UPDATE whose announcements could overflow the table is rejected whole (nothing
+    /// changes) and reported: a prefix table holds at most [`table::MAX_ENTRIES`] entries.
+    pub fn update(&mut self, peer: PeerId, update: RouteUpdate) -> Result<(), RibFull> {
         if !self.peers.contains_key(&peer) {
-            return;
+            return Ok(());
+        }
+        let prefixes = self.table.len();
+        if prefixes.saturating_add(update.announced.len()) > self.max_prefixes {
+            let new = update
+                .announced
+                .iter()
+                .filter(|n| self.table.get(&n.prefix).is_none())
+                .count();
+            if prefixes.saturating_add(new) > self.max_prefixes {
+                return Err(RibFull {
+                    prefixes,
+                    announced: update.announced.len(),
+                    limit: self.max_prefixes,
+                });
+            }
         }
         for nlri in update.withdrawn {
             self.remove_path(nlri.prefix, peer, nlri.path_id.unwrap_or(0));
         }
         let Some(attrs) = update.attrs else {
             self.forget_last_exports();
-            return;
+            return Ok(());
         };
         let received = self.attrs.intern(attrs);
         // Import depends on the prefix only through a filter rule on the CIDR or the priority;
@@ -475,6 +532,31 @@ impl Rib {
         drop(memo);
         self.forget_last_exports();
         self.attrs.release(received);
+        self.maybe_sweep();
+        Ok(())
+    }
+
+    /// Deletes every path of `peer` for the prefixes of one address family (IPv6 when `ipv6`):
+    /// RFC 7606 AFI/SAFI disable (§7.11), RFC 4760 §7.
+    pub fn remove_peer_family(&mut self, peer: PeerId, ipv6: bool) {
+        let prefixes: Vec<IpNet> = self
+            .table
+            .iter()
+            .filter(|(prefix, e)| {
+                prefix.addr().is_ipv6() == ipv6 && e.paths.iter().any(|p| p.peer == peer)
+            })
+            .map(|(p, _)| p)
+            .collect();
+        for prefix in prefixes {
+            let mut removed = 0i64;
+            self.modify(prefix, |entry, _| {
+                let before = entry.paths.len();
+                entry.paths.retain(|p| p.peer != peer);
+                removed = (before - entry.paths.len()) as i64;
+            });
+            self.count(peer, &prefix, -removed);
+            self.released += 1;
+        }
         self.maybe_sweep();
     }
 
@@ -859,14 +941,14 @@ impl Rib {
         received: Arc<RouteAttrs>,
         accepted: Option<Arc<RouteAttrs>>,
     ) {
-        let mut released = 0;
+        let mut replaced = false;
         self.modify(prefix, |entry, _| match entry.find(peer, rx_path_id) {
             Some(i) => {
                 let p = &mut entry.paths[i];
                 p.stale = false;
                 p.received = received;
                 p.accepted = accepted;
-                released += 1;
+                replaced = true;
             }
             None => {
                 let tx_path_id = entry.free_tx_path_id();
@@ -880,7 +962,11 @@ impl Rib {
                 });
             }
         });
-        self.released += released;
+        if replaced {
+            self.released += 1;
+        } else {
+            self.count(peer, &prefix, 1);
+        }
     }
 
     fn remove_path(&mut self, prefix: IpNet, peer: PeerId, rx_path_id: u32) {
@@ -897,6 +983,7 @@ impl Rib {
                 entry.paths.remove(i);
             }
         });
+        self.count(peer, &prefix, -1);
         self.released += 1;
     }
 
@@ -909,9 +996,13 @@ impl Rib {
             .map(|(p, _)| p)
             .collect();
         for prefix in prefixes {
+            let mut removed = 0i64;
             self.modify(prefix, |entry, _| {
-                entry.paths.retain(|p| !(p.peer == peer && which(p)))
+                let before = entry.paths.len();
+                entry.paths.retain(|p| !(p.peer == peer && which(p)));
+                removed = (before - entry.paths.len()) as i64;
             });
+            self.count(peer, &prefix, -removed);
             self.released += 1;
         }
         self.maybe_sweep();

@@ -184,7 +184,8 @@ fn ibgp_learned_routes_are_not_sent_to_other_ibgp_peers() {
             &["10.244.2.0/26"],
             hop(2).with_local_pref(local_pref_from_priority(1024)),
         ),
-    );
+    )
+    .unwrap();
     let (ann, _) = drain(&mut rib, PeerId(3), now);
     assert!(ann.is_empty(), "iBGP split horizon");
     let (ann, _) = drain(&mut rib, PeerId(9), now);
@@ -230,7 +231,8 @@ fn route_reflector_reflects_client_routes_with_originator_and_cluster_list() {
     rib.update(
         PeerId(2),
         announce(&["10.244.2.0/26"], hop(2).with_local_pref(100)),
-    );
+    )
+    .unwrap();
     for p in [3, 4] {
         let (ann, _) = drain(&mut rib, PeerId(p), now);
         assert_eq!(
@@ -253,7 +255,8 @@ fn route_reflector_reflects_client_routes_with_originator_and_cluster_list() {
     rib.update(
         PeerId(4),
         announce(&["10.244.4.0/26"], hop(4).with_local_pref(100)),
-    );
+    )
+    .unwrap();
     let (ann, _) = drain(&mut rib, PeerId(2), now);
     assert_eq!(announced_prefixes(&ann), vec![net("10.244.4.0/26")]);
     let (ann, _) = drain(&mut rib, PeerId(4), now);
@@ -267,10 +270,12 @@ fn reflected_loops_are_dropped_on_receipt() {
     rib.peer_up(PeerId(4), session(4, LOCAL_AS));
     let mut looped = hop(4);
     looped.cluster_list = vec![cluster];
-    rib.update(PeerId(4), announce(&["10.244.4.0/26"], looped));
+    rib.update(PeerId(4), announce(&["10.244.4.0/26"], looped))
+        .unwrap();
     let mut mine = hop(4);
     mine.originator_id = Some(rid(1));
-    rib.update(PeerId(4), announce(&["10.244.5.0/26"], mine));
+    rib.update(PeerId(4), announce(&["10.244.5.0/26"], mine))
+        .unwrap();
     assert_eq!(rib.loc_rib().count(), 0);
     // Still in the pre-policy Adj-RIB-In.
     assert_eq!(rib.adj_rib_in(PeerId(4)).count(), 2);
@@ -283,7 +288,8 @@ fn a_new_router_id_applies_to_the_routes_already_received() {
     rib.peer_up(PeerId(4), session(4, LOCAL_AS));
     let mut stamped = hop(4);
     stamped.originator_id = Some(rid(9));
-    rib.update(PeerId(4), announce(&["10.244.5.0/26"], stamped));
+    rib.update(PeerId(4), announce(&["10.244.5.0/26"], stamped))
+        .unwrap();
     assert_eq!(rib.loc_rib().count(), 1);
     // The node's address changed: router id 192.168.0.9 is ours now, so the route is a loop.
     rib.set_identity(rid(9), LOCAL_AS, None);
@@ -302,21 +308,23 @@ fn two_peers_with_one_prefix_give_a_multipath_fib_route() {
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
     rib.peer_up(PeerId(3), session(3, LOCAL_AS));
-    rib.update(PeerId(3), announce(&["10.96.0.10/32"], hop(3)));
-    rib.update(PeerId(2), announce(&["10.96.0.10/32"], hop(2)));
+    rib.update(PeerId(3), announce(&["10.96.0.10/32"], hop(3)))
+        .unwrap();
+    rib.update(PeerId(2), announce(&["10.96.0.10/32"], hop(2)))
+        .unwrap();
     let fib = rib.take_fib_changes();
     assert_eq!(fib.len(), 1, "coalesced per prefix");
     assert_eq!(
         fib[0].route.as_ref().unwrap().next_hops,
         vec![ip("192.168.0.2"), ip("192.168.0.3")]
     );
-    rib.update(PeerId(2), withdraw(&["10.96.0.10/32"]));
+    rib.update(PeerId(2), withdraw(&["10.96.0.10/32"])).unwrap();
     let fib = rib.take_fib_changes();
     assert_eq!(
         fib[0].route.as_ref().unwrap().next_hops,
         vec![ip("192.168.0.3")]
     );
-    rib.update(PeerId(3), withdraw(&["10.96.0.10/32"]));
+    rib.update(PeerId(3), withdraw(&["10.96.0.10/32"])).unwrap();
     assert_eq!(
         rib.take_fib_changes(),
         vec![FibChange {
@@ -343,8 +351,10 @@ fn add_path_lets_ecmp_survive_a_reflector() {
     drain(&mut rib, PeerId(4), now);
     drain(&mut rib, PeerId(5), now);
     // Anycast: two clients announce the same service address.
-    rib.update(PeerId(2), announce(&["10.96.0.10/32"], hop(2)));
-    rib.update(PeerId(3), announce(&["10.96.0.10/32"], hop(3)));
+    rib.update(PeerId(2), announce(&["10.96.0.10/32"], hop(2)))
+        .unwrap();
+    rib.update(PeerId(3), announce(&["10.96.0.10/32"], hop(3)))
+        .unwrap();
     let (ann, _) = drain(&mut rib, PeerId(4), now);
     let mut ids: Vec<Option<u32>> = ann.iter().map(|(n, _)| n.path_id).collect();
     ids.sort();
@@ -356,7 +366,7 @@ fn add_path_lets_ecmp_survive_a_reflector() {
     assert_eq!(ann[0].0.path_id, None);
     // One path goes; its id is withdrawn, the other's id is unchanged.
     let id_of_2 = ann_id(&rib, "10.96.0.10/32", PeerId(2));
-    rib.update(PeerId(2), withdraw(&["10.96.0.10/32"]));
+    rib.update(PeerId(2), withdraw(&["10.96.0.10/32"])).unwrap();
     let (_, wd) = drain(&mut rib, PeerId(4), now);
     assert_eq!(
         wd,
@@ -393,8 +403,8 @@ fn add_path_receive_keeps_each_path_id_apart() {
         }],
         attrs: Some(attrs),
     };
-    rib.update(PeerId(2), with_id(7, hop(7)));
-    rib.update(PeerId(2), with_id(8, hop(8)));
+    rib.update(PeerId(2), with_id(7, hop(7))).unwrap();
+    rib.update(PeerId(2), with_id(8, hop(8))).unwrap();
     assert_eq!(rib.paths(&net("10.96.0.10/32")).len(), 2);
     assert_eq!(
         rib.selected(&net("10.96.0.10/32")).len(),
@@ -410,7 +420,8 @@ fn add_path_receive_keeps_each_path_id_apart() {
             }],
             ..RouteUpdate::default()
         },
-    );
+    )
+    .unwrap();
     let left = rib.paths(&net("10.96.0.10/32"));
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].rx_path_id, 8);
@@ -424,7 +435,8 @@ fn graceful_restart_keeps_routes_until_end_of_rib_without_touching_the_fib() {
     rib.update(
         PeerId(2),
         announce(&["10.244.2.0/26", "10.244.3.0/26"], hop(2)),
-    );
+    )
+    .unwrap();
     rib.take_fib_changes();
     rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
     assert!(
@@ -435,7 +447,8 @@ fn graceful_restart_keeps_routes_until_end_of_rib_without_touching_the_fib() {
     assert_eq!(rib.next_deadline(), Some(t0 + Duration::from_secs(120)));
     // It comes back and re-announces one of the two, then End-of-RIB.
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
-    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)))
+        .unwrap();
     assert!(
         rib.take_fib_changes().is_empty(),
         "same route again: no FIB change"
@@ -457,7 +470,8 @@ fn graceful_restart_sweeps_at_the_restart_time() {
     let t0 = Instant::now();
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
-    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)))
+        .unwrap();
     rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
     rib.advance(t0 + Duration::from_secs(119));
     assert_eq!(rib.loc_rib().count(), 1);
@@ -471,7 +485,8 @@ fn a_peer_returning_without_graceful_restart_loses_its_stale_routes() {
     let t0 = Instant::now();
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
-    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)))
+        .unwrap();
     rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
     rib.peer_up(
         PeerId(2),
@@ -489,7 +504,8 @@ fn peer_down_without_graceful_restart_withdraws_everything() {
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
     rib.peer_up(PeerId(9), session(9, 65000));
-    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)))
+        .unwrap();
     drain(&mut rib, PeerId(9), now);
     rib.peer_down(PeerId(2), now, None);
     let (_, wd) = drain(&mut rib, PeerId(9), now);
@@ -546,7 +562,8 @@ fn import_filter_change_re_evaluates_the_pre_policy_routes() {
             &["0.0.0.0/0", "172.16.0.0/16"],
             hop(9).with_as_sequence([65000]),
         ),
-    );
+    )
+    .unwrap();
     assert_eq!(
         rib.loc_rib().count(),
         2,
@@ -666,7 +683,8 @@ fn a_returning_graceful_restart_peer_has_its_stale_routes_bounded_anew() {
     let t0 = Instant::now();
     let mut rib = Rib::new(config(None), policy());
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
-    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)));
+    rib.update(PeerId(2), announce(&["10.244.2.0/26"], hop(2)))
+        .unwrap();
     rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
     rib.peer_up(PeerId(2), session(2, LOCAL_AS));
     let back = t0 + Duration::from_secs(100);
@@ -692,7 +710,8 @@ fn local_route_beats_a_learned_one_for_the_same_prefix() {
     rib.update(
         PeerId(9),
         announce(&["10.96.0.0/12"], hop(9).with_as_sequence([65000])),
-    );
+    )
+    .unwrap();
     rib.originate(
         net("10.96.0.0/12"),
         LocalRoute {
@@ -733,7 +752,7 @@ proptest! {
                     withdrawn: vec![],
                     announced: vec![Nlri { prefix: v4(*prefix, 24), path_id: None }],
                     attrs: Some(attrs),
-                });
+                }).unwrap();
             }
             let mut sel: Vec<SelectedView> = (0..4)
                 .map(|i| (v4(i, 24), rib.selected(&v4(i, 24)).iter().map(|p| (p.peer, p.accepted.as_ref().unwrap().next_hop)).collect()))
@@ -770,7 +789,7 @@ proptest! {
                 withdrawn: vec![],
                 announced: vec![Nlri { prefix: v4(*prefix, 26), path_id: None }],
                 attrs: Some(hop(*peer).with_as_sequence([65000, *lp])),
-            });
+            }).unwrap();
         }
         rib.originate(v4(1, 26), LocalRoute { kind: LocalRouteKind::Block, metric: 1024 });
         let (ann, _) = drain(&mut rib, PeerId(20), now);
@@ -780,7 +799,7 @@ proptest! {
             rib.update(PeerId(u32::from(*peer)), RouteUpdate {
                 withdrawn: vec![Nlri { prefix: v4(*prefix, 26), path_id: None }],
                 ..RouteUpdate::default()
-            });
+            }).unwrap();
         }
         rib.withdraw_local(v4(1, 26));
         drain(&mut rib, PeerId(20), now);
@@ -833,7 +852,7 @@ fn wire_updates_round_trip_through_the_rib() {
         update.attrs.as_ref().unwrap().next_hop,
         Some(ip("192.168.0.2"))
     );
-    rib.update(PeerId(2), update);
+    rib.update(PeerId(2), update).unwrap();
     let out = rib.pull(PeerId(9), now, 100);
     let messages: Vec<bgp_proto::Update> = out
         .updates
@@ -870,7 +889,7 @@ fn wire_updates_round_trip_through_the_rib() {
             vec![],
         ),
     });
-    rib.update(PeerId(2), RouteUpdate::from_wire(&bad));
+    rib.update(PeerId(2), RouteUpdate::from_wire(&bad)).unwrap();
     assert_eq!(rib.loc_rib().count(), 0);
 }
 
@@ -884,7 +903,8 @@ fn a_second_group_member_gets_the_first_members_routes() {
     rib.update(
         PeerId(8),
         announce(&["10.244.8.0/26"], hop(8).with_as_sequence([65000])),
-    );
+    )
+    .unwrap();
     assert!(drain(&mut rib, PeerId(8), now).0.is_empty());
     assert_eq!(rib.group_of(PeerId(8)).unwrap().len(), 0);
     rib.peer_up(PeerId(9), session(9, 65000));
@@ -1035,14 +1055,14 @@ proptest! {
         let mut rib = Rib::new(config(None), policy());
         rib.peer_up(PeerId(2), session(2, LOCAL_AS));
         for i in &before {
-            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) }).unwrap();
         }
         rib.take_fib_changes();
         rib.peer_down(PeerId(2), t0, Some(Duration::from_secs(120)));
         prop_assert!(rib.take_fib_changes().is_empty());
         rib.peer_up(PeerId(2), session(2, LOCAL_AS));
         for i in &after {
-            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) });
+            rib.update(PeerId(2), RouteUpdate { withdrawn: vec![], announced: vec![Nlri::new(v4(*i, 26))], attrs: Some(hop(2)) }).unwrap();
         }
         rib.end_of_rib(PeerId(2), Family::Ipv4);
         let mut left: Vec<IpNet> = rib.loc_rib().map(|(p, _)| p).collect();
@@ -1126,9 +1146,9 @@ proptest! {
                         announced: vec![Nlri::new(v4(prefix, 26))],
                         attrs: Some(hop(peer).with_as_sequence([65000 + u32::from(peer), 1 + lp])),
                     },
-                ),
+                ).unwrap(),
                 Op::Withdraw { peer, prefix } if up[peer as usize] => {
-                    rib.update(PeerId(u32::from(peer)), RouteUpdate { withdrawn: vec![Nlri::new(v4(prefix, 26))], ..RouteUpdate::default() })
+                    rib.update(PeerId(u32::from(peer)), RouteUpdate { withdrawn: vec![Nlri::new(v4(prefix, 26))], ..RouteUpdate::default() }).unwrap()
                 }
                 Op::Down { peer, graceful } if up[peer as usize] => {
                     rib.peer_down(PeerId(u32::from(peer)), now, graceful.then_some(Duration::from_secs(10)));
@@ -1222,7 +1242,8 @@ fn a_prefix_filter_decides_each_prefix_of_one_update() {
             &["0.0.0.0/0", "172.16.0.0/16", "172.17.0.0/16"],
             hop(9).with_as_sequence([65000]),
         ),
-    );
+    )
+    .unwrap();
     let mut best: Vec<IpNet> = rib.loc_rib().map(|(p, _)| p).collect();
     best.sort();
     assert_eq!(best, vec![net("172.16.0.0/16"), net("172.17.0.0/16")]);
@@ -1237,7 +1258,8 @@ fn fib_tracking_off_records_nothing_and_back_on_gives_the_whole_loc_rib() {
     rib.update(
         PeerId(2),
         announce(&["10.96.0.10/32", "10.96.0.11/32"], hop(2)),
-    );
+    )
+    .unwrap();
     assert!(rib.take_fib_changes().is_empty());
     assert_eq!(rib.loc_rib().count(), 2, "the Loc-RIB itself is unchanged");
     rib.set_fib_tracking(true);
@@ -1248,7 +1270,7 @@ fn fib_tracking_off_records_nothing_and_back_on_gives_the_whole_loc_rib() {
         .collect();
     changed.sort();
     assert_eq!(changed, vec![net("10.96.0.10/32"), net("10.96.0.11/32")]);
-    rib.update(PeerId(2), withdraw(&["10.96.0.11/32"]));
+    rib.update(PeerId(2), withdraw(&["10.96.0.11/32"])).unwrap();
     assert_eq!(
         rib.take_fib_changes(),
         vec![FibChange {
@@ -1304,14 +1326,16 @@ fn only_negotiated_families_are_exported() {
     );
     // An eBGP peer (both families) sends a route of each family inside the pools.
     rib.peer_up(PeerId(5), session(5, 65005));
-    rib.update(PeerId(5), announce(&["10.244.7.0/26"], hop(5)));
+    rib.update(PeerId(5), announce(&["10.244.7.0/26"], hop(5)))
+        .unwrap();
     rib.update(
         PeerId(5),
         announce(
             &["fd00:244:0:7::/64"],
             RouteAttrs::new(Origin::Igp, Some(ip("fd00::5"))),
         ),
-    );
+    )
+    .unwrap();
     let sent = |rib: &mut Rib, peer| {
         let (ann, wd) = drain(rib, PeerId(peer), now);
         assert!(wd.is_empty(), "{wd:?}");
@@ -1332,7 +1356,8 @@ fn only_negotiated_families_are_exported() {
         ]
     );
     // Withdrawals of the other family are not sent either.
-    rib.update(PeerId(5), withdraw(&["fd00:244:0:7::/64"]));
+    rib.update(PeerId(5), withdraw(&["fd00:244:0:7::/64"]))
+        .unwrap();
     let (ann, wd) = drain(&mut rib, PeerId(2), now);
     assert!(ann.is_empty() && wd.is_empty(), "{ann:?} {wd:?}");
     let (_, wd) = drain(&mut rib, PeerId(3), now);

@@ -119,12 +119,15 @@ pub enum StopReason {
         text: String,
     },
     /// The peer sent more prefixes than allowed (RFC 4486 §4): Cease/1 with AFI, SAFI and the
-    /// limit, then restart after the error wait (robustness F19).
+    /// limit, then a new session after `restart_after` (robustness F19); the peer's connections
+    /// are refused meanwhile.
     MaxPrefix {
         /// The family over its limit.
         family: Family,
         /// The limit.
         limit: u32,
+        /// How long the session stays down.
+        restart_after: Duration,
     },
 }
 
@@ -286,6 +289,10 @@ pub enum Action {
     Update(Box<bgp_proto::message::Update>),
     /// The peer finished its initial table for this family (RFC 4724 §2 End-of-RIB).
     EndOfRib(Family),
+    /// A malformed MP_REACH_NLRI / MP_UNREACH_NLRI disabled this negotiated family for the rest
+    /// of the session (RFC 7606 §7.11, RFC 4760 §7): delete the peer's routes of the family.
+    /// Later routes of it are not passed on.
+    FamilyDisabled(Family),
     /// The peer asks for our routes of this family again (RFC 2918).
     RouteRefresh(Family),
     /// The session (or attempt) ended.

@@ -34,6 +34,9 @@ struct Conn {
     info: Option<Arc<SessionInfo>>,
     /// Whether the socket refuses our data (RFC 9687).
     write_stalled: bool,
+    /// Families disabled on this session after a malformed MP_REACH_NLRI / MP_UNREACH_NLRI
+    /// (RFC 7606 §7.11, RFC 4760 §7): their routes are ignored until the session resets.
+    disabled: Vec<Family>,
 }
 
 impl Conn {
@@ -44,6 +47,7 @@ impl Conn {
             buf: BytesMut::new(),
             info: None,
             write_stalled: false,
+            disabled: Vec::new(),
         }
     }
 }
@@ -352,7 +356,10 @@ impl Session {
         self.set_state(State::Idle);
         if restart {
             let wait = match reason {
-                StopReason::MaxPrefix { .. } => self.backoff.on_error(now),
+                StopReason::MaxPrefix { restart_after, .. } => {
+                    self.backoff.on_error(now);
+                    *restart_after
+                }
                 _ => self.config.connect_delay,
             };
             self.arm(Timer::IdleHold, now + wait);
@@ -926,10 +933,54 @@ impl Session {
         }
     }
 
-    fn on_update(&mut self, update: bgp_proto::message::Update) {
+    fn on_update(&mut self, mut update: bgp_proto::message::Update) {
+        let Some(conn) = self.primary.as_mut() else {
+            return;
+        };
+        let negotiated: Vec<Family> = conn
+            .info
+            .as_ref()
+            .map(|i| i.families.clone())
+            .unwrap_or_default();
+        // RFC 7606 §7.11-7.12, RFC 4760 §7: a malformed MP_REACH_NLRI / MP_UNREACH_NLRI
+        // disables its family for the rest of the session ("AFI/SAFI disable", chosen over a
+        // session reset so that the other families stay up): the peer's routes of the family
+        // are deleted (`Action::FamilyDisabled`) and later ones ignored. A family that was not
+        // negotiated has nothing to delete and is ignored anyway.
+        let mut newly = Vec::new();
+        for family in update.disabled_families() {
+            if !conn.disabled.contains(&family) {
+                conn.disabled.push(family);
+                if negotiated.contains(&family) {
+                    newly.push(family);
+                }
+            }
+        }
+        let disabled = conn.disabled.clone();
+        self.actions
+            .extend(newly.into_iter().map(Action::FamilyDisabled));
+        let usable = |f: &Family| negotiated.contains(f) && !disabled.contains(f);
         if let Some(family) = update.is_end_of_rib().filter(|_| update.issues.is_empty()) {
             // RFC 4724 §2: an empty UPDATE (IPv4) or one with only an empty MP_UNREACH_NLRI.
-            self.actions.push(Action::EndOfRib(family));
+            if usable(&family) {
+                self.actions.push(Action::EndOfRib(family));
+            }
+            return;
+        }
+        // Routes of families disabled or never negotiated are ignored (RFC 4760 §7 for the
+        // disabled ones; RFC 4760 §8 / RFC 5492 for the others: the peer was not told it may
+        // send them).
+        let had_routes = has_routes(&update);
+        if !usable(&Family::IPV4_UNICAST) {
+            update.nlri.clear();
+            update.withdrawn.clear();
+        }
+        update.attributes.retain(|a| match &a.value {
+            bgp_proto::AttributeValue::MpReachNlri(m) => usable(&m.family),
+            bgp_proto::AttributeValue::MpUnreachNlri(m) => usable(&m.family),
+            _ => true,
+        });
+        if had_routes && !has_routes(&update) {
             return;
         }
         self.actions.push(Action::Update(Box::new(update)));
@@ -944,6 +995,14 @@ impl Session {
             self.actions.push(Action::RouteRefresh(family));
         }
     }
+}
+
+/// Whether an UPDATE announces or withdraws anything (NLRI fields or MP attributes).
+fn has_routes(update: &bgp_proto::message::Update) -> bool {
+    !update.nlri.is_empty()
+        || !update.withdrawn.is_empty()
+        || update.mp_reach().is_some()
+        || update.mp_unreach().is_some()
 }
 
 /// The Cease NOTIFICATION for a stop, wrapped in a Hard Reset (RFC 8538 §3) where the N bit is
@@ -967,7 +1026,7 @@ fn cease_for(reason: &StopReason, hard_reset_possible: bool) -> Option<Notificat
             Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, text),
             false,
         ),
-        StopReason::MaxPrefix { family, limit } => {
+        StopReason::MaxPrefix { family, limit, .. } => {
             // RFC 4486 §4: AFI (2), SAFI (1), upper bound (4).
             let mut data = Vec::with_capacity(7);
             data.extend_from_slice(&u16::from(family.afi).to_be_bytes());

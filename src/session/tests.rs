@@ -150,6 +150,7 @@ fn summary(actions: &[Action]) -> Vec<String> {
             Action::Established { .. } => Some("established".to_string()),
             Action::Update(_) => Some("update".to_string()),
             Action::EndOfRib(_) => Some("eor".to_string()),
+            Action::FamilyDisabled(_) => Some("disabled".to_string()),
             Action::RouteRefresh(_) => Some("refresh".to_string()),
             Action::Down(_) => Some("down".to_string()),
             Action::ArmTimer { .. } | Action::CancelTimer(_) | Action::StateChanged { .. } => None,
@@ -922,19 +923,29 @@ fn stops_and_shutdown_communication() {
     t.timer(Timer::IdleHold);
     assert_eq!(summary(&t.timer(Timer::ConnectRetry)), ["connect"]);
 
-    // Max prefix: Cease/1 with AFI/SAFI/limit, in a Hard Reset (N bit), restart after the error wait.
+    // Max prefix: Cease/1 with AFI/SAFI/limit, in a Hard Reset (N bit), restart after the
+    // configured delay, the peer's connections refused meanwhile.
     let mut t = in_state(State::Established);
     let a = t.input(Input::Stop(&StopReason::MaxPrefix {
         family: Family::IPV4_UNICAST,
         limit: 1000,
+        restart_after: Duration::from_secs(42),
     }));
     let n = sent_notification(&a).unwrap();
     assert_eq!((u8::from(n.code), n.subcode), (6, 9));
     assert_eq!(n.data, [6, 1, 0, 1, 1, 0, 0, 0x03, 0xe8]);
     assert_eq!(
         armed(&a, Timer::IdleHold),
-        Some(t.now + Duration::from_secs(5))
+        Some(t.now + Duration::from_secs(42))
     );
+    let a = t.input(Input::Connected {
+        conn: ConnId(2),
+        direction: Direction::Inbound,
+    });
+    assert_eq!(summary(&a), ["close@2"]);
+    t.advance(42);
+    t.timer(Timer::IdleHold);
+    assert_eq!(t.s.state(), State::Active);
 }
 
 #[test]
@@ -1171,5 +1182,135 @@ fn primary_failure_promotes_the_second_connection() {
     assert_eq!(t.s.primary_conn(), Some(ConnId(2)));
     t.recv_msg(ConnId(2), Message::Open(peer_open()));
     t.recv_msg(ConnId(2), Message::Keepalive);
+    assert_eq!(t.s.state(), State::Established);
+}
+
+// ----- RFC 7606 AFI/SAFI disable (§7.11-7.12, RFC 4760 §7) -----
+
+/// An UPDATE message around an attribute list and an NLRI field (hex, spaces ignored).
+fn update_msg(attrs: &str, nlri: &str) -> Vec<u8> {
+    let attrs = hex(&attrs.replace(' ', ""));
+    let nlri = hex(&nlri.replace(' ', ""));
+    let len = 19 + 4 + attrs.len() + nlri.len();
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&(len as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&attrs);
+    m.extend_from_slice(&nlri);
+    m
+}
+
+const ORIGIN_PATH: &str = "400101 00 400206 0201 0000fde9";
+/// IPv4 10.1.1.0/24 via 10.0.0.2 (no ADD-PATH).
+fn v4_update() -> Vec<u8> {
+    update_msg(&format!("{ORIGIN_PATH} 400304 0a000002"), "180a0101")
+}
+/// IPv6 2001:db8:1::/48 via 2001:db8::2 in MP_REACH_NLRI.
+fn v6_update() -> Vec<u8> {
+    update_msg(
+        &format!(
+            "900e001c 0002 01 10 20010db8000000000000000000000002 00 30 20010db80001 {ORIGIN_PATH}"
+        ),
+        "",
+    )
+}
+/// MP_REACH_NLRI for IPv6 with next hop length 9 (fixture upd-mp-reach-nh-len-9).
+fn v6_malformed() -> Vec<u8> {
+    update_msg(
+        &format!("900e0017 0002 01 09 20010db8000000000000 4020010db800000001 {ORIGIN_PATH}"),
+        "",
+    )
+}
+/// MP_REACH_NLRI for IPv4 unicast with next hop length 9: the NLRI cannot be located.
+fn v4_mp_malformed() -> Vec<u8> {
+    update_msg(
+        &format!("900e0012 0001 01 09 0a0000020000000000 00 180a0101 {ORIGIN_PATH}"),
+        "",
+    )
+}
+
+/// Established with a peer that offers `peer_families` (no ADD-PATH) while we offer `ours`.
+fn established_with(ours: &[Family], peer_families: &[Family]) -> T {
+    let mut c = config();
+    c.families = ours.to_vec();
+    c.add_path = AddPathMode::Off;
+    let mut t = T::new(c);
+    t.input(Input::Start);
+    t.input(Input::Connected {
+        conn: C1,
+        direction: Direction::Inbound,
+    });
+    let mut caps: Vec<Capability> = peer_families
+        .iter()
+        .map(|f| Capability::Multiprotocol(*f))
+        .collect();
+    caps.push(Capability::FourOctetAs(PEER_AS));
+    t.recv_msg(C1, Message::Open(Open::new(PEER_AS, 90, PEER_ID, caps)));
+    t.recv_msg(C1, Message::Keepalive);
+    assert_eq!(t.s.state(), State::Established);
+    t
+}
+
+fn updates(actions: &[Action]) -> Vec<&bgp_proto::message::Update> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Update(u) => Some(&**u),
+            _ => None,
+        })
+        .collect()
+}
+
+fn disabled(actions: &[Action]) -> Vec<Family> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::FamilyDisabled(f) => Some(*f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A malformed MP_REACH_NLRI of a negotiated family disables it: the RIB is told to delete the
+/// peer's routes of it, its later routes are ignored, the session stays up and the other family
+/// keeps working.
+#[test]
+fn malformed_mp_reach_disables_a_negotiated_family() {
+    let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let mut t = established_with(&both, &both);
+    assert_eq!(updates(&t.recv(C1, &v6_update())).len(), 1);
+    let a = t.recv(C1, &v6_malformed());
+    assert_eq!(disabled(&a), vec![Family::IPV6_UNICAST]);
+    assert!(
+        summary(&a).iter().all(|s| !s.starts_with("notif")),
+        "{:?}",
+        summary(&a)
+    );
+    assert_eq!(t.s.state(), State::Established);
+    // Later IPv6 routes are ignored; IPv4 still flows.
+    assert!(updates(&t.recv(C1, &v6_update())).is_empty());
+    assert_eq!(updates(&t.recv(C1, &v4_update())).len(), 1);
+    // A second malformed one does not disable it again.
+    assert!(disabled(&t.recv(C1, &v6_malformed())).is_empty());
+    // IPv4 unicast through MP_REACH_NLRI: disabled too, NLRI-field routes then ignored.
+    let a = t.recv(C1, &v4_mp_malformed());
+    assert_eq!(disabled(&a), vec![Family::IPV4_UNICAST]);
+    assert!(updates(&t.recv(C1, &v4_update())).is_empty());
+    assert_eq!(t.s.state(), State::Established);
+}
+
+/// A malformed MP_REACH_NLRI of a family the session did not negotiate has nothing to delete
+/// and nothing to disable; routes of that family are ignored anyway and the session stays up.
+#[test]
+fn malformed_mp_reach_of_a_family_not_negotiated() {
+    let mut t = established_with(&[Family::IPV4_UNICAST], &[Family::IPV4_UNICAST]);
+    let a = t.recv(C1, &v6_malformed());
+    assert!(disabled(&a).is_empty());
+    assert!(summary(&a).iter().all(|s| !s.starts_with("notif")));
+    // A well-formed IPv6 route of the un-negotiated family is not passed on either.
+    assert!(updates(&t.recv(C1, &v6_update())).is_empty());
+    assert_eq!(updates(&t.recv(C1, &v4_update())).len(), 1);
     assert_eq!(t.s.state(), State::Established);
 }

@@ -7,6 +7,7 @@ pub struct FuzzContext {
     four_octet_as: bool,
     extended_message: bool,
     add_path: u8,
+    internal: bool,
 }
 
 impl FuzzContext {
@@ -27,6 +28,7 @@ impl FuzzContext {
             four_octet_as: self.four_octet_as,
             extended_message: self.extended_message,
             add_path: AddPathFamilies::of(&chosen),
+            internal: self.internal,
         }
     }
 }

@@ -45,9 +45,14 @@ fn set(set: &mut [u64; 4], code: u8) {
 }
 
 /// The action RFC 7606 prescribes for a malformed attribute of this type.
-fn malformed_action(t: AttributeType) -> Rfc7606Action {
+fn malformed_action(t: AttributeType, ctx: &Context) -> Rfc7606Action {
     use AttributeType as T;
     match t {
+        // RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST from an external
+        // peer are discarded; the length rules (treat-as-withdraw) are for internal peers.
+        T::LocalPref | T::OriginatorId | T::ClusterList if !ctx.internal => {
+            Rfc7606Action::AttributeDiscard
+        }
         // RFC 7606 §7.6 ATOMIC_AGGREGATE, §7.7 AGGREGATOR; RFC 6793 §6 AS4_PATH/AS4_AGGREGATOR.
         T::AtomicAggregate | T::Aggregator | T::As4Path | T::As4Aggregator => {
             Rfc7606Action::AttributeDiscard
@@ -166,6 +171,23 @@ pub(crate) fn decode_list(
         }
         set(&mut out.seen, code);
 
+        // RFC 7606 §7.9, §7.10: ORIGINATOR_ID and CLUSTER_LIST received from an external peer
+        // are discarded ("attribute discard"), well-formed or not.
+        if !ctx.internal && matches!(t, AttributeType::OriginatorId | AttributeType::ClusterList) {
+            out.issues.push(UpdateIssue {
+                action: Rfc7606Action::AttributeDiscard,
+                attribute: Some(t),
+                family: None,
+                offset: at,
+                reason: format!("{t:?} from an external peer is discarded (RFC 7606 §7.9-7.10)"),
+                notification: Notification::update(
+                    UpdateErrorSubcode::OptionalAttributeError,
+                    raw.to_vec(),
+                ),
+            });
+            continue;
+        }
+
         let Some(expected) = expected_flags(t) else {
             // RFC 4271 §6.3: an unrecognized well-known attribute is Unrecognized Well-known
             // Attribute, data the attribute. RFC 7606 does not revise this (see
@@ -181,6 +203,19 @@ pub(crate) fn decode_list(
                     ),
                 ));
             }
+            // Types with a published structure and error rule that this crate does not decode
+            // (docs/rfc-compliance.md): a malformed one is removed, never passed on.
+            if let Some(bad) = super::unused::check(code, flags.0, value.peek_rest()) {
+                out.issues.push(UpdateIssue {
+                    action: bad.action,
+                    attribute: Some(t),
+                    family: None,
+                    offset: at,
+                    reason: bad.reason,
+                    notification: Notification::update(bad.subcode, raw.to_vec()),
+                });
+                continue;
+            }
             // RFC 4271 §5: unknown optional attributes are kept (transitive ones are passed on
             // with Partial set, see PathAttribute::for_propagation).
             out.attributes.push(PathAttribute {
@@ -193,10 +228,11 @@ pub(crate) fn decode_list(
             continue;
         };
 
-        let action = malformed_action(t);
+        let action = malformed_action(t, ctx);
         // RFC 7606 §3(c): Optional/Transitive bits in conflict with the type make the attribute
-        // malformed (handled with the attribute's own action).
-        let flags_ok = (flags.0 & 0xc0) == expected.0;
+        // malformed (handled with the attribute's own action). RFC 4271 §4.3: the Partial bit of
+        // a well-known attribute MUST be 0; set, it conflicts with the type just the same.
+        let flags_ok = (flags.0 & 0xc0) == expected.0 && (expected.optional() || !flags.partial());
         let decoded = match decode_value(t, &mut value, ctx) {
             Ok(v) if !flags_ok => {
                 let error = value_err(
@@ -225,6 +261,24 @@ pub(crate) fn decode_list(
             }
             other => other,
         };
+        if let Ok(AttributeValue::MpReachNlri(m)) = &decoded
+            && let Some(problem) = mp_next_hop_problem(&m.next_hop)
+        {
+            // RFC 4271 §6.3 / RFC 7606 §7.3 applied to the MP_REACH_NLRI next hop: a next hop
+            // that cannot be a neighbour's address is treat-as-withdraw; the routes are
+            // locatable, so the attribute is kept for the withdrawal.
+            out.issues.push(UpdateIssue {
+                action: Rfc7606Action::TreatAsWithdraw,
+                attribute: Some(t),
+                family: Some(m.family),
+                offset: at,
+                reason: format!("{t:?}: next hop {problem}"),
+                notification: Notification::update(
+                    UpdateErrorSubcode::OptionalAttributeError,
+                    raw.to_vec(),
+                ),
+            });
+        }
         match decoded {
             Ok(v) => {
                 // RFC 6793 §3: a NEW speaker receiving AS4_PATH/AS4_AGGREGATOR from a NEW speaker
@@ -369,8 +423,9 @@ fn decode_value(
             exact_len(r, t, 4)?;
             let a = addr(r);
             // RFC 4271 §6.3: a NEXT_HOP that is not a valid host address is Invalid NEXT_HOP
-            // (RFC 7606 §7.3: treat-as-withdraw).
-            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+            // (RFC 7606 §7.3: treat-as-withdraw); a loopback address (RFC 1122 §3.2.1.3) is never
+            // a neighbour's.
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() {
                 return Err(value_err(
                     UpdateErrorSubcode::InvalidNextHopAttribute,
                     start,
@@ -472,6 +527,26 @@ fn decode_value(
             data: r.take_rest().to_vec(),
         },
     })
+}
+
+/// Why an MP_REACH_NLRI next hop cannot be a neighbour's address, if it cannot: IPv4 as for
+/// NEXT_HOP; IPv6 global loopback or multicast, or unspecified without a link-local address.
+fn mp_next_hop_problem(next_hop: &NextHop) -> Option<String> {
+    match *next_hop {
+        NextHop::Ipv4(a)
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() =>
+        {
+            Some(format!("{a} is not a host address"))
+        }
+        NextHop::Ipv6 { global, link_local }
+            if global.is_loopback()
+                || global.is_multicast()
+                || (global.is_unspecified() && link_local.is_none()) =>
+        {
+            Some(format!("{global} is not a host address"))
+        }
+        _ => None,
+    }
 }
 
 fn mp_family(r: &mut Reader<'_>, t: AttributeType) -> Result<Family, ValueError> {

@@ -16,6 +16,7 @@ mod as_path;
 mod community;
 mod decode;
 mod mp;
+mod unused;
 
 use std::net::Ipv4Addr;
 

@@ -104,6 +104,9 @@ pub enum PeerEvent {
     Update(Box<Update>),
     /// The peer's End-of-RIB for a family.
     EndOfRib(Family),
+    /// A malformed MP_REACH_NLRI / MP_UNREACH_NLRI disabled this family for the rest of the
+    /// session (RFC 7606 §7.11): delete the peer's routes of it.
+    FamilyDisabled(Family),
     /// The peer asks for our routes of a family again.
     RouteRefresh(Family),
     /// The session ended (routes to withdraw, or keep as stale per `retain_routes_for`).

@@ -461,6 +461,9 @@ impl PeerTask {
             }
             Action::Update(update) => self.pending.push_back(PeerEvent::Update(update)),
             Action::EndOfRib(family) => self.pending.push_back(PeerEvent::EndOfRib(family)),
+            Action::FamilyDisabled(family) => {
+                self.pending.push_back(PeerEvent::FamilyDisabled(family))
+            }
             Action::RouteRefresh(family) => self.pending.push_back(PeerEvent::RouteRefresh(family)),
             Action::Down(down) => {
                 info!(peer = %self.peer, reason = %down.reason, "BGP session down");
