@@ -286,6 +286,9 @@ struct Supervisor {
     /// or policy changed).
     desired_whole: bool,
     learned: BTreeSet<IpNet>,
+    /// Kernel routes with an output interface (connected subnets included), by prefix: `show
+    /// route` names the interface a next hop resolves through, as BIRD does.
+    interfaces: BTreeMap<IpNet, String>,
     recovery: RestartRecovery,
     converge_pending: bool,
     status_dirty: bool,
@@ -335,6 +338,7 @@ impl Supervisor {
             desired_pending: Vec::new(),
             desired_whole: true,
             learned: BTreeSet::new(),
+            interfaces: BTreeMap::new(),
             recovery,
             converge_pending: false,
             status_dirty: true,
@@ -692,6 +696,7 @@ impl Supervisor {
                 let Some(interface) = route.interface.clone() else {
                     return;
                 };
+                self.interfaces.insert(route.prefix, interface.clone());
                 // Interface (protocol kernel) routes and the node's own originated prefixes
                 // are not borrowed addresses.
                 if route.protocol == 2
@@ -713,6 +718,7 @@ impl Supervisor {
                 );
             }
             LearnedRouteEvent::Removed(route) => {
+                self.interfaces.remove(&route.prefix);
                 if self.learned.remove(&route.prefix) {
                     self.rib.withdraw_local(route.prefix);
                 }
@@ -1044,14 +1050,18 @@ impl Supervisor {
                             address,
                         }
                     };
-                    Some(glue::path_status(
+                    let mut status = glue::path_status(
                         attrs,
                         source,
                         i == 0 && selected > 0,
                         i < selected,
                         path.stale,
                         since,
-                    ))
+                    );
+                    for hop in &mut status.next_hops {
+                        hop.interface = glue::resolving_interface(&self.interfaces, hop.address);
+                    }
+                    Some(status)
                 })
                 .collect();
             if !paths.is_empty() {
