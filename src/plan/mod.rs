@@ -494,9 +494,14 @@ pub fn compute(
             _ => return Err(PlanError::NoRouterId(node_name.to_string())),
         },
     };
-    // Resources the loader skipped are named in every plan, so the daemon logs them and
-    // `tern plan` shows them.
-    let mut warnings: Vec<String> = cluster.problems.iter().map(ToString::to_string).collect();
+    // Resources the loader skipped, and unknown fields and kinds it ignored, are named in every
+    // plan, so the daemon logs them as warnings and `tern plan` shows them.
+    let mut warnings: Vec<String> = cluster
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .chain(cluster.unknown.iter().cloned())
+        .collect();
     let peerings = peers::peerings(&view, &me, cluster, options, &mut warnings);
 
     let mut filters = BTreeMap::new();
