@@ -295,7 +295,66 @@ fn calico_scan_routes(reply: &[String]) -> Result<Vec<CalicoRoute>, String> {
     Ok(routes)
 }
 
+/// What calico-node's status populator reads from `show status` (`scanBIRDStatus` and
+/// `birdStatus.unmarshalBIRD` in node/pkg/status/populators/bird_status.go): lines with codes
+/// 0001, 1000 and 1011 and continuation lines, each matched by prefix.
+#[derive(Debug, Default, PartialEq)]
+struct CalicoBirdStatus {
+    ready: bool,
+    version: String,
+    router_id: String,
+    last_boot: String,
+}
+
+fn calico_scan_status(lines: &[String]) -> CalicoBirdStatus {
+    let mut status = CalicoBirdStatus::default();
+    for s in lines {
+        let line = if s.starts_with("0013") {
+            break;
+        } else if s.starts_with("0001") || s.starts_with("1000") || s.starts_with("1011") {
+            &s[5..]
+        } else if let Some(rest) = s.strip_prefix(' ') {
+            rest
+        } else {
+            break;
+        };
+        if line.contains("BIRD") && line.contains("ready") {
+            status.ready = true;
+        } else if line.starts_with("BIRD v") {
+            status.version = line.trim_start_matches("BIRD ").to_owned();
+        } else if let Some(id) = line.strip_prefix("Router ID is ") {
+            status.router_id = id.to_owned();
+        } else if let Some(at) = line.strip_prefix("Last reboot on ") {
+            status.last_boot = at.to_owned();
+        }
+    }
+    status
+}
+
 // ---- Tests over the raw protocol.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calicos_status_populator_reads_terns_version() {
+    let s = start(snapshot());
+    let version = tern::io::birdctl::BIRD_COMPAT_VERSION;
+    // calico-node reads the greeting and then the reply on one connection.
+    let mut lines = vec![format!("0001 BIRD {version} ready.")];
+    lines.extend(raw(&s.v4, &["show status"]).await.remove(0));
+    let status = calico_scan_status(&lines);
+    assert!(status.ready, "{lines:#?}");
+    assert_eq!(status.version, version);
+    assert!(
+        status.version.starts_with('v')
+            && status
+                .version
+                .ends_with(&format!("+tern-{}", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        status.version
+    );
+    assert_eq!(status.router_id, "10.0.0.1");
+    assert!(!status.last_boot.is_empty(), "{lines:#?}");
+    s.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calico_parses_show_protocols_and_decides_readiness() {

@@ -236,3 +236,85 @@ fn version_prints_the_crate_version() {
         format!("tern {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// calico-node creates default pools at install when the datastore has none of a family
+/// (`CALICO_IPV4POOL_*`, `CALICO_IPV6POOL_*`, `NO_DEFAULT_POOLS`): `tern plan` uses them and
+/// marks them implicit.
+#[test]
+fn plan_without_ippools_shows_the_default_pools_from_the_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\nspec: {bgp: {ipv4Address: 10.0.0.1/24, ipv6Address: 'fd00::1/64'}}\n";
+    std::fs::write(dir.path().join("node.yaml"), node).unwrap();
+    let plan = |vars: &[(&str, &str)], json: bool| {
+        let mut cmd = tern();
+        cmd.args([
+            "plan",
+            "--node",
+            "n1",
+            "--datastore",
+            dir.path().to_str().unwrap(),
+        ]);
+        if json {
+            cmd.arg("--json");
+        }
+        for name in tern::plan::default_pools::VARIABLES {
+            cmd.env_remove(name);
+        }
+        cmd.envs(vars.iter().copied());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let vars = [
+        ("CALICO_IPV4POOL_CIDR", "10.244.0.0/16"),
+        ("CALICO_IPV4POOL_IPIP", "CrossSubnet"),
+        ("CALICO_IPV4POOL_BLOCK_SIZE", "24"),
+        ("CALICO_IPV6POOL_CIDR", "fd00:244::/48"),
+    ];
+    let text = plan(&vars, false);
+    assert!(
+        text.contains("10.244.0.0/16            IpIpCrossSubnet programmed by Felix (implicit: default-ipv4-ippool"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "fd00:244::/48            None programmed by tern (implicit: default-ipv6-ippool"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&plan(&vars, true)).unwrap();
+    let implicit: Vec<&str> = json["implicitPools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["cidr"].as_str().unwrap())
+        .collect();
+    assert_eq!(implicit, ["10.244.0.0/16", "fd00:244::/48"]);
+    // Unset: calico-node's defaults (192.168.0.0/16, no encapsulation); no IPv6 pool, said.
+    let text = plan(&[], false);
+    assert!(
+        text.contains(
+            "192.168.0.0/16           None programmed by tern (implicit: default-ipv4-ippool"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("random ULA /48"), "{text}");
+    // NO_DEFAULT_POOLS: none.
+    let text = plan(&[("NO_DEFAULT_POOLS", "true")], false);
+    assert!(text.contains("pool kernel rules (0):"), "{text}");
+    // A pool of the family in the datastore: no default pool of that family.
+    std::fs::write(
+        dir.path().join("pool.yaml"),
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: mine}\nspec: {cidr: 10.9.0.0/16}\n",
+    )
+    .unwrap();
+    let text = plan(&vars, false);
+    assert!(
+        !text.contains("default-ipv4-ippool") && text.contains("default-ipv6-ippool"),
+        "{text}"
+    );
+}

@@ -186,25 +186,27 @@ fn cli_check_reports_every_broken_document_in_one_run() {
     let dir = check.copy("mesh-ipip-crosssubnet");
     std::fs::write(
         dir.join("broken.yaml"),
-        "# A bad field, a bad selector, a bad filter rule, an ignored unknown field.\n\
+        "# A bad field, a bad selector, a bad filter rule, an unknown field, an unknown kind.\n\
          apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\nspec:\n  peerIP: 10.0.0.254\n  asNumber: 65000\n  ttlSecurity: 300\n\
          ---\n\
          apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: rack-a}\nspec:\n  nodeSelector: \"rack == 'a' &&\"\n  peerIP: 10.0.0.253\n  asNumber: 65000\n\
          ---\n\
          apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: f}\nspec:\n  exportV4:\n  - {action: Accept, matchOperator: In, cidr: 10.0.0.0/33}\n\
          ---\n\
-         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: fine}\nspec: {peerIP: 10.0.0.252, asNumber: 65000, newFieldFromCalico: 1}\n",
+         apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: fine}\nspec: {peerIP: 10.0.0.252, asNumber: 65000, nodeSelektor: all()}\n\
+         ---\n\
+         apiVersion: projectcalico.org/v3\nkind: BgpPeer\nmetadata: {name: wrong-case}\nspec: {peerIP: 10.0.0.251, asNumber: 65000}\n",
     )
     .unwrap();
     let out = check.run(&["--datastore", dir.to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     let errs = errors(&t);
-    assert_eq!(errs.len(), 3, "{t}");
+    assert_eq!(errs.len(), 5, "{t}");
     let file = dir.join("broken.yaml").display().to_string();
     assert!(
         errs[0].starts_with(&format!(
-            "error: {file}: BGPPeer \"tor\": field spec.ttlSecurity: "
+            "error: {file}: BGPPeer \"tor\": field spec.ttlSecurity = '300' (expected a TTL security hop count, 0 to 255)"
         )),
         "{t}"
     );
@@ -216,19 +218,28 @@ fn cli_check_reports_every_broken_document_in_one_run() {
     );
     assert!(
         errs[2].starts_with(&format!(
-            "error: {file}: BGPFilter \"f\": field spec.exportV4[0].cidr: "
+            "error: {file}: BGPFilter \"f\": field spec.exportV4[0].cidr = '10.0.0.0/33' (invalid CIDR"
+        )),
+        "{t}"
+    );
+    // calicoctl refuses unknown fields and kinds: the check fails on them, naming them.
+    assert!(
+        errs[3].starts_with(&format!(
+            "error: {file}: BGPPeer \"fine\": unknown field spec.nodeSelektor: calicoctl refuses"
         )),
         "{t}"
     );
     assert!(
-        t.contains("note: ") && t.contains("spec.newFieldFromCalico"),
+        errs[4].starts_with(&format!(
+            "error: {file}: BgpPeer \"wrong-case\": unknown resource type (BgpPeer) and/or version (projectcalico.org/v3)"
+        )) && errs[4].contains("did you mean BGPPeer?"),
         "{t}"
     );
     // The good documents were kept: 12 resources of the example and the fine peer.
     let verdict = t.lines().last().unwrap();
     assert!(
         verdict.starts_with("invalid: ")
-            && verdict.contains(", 13 resources, 4 node plans; 3 errors, 0 warnings"),
+            && verdict.contains(", 13 resources, 4 node plans; 5 errors, 0 warnings"),
         "{t}"
     );
 

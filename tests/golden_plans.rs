@@ -63,6 +63,9 @@ golden! {
     ttl_security => "ttl-security",
     bgpfilter => "bgpfilter",
     dual_stack => "dual-stack",
+    mesh_encap_modes => "mesh-encap-modes",
+    explicit_peers => "explicit-peers",
+    rr_by_address_v6 => "rr-by-address-v6",
 }
 
 #[test]

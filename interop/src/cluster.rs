@@ -67,6 +67,8 @@ pub struct ClusterNode {
     pub name: String,
     /// `spec.bgp.ipv4Address` in CIDR form (the prefix length is the node's subnet).
     pub ipv4_address: String,
+    /// `spec.bgp.ipv6Address` in CIDR form, for a dual-stack node.
+    pub ipv6_address: Option<String>,
 }
 
 /// A confirmed host BlockAffinity.
@@ -146,6 +148,22 @@ impl CalicoCluster {
         self.nodes.push(ClusterNode {
             name: name.to_owned(),
             ipv4_address: ipv4_cidr.to_owned(),
+            ipv6_address: None,
+        });
+        self
+    }
+
+    /// Adds a dual-stack Node with `ipv4Address` and `ipv6Address` in CIDR form.
+    pub fn with_dual_stack_node(
+        mut self,
+        name: &str,
+        ipv4_cidr: &str,
+        ipv6_cidr: &str,
+    ) -> CalicoCluster {
+        self.nodes.push(ClusterNode {
+            name: name.to_owned(),
+            ipv4_address: ipv4_cidr.to_owned(),
+            ipv6_address: Some(ipv6_cidr.to_owned()),
         });
         self
     }
@@ -207,25 +225,31 @@ impl CalicoCluster {
         for pool in &self.pools {
             let _ = writeln!(
                 y,
-                "---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {}}}\nspec:\n  cidr: {}\n  ipipMode: {}\n  vxlanMode: Never\n  blockSize: 26",
+                "---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {}}}\nspec:\n  cidr: \"{}\"\n  ipipMode: {}\n  vxlanMode: Never\n  blockSize: {}",
                 pool.name,
                 pool.cidr,
-                pool.ipip.as_str()
+                pool.ipip.as_str(),
+                if pool.cidr.contains(':') { 122 } else { 26 }
             );
         }
         for node in &self.nodes {
+            let v6 = node
+                .ipv6_address
+                .as_ref()
+                .map(|a| format!(", ipv6Address: \"{a}\""))
+                .unwrap_or_default();
             let _ = writeln!(
                 y,
-                "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {}}}\nspec:\n  bgp: {{ipv4Address: {}}}",
+                "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {}}}\nspec:\n  bgp: {{ipv4Address: {}{v6}}}",
                 node.name, node.ipv4_address
             );
         }
         for block in &self.blocks {
             let _ = writeln!(
                 y,
-                "---\napiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {{name: {}-{}}}\nspec: {{state: confirmed, node: {}, cidr: {}, type: host, deleted: false}}",
+                "---\napiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {{name: {}-{}}}\nspec: {{state: confirmed, node: {}, cidr: \"{}\", type: host, deleted: false}}",
                 block.node,
-                block.cidr.replace(['.', '/'], "-"),
+                block.cidr.replace(['.', '/', ':'], "-"),
                 block.node,
                 block.cidr
             );
@@ -446,6 +470,30 @@ impl TernNode {
         self.launch(ns)
     }
 
+    /// Runs `tern --config <toml> show <what...>` and returns its text, as a user reads it.
+    pub fn show_text(&mut self, what: &[&str]) -> Result<String> {
+        self.check_running()?;
+        let output = std::process::Command::new(tern_binary())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("show")
+            .args(what)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()
+            .context("running tern show")?;
+        if !output.status.success() {
+            bail!(
+                "tern show {} on {}: {} {}",
+                what.join(" "),
+                self.name,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Runs `tern --config <toml> show <what...> --json` and parses the answer.
     pub fn show(&mut self, what: &[&str]) -> Result<Value> {
         self.check_running()?;
@@ -599,6 +647,12 @@ pub fn kernel_routes(ns: &Netns) -> Result<Vec<KernelRoute>> {
     parse_ip_json_routes(&text)
 }
 
+/// The IPv6 main table of `ns` (`ip -6 -json route show`).
+pub fn kernel_routes_v6(ns: &Netns) -> Result<Vec<KernelRoute>> {
+    let text = ns.ip(["-6", "-json", "route", "show"])?;
+    parse_ip_json_routes(&text)
+}
+
 /// The route for exactly `prefix` in `ns`'s main table, if any.
 pub fn kernel_route(ns: &Netns, prefix: &str) -> Result<Option<KernelRoute>> {
     Ok(kernel_routes(ns)?.into_iter().find(|r| r.dst == prefix))
@@ -672,8 +726,12 @@ mod tests {
             .program_cluster_routes("Enabled")
             .mesh_restart_time("10s")
             .with_pool("ipip", "10.244.0.0/16", IpipMode::CrossSubnet)
+            .with_pool("v6", "fd00:244::/48", IpipMode::Never)
             .with_node("n1", "10.0.1.11/24")
-            .with_block("n1", "10.244.1.0/26");
+            .with_dual_stack_node("n2", "10.0.1.12/24", "fd00::12/64")
+            .with_block("n1", "10.244.1.0/26")
+            .with_block("n2", "fd00:244::/122")
+            .with_document("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.9, asNumber: 65000}");
         let y = cluster.manifests();
         for needle in [
             "kind: BGPConfiguration",
@@ -682,12 +740,16 @@ mod tests {
             "kind: FelixConfiguration",
             "ipipMode: CrossSubnet",
             "ipv4Address: 10.0.1.11/24",
-            "cidr: 10.244.1.0/26",
+            "cidr: \"10.244.1.0/26\"",
+            "cidr: \"fd00:244::/48\"\n  ipipMode: Never\n  vxlanMode: Never\n  blockSize: 122",
+            "{ipv4Address: 10.0.1.12/24, ipv6Address: \"fd00::12/64\"}",
+            "cidr: \"fd00:244::/122\"",
+            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer",
         ] {
             assert!(y.contains(needle), "{needle} missing from\n{y}");
         }
         assert_eq!(cluster.node_ip("n1"), Some("10.0.1.11"));
-        assert!(cluster.without_block("10.244.1.0/26").blocks.is_empty());
+        assert_eq!(cluster.without_block("10.244.1.0/26").blocks.len(), 1);
     }
 
     #[test]

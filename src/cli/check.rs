@@ -269,6 +269,10 @@ fn load_file(cluster: &mut Cluster, file: &Path, secret_namespace: &str, report:
     for problem in std::mem::take(&mut cluster.problems) {
         report.error(problem.to_string());
     }
+    // calicoctl refuses unknown fields and kinds: so does the gate operators put in CI.
+    for unknown in std::mem::take(&mut cluster.unknown) {
+        report.error(unknown);
+    }
 }
 
 #[cfg(test)]

@@ -346,6 +346,9 @@ pub struct Settings {
     pub birdctl: BirdCtlSettings,
     /// Metrics.
     pub metrics: MetricsSettings,
+    /// calico-node's default-pool variables, from the environment only (`CALICO_IPV4POOL_CIDR`...).
+    #[serde(skip)]
+    pub default_pools: crate::plan::default_pools::DefaultPoolEnv,
 }
 
 impl Settings {
@@ -410,6 +413,12 @@ impl Settings {
         if let Some(v) = env("KUBECONFIG").filter(|v| !v.is_empty()) {
             self.datastore.kubeconfig = Some(PathBuf::from(v));
         }
+        let pools = crate::plan::default_pools::DefaultPoolEnv::from_env(&env);
+        pools.validate().map_err(|message| ConfigError::Env {
+            name: "NO_DEFAULT_POOLS / CALICO_IPV*POOL_*",
+            message,
+        })?;
+        self.default_pools = pools;
         if let Some(v) = env("TERN_DATASTORE_PATHS").filter(|v| !v.is_empty()) {
             self.datastore.paths = v
                 .split(':')
@@ -491,6 +500,7 @@ impl Settings {
             secret_namespace: self.datastore.secret_namespace.clone(),
             listen_port: self.bgp.listen_port,
             listen_addresses: self.bgp.listen_addresses.clone(),
+            default_pools: self.default_pools.clone(),
         }
     }
 }

@@ -218,6 +218,20 @@ pub fn kernel_route(
     Some(kernel)
 }
 
+/// The interface a next hop resolves through: that of the most specific kernel route with an
+/// interface containing it (a connected subnet, or a route another agent installed), as BIRD
+/// prints `via <next hop> on <interface>`.
+pub fn resolving_interface(
+    interfaces: &std::collections::BTreeMap<IpNet, String>,
+    next_hop: IpAddr,
+) -> Option<String> {
+    let max = if next_hop.is_ipv6() { 128 } else { 32 };
+    (0..=max).rev().find_map(|len| {
+        let net = IpNet::new(next_hop, len).ok()?.trunc();
+        interfaces.get(&net).cloned()
+    })
+}
+
 /// The status kind of a peering.
 pub fn peer_kind(kind: PeeringKind) -> status::PeerKind {
     match kind {

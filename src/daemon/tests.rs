@@ -156,3 +156,22 @@ fn a_node_address_on_no_local_interface_is_named() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn next_hops_resolve_through_the_most_specific_interface_route() {
+    let routes: std::collections::BTreeMap<IpNet, String> = [
+        ("10.0.0.0/24", "eth0"),
+        ("10.0.0.128/25", "eth1"),
+        ("0.0.0.0/0", "eth9"),
+        ("fd00::/64", "eth0"),
+    ]
+    .into_iter()
+    .map(|(p, i)| (p.parse().unwrap(), i.to_string()))
+    .collect();
+    let on = |a: &str| resolving_interface(&routes, a.parse().unwrap());
+    assert_eq!(on("10.0.0.2").as_deref(), Some("eth0"));
+    assert_eq!(on("10.0.0.200").as_deref(), Some("eth1"));
+    assert_eq!(on("192.0.2.1").as_deref(), Some("eth9"));
+    assert_eq!(on("fd00::2").as_deref(), Some("eth0"));
+    assert_eq!(on("fd01::2"), None);
+}

@@ -313,6 +313,9 @@ struct Supervisor {
     /// or policy changed).
     desired_whole: bool,
     learned: BTreeSet<IpNet>,
+    /// Kernel routes with an output interface (connected subnets included), by prefix: `show
+    /// route` names the interface a next hop resolves through, as BIRD does.
+    interfaces: BTreeMap<IpNet, String>,
     recovery: RestartRecovery,
     /// This speaker restarted and its route selection is not complete yet (RFC 4724 §4.1):
     /// nothing is sent to any peer until the recovery is over.
@@ -382,6 +385,7 @@ impl Supervisor {
             desired_whole: true,
             learned: BTreeSet::new(),
             deferring: !recovery.is_done(),
+            interfaces: BTreeMap::new(),
             recovery,
             converge_pending: false,
             status_dirty: true,
@@ -862,6 +866,7 @@ impl Supervisor {
                 let Some(interface) = route.interface.clone() else {
                     return;
                 };
+                self.interfaces.insert(route.prefix, interface.clone());
                 // Interface (protocol kernel) routes and the node's own originated prefixes
                 // are not borrowed addresses.
                 if route.protocol == 2
@@ -883,6 +888,7 @@ impl Supervisor {
                 );
             }
             LearnedRouteEvent::Removed(route) => {
+                self.interfaces.remove(&route.prefix);
                 if self.learned.remove(&route.prefix) {
                     self.rib.withdraw_local(route.prefix);
                 }
@@ -1354,14 +1360,18 @@ impl Supervisor {
                             address,
                         }
                     };
-                    Some(glue::path_status(
+                    let mut status = glue::path_status(
                         attrs,
                         source,
                         i == 0 && selected > 0,
                         i < selected,
                         path.stale,
                         since,
-                    ))
+                    );
+                    for hop in &mut status.next_hops {
+                        hop.interface = glue::resolving_interface(&self.interfaces, hop.address);
+                    }
+                    Some(status)
                 })
                 .collect();
             if !paths.is_empty() {

@@ -12,6 +12,38 @@ use super::resources::*;
 use super::values::{AsNumber, NodeAddress};
 use super::{Cluster, V1_METADATA_ANNOTATION};
 
+/// Every kind of the Calico API groups (`projectcalico.org/v3` and the `crd.projectcalico.org/v1`
+/// storage form): calicoctl knows them, so tern notes and skips the ones it does not read, and
+/// reports any other kind in those groups as unknown.
+const CALICO_KINDS: &[&str] = &[
+    "BGPConfiguration",
+    "BGPFilter",
+    "BGPPeer",
+    "BlockAffinity",
+    "CalicoNodeStatus",
+    "ClusterInformation",
+    "FelixConfiguration",
+    "GlobalNetworkPolicy",
+    "GlobalNetworkSet",
+    "HostEndpoint",
+    "IPAMBlock",
+    "IPAMConfig",
+    "IPAMConfiguration",
+    "IPAMHandle",
+    "IPPool",
+    "IPReservation",
+    "KubeControllersConfiguration",
+    "NetworkPolicy",
+    "NetworkSet",
+    "Node",
+    "Profile",
+    "StagedGlobalNetworkPolicy",
+    "StagedKubernetesNetworkPolicy",
+    "StagedNetworkPolicy",
+    "Tier",
+    "WorkloadEndpoint",
+];
+
 const GROUP_V3: &str = "projectcalico.org/v3";
 const GROUP_V1: &str = "crd.projectcalico.org/v1";
 
@@ -59,7 +91,13 @@ impl std::fmt::Display for ResourceProblem {
         if !self.field.is_empty() {
             write!(f, ": field {}", self.field)?;
         }
-        write!(f, ": {}; skipped", self.message)
+        // Calico's form for a bad value: `field peerIP = '10.0.0.300' (invalid IP address)`.
+        let separator = if self.message.starts_with("= ") {
+            " "
+        } else {
+            ": "
+        };
+        write!(f, "{separator}{}; skipped", self.message)
     }
 }
 
@@ -244,7 +282,7 @@ fn load_one(
                 value,
                 v1_storage,
                 true,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 Some(Default::default()),
             )?;
             insert(&mut cluster.bgp_configurations, r, &ctx, &mut cluster.notes);
@@ -254,7 +292,7 @@ fn load_one(
                 value,
                 v1_storage,
                 true,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 Some(Default::default()),
             )?;
             if r.spec.peer_ip.is_none()
@@ -282,14 +320,14 @@ fn load_one(
                 value,
                 v1_storage,
                 true,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 Some(Default::default()),
             )?;
             insert(&mut cluster.bgp_filters, r, &ctx, &mut cluster.notes);
         }
         (true, _, "IPPool") => {
             let r =
-                ctx.resource::<IpPoolSpec>(value, v1_storage, true, &mut cluster.notes, None)?;
+                ctx.resource::<IpPoolSpec>(value, v1_storage, true, &mut cluster.unknown, None)?;
             insert(&mut cluster.ip_pools, r, &ctx, &mut cluster.notes);
         }
         (true, _, "BlockAffinity") => {
@@ -297,7 +335,7 @@ fn load_one(
                 value,
                 v1_storage,
                 true,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 None,
             )?;
             insert(&mut cluster.block_affinities, r, &ctx, &mut cluster.notes);
@@ -307,7 +345,7 @@ fn load_one(
                 value,
                 v1_storage,
                 false,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 Some(Default::default()),
             )?;
             insert(
@@ -322,7 +360,7 @@ fn load_one(
                 value,
                 v1_storage,
                 false,
-                &mut cluster.notes,
+                &mut cluster.unknown,
                 Some(Default::default()),
             )?;
             insert(&mut cluster.nodes, r, &ctx, &mut cluster.notes);
@@ -339,6 +377,17 @@ fn load_one(
                     "{origin}: Secret {name:?} defined again; the later one wins"
                 ));
             }
+        }
+        (true, _, _) if !CALICO_KINDS.contains(&kind.as_str()) => {
+            let hint = CALICO_KINDS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(&kind))
+                .map(|k| format!("; kinds are case-sensitive: did you mean {k}?"))
+                .unwrap_or_default();
+            cluster.unknown.push(format!(
+                "{origin}: {kind} {name:?}: unknown resource type ({kind}) and/or version ({api_version}): \
+                 calicoctl refuses it{hint}; tern skips it"
+            ));
         }
         _ => cluster.notes.push(format!(
             "{origin}: skipped {} {name:?} (apiVersion {api_version:?}): not a kind tern reads",
@@ -401,33 +450,38 @@ impl Ctx<'_> {
         }
     }
 
+    /// Deserializes `value`; a spec field tern does not know is recorded in `unknown` (when
+    /// `strict_spec`), and an error names the field, its value and what Calico expects.
     fn typed<T: DeserializeOwned>(
         &self,
         value: Value,
-        note_ignored: bool,
-        notes: &mut Vec<String>,
+        strict_spec: bool,
+        unknown: &mut Vec<String>,
     ) -> Result<T, ResourceProblem> {
+        let original = value.clone();
         let mut ignored = Vec::new();
         let mut on_ignored = |p: serde_ignored::Path<'_>| ignored.push(p.to_string());
         let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
         let result = serde_path_to_error::deserialize::<_, T>(de);
         let typed = result.map_err(|e| {
             let field = e.path().to_string();
-            let field = if field == "." {
-                "(top level)".to_string()
-            } else {
-                field
-            };
-            self.field(field, e.into_inner().to_string())
+            let message = e.into_inner().to_string();
+            if field == "." {
+                return self.field("(top level)", message);
+            }
+            let shown = value_at(&original, &field).and_then(scalar_text);
+            self.field(&field, calico_words(&field, shown.as_deref(), &message))
         })?;
-        if note_ignored {
+        if strict_spec {
             for p in ignored
                 .into_iter()
                 .map(|p| p.replace(".?", ""))
                 .filter(|p| p.starts_with("spec."))
             {
-                notes.push(format!(
-                    "{}: {} {:?}: unknown field {p} ignored",
+                let leaf = p.rsplit('.').next().unwrap_or(&p).to_string();
+                unknown.push(format!(
+                    "{}: {} {:?}: unknown field {p}: calicoctl refuses the resource \
+                     (json: unknown field {leaf:?}); tern ignores the field",
                     self.origin, self.kind, self.name
                 ));
             }
@@ -439,14 +493,14 @@ impl Ctx<'_> {
         &self,
         value: Value,
         v1_storage: bool,
-        note_ignored: bool,
-        notes: &mut Vec<String>,
+        strict_spec: bool,
+        unknown: &mut Vec<String>,
         default_spec: Option<S>,
     ) -> Result<Resource<S>, ResourceProblem> {
         if self.name.is_empty() {
             return Err(self.field("metadata.name", "missing"));
         }
-        let raw: Raw<S> = self.typed(value, note_ignored, notes)?;
+        let raw: Raw<S> = self.typed(value, strict_spec, unknown)?;
         let mut metadata = raw.metadata;
         if v1_storage && let Some(json) = metadata.annotations.remove(V1_METADATA_ANNOTATION) {
             let inner: V1Metadata = serde_json::from_str(&json).map_err(|e| {
@@ -561,6 +615,101 @@ impl Ctx<'_> {
             name: raw.metadata.name,
             values,
         })
+    }
+}
+
+/// The value at a field path as `serde_path_to_error` prints it (`spec.exportV4[0].cidr`).
+fn value_at<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut current = root;
+    for segment in path.split('.') {
+        let (key, indices) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            current = current.get(key)?;
+        }
+        for index in indices
+            .split(['[', ']'])
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<usize>)
+        {
+            current = current.get(index.ok()?)?;
+        }
+    }
+    Some(current)
+}
+
+/// A scalar as the user wrote it (strings unquoted), for error messages.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// What a numeric field holds, in Calico's terms.
+fn numeric_expectation(leaf: &str) -> &'static str {
+    match leaf {
+        "ttlSecurity" => "a TTL security hop count, 0 to 255",
+        "blockSize" => "a block size (a prefix length: 20 to 32 for IPv4, 116 to 128 for IPv6)",
+        "min" | "max" => "a prefix length, 0 to 32 (IPv4) or 0 to 128 (IPv6)",
+        "listenPort" => "a port number, 1 to 65535",
+        "ipv4NormalRoutePriority" | "ipv6NormalRoutePriority" | "priority" | "value" => {
+            "a route priority, 1 to 2147483646"
+        }
+        "numAllowedLocalASNumbers" => "a count of times the local AS may appear, 0 or more",
+        _ => "a non-negative integer in range",
+    }
+}
+
+/// A deserialization error reworded the way Calico's validation says it: the value shown, and
+/// what is expected instead of Rust type names (`expected u8`).
+fn calico_words(field: &str, shown: Option<&str>, message: &str) -> String {
+    let leaf = field
+        .rsplit('.')
+        .next()
+        .unwrap_or(field)
+        .split('[')
+        .next()
+        .unwrap_or(field);
+    let reason = if [
+        "expected u8",
+        "expected u16",
+        "expected u32",
+        "expected u64",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
+    {
+        format!("expected {}", numeric_expectation(leaf))
+    } else if message.contains("invalid IP address syntax") {
+        if leaf == "cidr" {
+            "invalid CIDR (expected an address/prefix length, e.g. 10.0.0.0/16)".to_string()
+        } else {
+            "invalid IP address".to_string()
+        }
+    } else if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // "`x`, expected one of `a`, `b`" -> "must be one of a, b"
+        let expected = rest
+            .split_once("expected ")
+            .map(|(_, e)| e)
+            .unwrap_or(rest)
+            .replace("one of ", "")
+            .split(", ")
+            .map(|v| v.trim_matches('`'))
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("must be one of {expected}")
+    } else {
+        message.to_string()
+    };
+    match shown {
+        Some(v) if !reason.contains(v) => format!("= '{v}' ({reason})"),
+        _ => reason,
     }
 }
 
@@ -720,10 +869,65 @@ items:
     }
 
     #[test]
-    fn unknown_spec_fields_are_noted_not_fatal() {
-        let c = load("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p, resourceVersion: '1'}\nspec: {peerIP: 10.0.0.1, asNumber: 1, peerIp: x}\n").unwrap();
+    fn unknown_spec_fields_and_kinds_are_named_not_fatal() {
+        let c = load("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p, resourceVersion: '1'}\nspec: {peerIP: 10.0.0.1, asNumber: 1, nodeSelektor: all()}\n---\n\
+                      apiVersion: projectcalico.org/v3\nkind: BgpPeer\nmetadata: {name: q}\nspec: {peerIP: 10.0.0.2, asNumber: 1}\n---\n\
+                      apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: np}\n").unwrap();
+        // The peer loads (the daemon ignores the field, as calicoctl would not have let it in).
+        assert!(c.bgp_peers.contains_key("p"));
+        assert_eq!(c.unknown.len(), 2, "{:?}", c.unknown);
+        assert!(
+            c.unknown[0].contains("BGPPeer \"p\": unknown field spec.nodeSelektor")
+                && c.unknown[0].contains("calicoctl refuses"),
+            "{:?}",
+            c.unknown
+        );
+        assert!(
+            c.unknown[1]
+                .contains("unknown resource type (BgpPeer) and/or version (projectcalico.org/v3)")
+                && c.unknown[1].contains("did you mean BGPPeer?"),
+            "{:?}",
+            c.unknown
+        );
+        // A Calico kind tern does not read is only a note.
         assert_eq!(c.notes.len(), 1);
-        assert!(c.notes[0].contains("spec.peerIp"), "{:?}", c.notes);
+        assert!(c.notes[0].contains("NetworkPolicy"), "{:?}", c.notes);
+    }
+
+    /// Errors show the value and say what Calico expects, not Rust's type names.
+    #[test]
+    fn errors_say_what_calico_expects_with_the_value() {
+        let problem = |spec: &str| {
+            load(&format!(
+                "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p}}\nspec: {spec}\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        let t = problem("{peerIP: 10.0.0.1, asNumber: 1, ttlSecurity: 300}");
+        assert!(
+            t.contains(
+                "field spec.ttlSecurity = '300' (expected a TTL security hop count, 0 to 255)"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("u8"), "{t}");
+        let t = problem("{peerIP: 10.0.0.1, asNumber: 1, reachableBy: 10.0.0.999}");
+        assert!(
+            t.contains("field spec.reachableBy = '10.0.0.999' (invalid IP address)"),
+            "{t}"
+        );
+        let t = problem("{peerIP: 10.0.0.1, asNumber: 1.10}");
+        assert!(
+            t.contains("field spec.asNumber") && t.contains("\"1.10\""),
+            "{t}"
+        );
+        assert!(!t.contains("\"1.1\""), "must not suggest \"1.1\": {t}");
+        let t = problem("{peerIP: 10.0.0.1, asNumber: 1, nextHopMode: Sometimes}");
+        assert!(
+            t.contains("field spec.nextHopMode = 'Sometimes' (must be one of Auto, Self, Keep)"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct Cluster {
     pub notes: Vec<String>,
     /// Resources (or documents) that could not be used and were skipped; the rest loaded.
     pub problems: Vec<ResourceProblem>,
+    /// Unknown fields in the spec of a BGP resource and unknown kinds in a Calico API group,
+    /// one line each: calicoctl refuses them, the daemon ignores them with a warning and
+    /// `tern check` fails on them.
+    pub unknown: Vec<String>,
 }
 
 impl Cluster {

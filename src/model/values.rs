@@ -66,9 +66,12 @@ impl<'de> Deserialize<'de> for AsNumber {
                     .map_err(|_| E::custom(format!("AS number {v} out of range")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<AsNumber, E> {
-                // YAML reads `1.10` as a float; dotted notation must be quoted to keep `.10`.
+                // YAML reads an unquoted `1.10` as the number 1.1: the digits after the dot are
+                // lost, so no dotted value can be suggested from it.
                 Err(E::custom(format!(
-                    "AS number {v} looks like dotted notation: quote it, e.g. \"{v}\""
+                    "{v} is a number with a fraction, not an AS number: write an integer, or dotted \
+                     notation as a quoted string (asNumber: \"1.10\" is 1 x 65536 + 10; unquoted, \
+                     YAML reads 1.10 as 1.1)"
                 )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AsNumber, E> {

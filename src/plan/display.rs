@@ -110,12 +110,16 @@ impl Display for Plan {
             } else {
                 "Felix"
             };
-            writeln!(
+            write!(
                 f,
                 "  {:<24} {:?} programmed by {owner}",
                 r.cidr.to_string(),
                 r.encapsulation
             )?;
+            match self.implicit_pools.iter().find(|p| p.cidr == r.cidr) {
+                Some(p) => writeln!(f, " (implicit: {}, {})", p.name, p.source)?,
+                None => writeln!(f)?,
+            }
         }
         let pol = &self.policy;
         writeln!(f, "\npolicy:")?;

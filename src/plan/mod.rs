@@ -6,6 +6,7 @@
 //! kernel rules and the inputs of Calico's export pipeline. [`PlanDiff`] compares two plans so
 //! that the daemon resets only the sessions whose parameters changed.
 
+pub mod default_pools;
 mod diff;
 mod display;
 pub mod filter;
@@ -72,6 +73,9 @@ pub struct PlanOptions {
     pub listen_port: Option<u16>,
     /// Listen address override (tern settings `bgp.listen_addresses`); empty = from `bindMode`.
     pub listen_addresses: Vec<IpAddr>,
+    /// calico-node's default-pool variables (`CALICO_IPV4POOL_CIDR`...): the pools used when
+    /// the datastore has none of a family.
+    pub default_pools: default_pools::DefaultPoolEnv,
 }
 
 impl Default for PlanOptions {
@@ -81,6 +85,7 @@ impl Default for PlanOptions {
             secret_namespace: "kube-system".into(),
             listen_port: None,
             listen_addresses: Vec::new(),
+            default_pools: default_pools::DefaultPoolEnv::default(),
         }
     }
 }
@@ -99,6 +104,9 @@ pub enum PlanError {
     /// A BGPFilter does not compile.
     #[error(transparent)]
     Filter(#[from] FilterError),
+    /// A default-pool variable is invalid (calico-node would not start).
+    #[error("{0}")]
+    DefaultPools(String),
 }
 
 /// The router id derived from a node name: the first 4 bytes of SHA-256(name), first octet
@@ -316,6 +324,18 @@ pub struct OriginatedRoute {
     pub blackhole: bool,
 }
 
+/// An implicit pool: calico-node's default pool, not in the datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImplicitPoolInfo {
+    /// calico-node's name for it (`default-ipv4-ippool`).
+    pub name: String,
+    /// The pool.
+    pub cidr: IpNet,
+    /// Where it comes from.
+    pub source: String,
+}
+
 /// A static host route to a peer (`reachableBy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -426,6 +446,9 @@ pub struct Plan {
     pub static_routes: Vec<StaticRoute>,
     /// Per-pool kernel rules, sorted by CIDR.
     pub pool_kernel_rules: Vec<PoolKernelRule>,
+    /// Pools not in the datastore, used as calico-node would have created them at install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implicit_pools: Vec<ImplicitPoolInfo>,
     /// Export/import pipeline inputs.
     pub policy: RoutePolicy,
     /// Compiled BGPFilters used by peerings, by name.
@@ -494,9 +517,14 @@ pub fn compute(
             _ => return Err(PlanError::NoRouterId(node_name.to_string())),
         },
     };
-    // Resources the loader skipped are named in every plan, so the daemon logs them and
-    // `tern plan` shows them.
-    let mut warnings: Vec<String> = cluster.problems.iter().map(ToString::to_string).collect();
+    // Resources the loader skipped, and unknown fields and kinds it ignored, are named in every
+    // plan, so the daemon logs them as warnings and `tern plan` shows them.
+    let mut warnings: Vec<String> = cluster
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .chain(cluster.unknown.iter().cloned())
+        .collect();
     let peerings = peers::peerings(&view, &me, cluster, options, &mut warnings);
 
     let mut filters = BTreeMap::new();
@@ -535,7 +563,29 @@ pub fn compute(
         Vec::new()
     };
 
-    let routes = routes::routes(cluster, &me, &peerings, &mut warnings);
+    let existing: Vec<IpNet> = cluster.ip_pools.values().map(|p| p.spec.cidr).collect();
+    let node_addresses: Vec<IpAddr> = [me.ipv4, me.ipv6]
+        .into_iter()
+        .flatten()
+        .map(|a| a.ip())
+        .collect();
+    let (implicit, unknowable) =
+        default_pools::implicit_pools(&options.default_pools, &existing, &node_addresses)
+            .map_err(PlanError::DefaultPools)?;
+    warnings.extend(unknowable);
+    let routes = routes::routes(cluster, &implicit, &me, &peerings, &mut warnings);
+    let implicit_pools = implicit
+        .iter()
+        .map(|p| ImplicitPoolInfo {
+            name: p.name.clone(),
+            cidr: p.spec.cidr,
+            source: format!(
+                "no IPv{} IPPool in the datastore: calico-node's default pool from NO_DEFAULT_POOLS and CALICO_IPV{}POOL_* (unset = its defaults)",
+                if p.spec.cidr.addr().is_ipv6() { 6 } else { 4 },
+                if p.spec.cidr.addr().is_ipv6() { 6 } else { 4 }
+            ),
+        })
+        .collect();
     Ok(Plan {
         node: node_name.to_string(),
         router_id,
@@ -548,6 +598,7 @@ pub fn compute(
         originated: routes.originated,
         static_routes: routes.static_routes,
         pool_kernel_rules: routes.pool_kernel_rules,
+        implicit_pools,
         policy: routes.policy,
         filters,
         warnings,

@@ -95,6 +95,7 @@ fn prefix_communities(
 
 pub(super) fn routes(
     cluster: &Cluster,
+    implicit_pools: &[super::default_pools::ImplicitPool],
     me: &NodeInfo,
     peerings: &[Peering],
     warnings: &mut Vec<String>,
@@ -177,8 +178,12 @@ pub(super) fn routes(
                 .and_then(|f| f.spec.program_cluster_routes)
         })
         .unwrap_or(DEFAULT_FELIX_PROGRAM_CLUSTER_ROUTES);
-    let mut pools: Vec<(&String, &IpPoolSpec)> =
-        cluster.ip_pools.iter().map(|(n, p)| (n, &p.spec)).collect();
+    let mut pools: Vec<(&String, &IpPoolSpec)> = cluster
+        .ip_pools
+        .iter()
+        .map(|(n, p)| (n, &p.spec))
+        .chain(implicit_pools.iter().map(|p| (&p.name, &p.spec)))
+        .collect();
     pools.sort_by_key(|(name, p)| (p.cidr.trunc(), (*name).clone()));
     let mut pool_kernel_rules = Vec::new();
     let mut pool_policies = Vec::new();

@@ -26,7 +26,9 @@ pub const DEFAULT_V4_SOCKET_PATH: &str = "/var/run/calico/bird.ctl";
 /// Default path of the IPv6 socket (Calico's `bird6.ctl`).
 pub const DEFAULT_V6_SOCKET_PATH: &str = "/var/run/calico/bird6.ctl";
 /// The BIRD version tern announces: the release whose output it reproduces, marked as tern's.
-pub const BIRD_COMPAT_VERSION: &str = concat!("2.0.12+tern-", env!("CARGO_PKG_VERSION"));
+/// It starts with `v` as calico-bird's do (`BIRD v0.3.3+birdv1.6.8`): calico-node's status
+/// populator takes a version only from a line starting `BIRD v`.
+pub const BIRD_COMPAT_VERSION: &str = concat!("v2.0.12+tern-", env!("CARGO_PKG_VERSION"));
 /// Longest command line, as BIRD's CLI buffer.
 const MAX_COMMAND: usize = 4096;
 
