@@ -714,7 +714,11 @@ impl Supervisor {
                     warn!(peer = %name, routes = outcome.own_next_hop, "next hop is an address of this node: routes treated as withdrawn (RFC 4271 §5.1.3)");
                 }
                 if let Some(full) = outcome.rib_full {
-                    error!(peer = %name, error = %full, "UPDATE rejected");
+                    // Rate-limited like malformed UPDATEs (1st, 2nd, 4th, 8th...).
+                    runtime.malformed += 1;
+                    if runtime.malformed.is_power_of_two() {
+                        error!(peer = %name, error = %full, count = runtime.malformed, "UPDATE rejected");
+                    }
                 }
                 if let Some((family, limit)) = outcome.over_limit {
                     match limit.action {
