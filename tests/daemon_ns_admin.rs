@@ -29,7 +29,7 @@ fn tern_admin(node: &TernNode, args: &[&str]) -> Result<(bool, String)> {
     let out = std::process::Command::new(tern_bin())
         .args(args)
         .arg("--socket")
-        .arg(node.dir.join("tern-admin.ctl"))
+        .arg(node.run.join("tern-admin.ctl"))
         .output()?;
     Ok((
         out.status.success(),
@@ -108,7 +108,7 @@ fn ns_daemon_admin_commands() {
             })?;
         }
         // The admin socket is the owner's only.
-        let admin = node.dir.join("tern-admin.ctl");
+        let admin = node.run.join("tern-admin.ctl");
         let mode =
             std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&admin)?.permissions());
         ensure!(mode & 0o777 == 0o600, "admin socket mode {mode:o}");

@@ -132,7 +132,7 @@ fn ns_daemon_metrics_count_flaps_malformed_updates_and_kernel_errors() {
             // A flap: the BIRD session is reset and comes back.
             let out = std::process::Command::new(tern_bin())
                 .args(["peer", "restart", BIRD_PEER, "--socket"])
-                .arg(node.dir.join("tern-admin.ctl"))
+                .arg(node.run.join("tern-admin.ctl"))
                 .output()?;
             ensure!(out.status.success(), "tern peer restart: {out:?}");
             wait_metric(&tern_ns, flaps, &[("peer", BIRD_PEER)], |v| v == 1.0)?;

@@ -327,6 +327,19 @@ fn convert(mut item: Value, group: &str) -> Result<Value> {
             }
         }
     }
+    // Kubernetes keeps label values as strings (kubectl refuses a YAML boolean or number
+    // there); a manifest written for files may use them, as Calico's own YAML does.
+    if let Some(labels) = item
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("labels"))
+        .and_then(Value::as_object_mut)
+    {
+        for value in labels.values_mut() {
+            if !value.is_string() && !value.is_null() {
+                *value = Value::String(value.to_string());
+            }
+        }
+    }
     if kind == "Node" {
         let bgp = &item["spec"]["bgp"];
         let mut annotations = serde_json::Map::new();

@@ -23,6 +23,8 @@ pub fn tern_bin() -> String {
 pub struct TernNode {
     pub name: String,
     pub dir: PathBuf,
+    /// The sockets' directory (under `/tmp` when the checkout's path is too long for them).
+    pub run: PathBuf,
     pub settings: PathBuf,
 }
 
@@ -35,6 +37,7 @@ impl TernNode {
         extra: &str,
     ) -> Result<TernNode> {
         let dir = artifacts.subdir(&format!("{name}-node"))?;
+        let run = artifacts.runtime_dir(&format!("{name}-run"))?;
         let resources = dir.join("resources");
         std::fs::create_dir_all(&resources)?;
         std::fs::write(resources.join("cluster.yaml"), manifests)?;
@@ -58,24 +61,26 @@ graceful_restart_time = 15
 restart_wait = 30
 
 [control]
-socket = "{dir}/tern.ctl"
+socket = "{run}/tern.ctl"
+admin_socket = "{run}/tern-admin.ctl"
 
 [birdctl]
-socket = "{dir}/bird.ctl"
-socket6 = "{dir}/bird6.ctl"
+socket = "{run}/bird.ctl"
+socket6 = "{run}/bird6.ctl"
 
 [metrics]
 address = "127.0.0.1:9179"
 {extra}
 "#,
             res = resources.display(),
-            dir = dir.display(),
+            run = run.display(),
         );
         let path = dir.join("tern.toml");
         std::fs::write(&path, settings)?;
         Ok(TernNode {
             name: name.to_owned(),
             dir,
+            run,
             settings: path,
         })
     }
@@ -92,11 +97,11 @@ address = "127.0.0.1:9179"
     }
 
     pub fn control(&self) -> PathBuf {
-        self.dir.join("tern.ctl")
+        self.run.join("tern.ctl")
     }
 
     pub fn birdctl(&self) -> PathBuf {
-        self.dir.join("bird.ctl")
+        self.run.join("bird.ctl")
     }
 
     /// `tern show <what> --json` against this node's control socket, as text.

@@ -99,9 +99,11 @@ pub fn bind_unix_socket(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("inspecting", path)(e)),
     }
+    // Short on purpose: the socket is bound at `<staging>/s` first, and that path must fit
+    // in `sun_path` (108 bytes) wherever the final one does.
+    let _ = file_name;
     let staging = parent.join(format!(
-        ".{}.{}.{}",
-        file_name.to_string_lossy(),
+        ".{:x}.{:x}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
