@@ -1038,6 +1038,23 @@ mod tests {
         IpNet::V4(ipnet::Ipv4Net::new(i.into(), len).unwrap())
     }
 
+    /// A group holding 20,000 /24s with attributes `a` (a table large enough to keep the
+    /// size-based compaction away) and member 1 that has read all of it.
+    fn caught_up_behind_a_large_table(now: Instant, a: &Arc<RouteAttrs>) -> ExportGroup {
+        let mut g = ExportGroup::new(key(false), None);
+        for i in 0..20_000u32 {
+            g.set(
+                v4(0x0b00_0000 + (i << 8), 24),
+                [path(0, 9, a)].into_iter().collect(),
+            );
+        }
+        g.join(PeerId(1));
+        while g.has_pending(PeerId(1)) {
+            g.pull(PeerId(1), now, 100_000, Duration::ZERO);
+        }
+        g
+    }
+
     /// A burst of changes to the same prefixes (announce then withdraw before the member
     /// read them) leaves superseded log entries: a pull skips them instead of coming back
     /// empty while the log still holds work (issue 12: the observer stalled for minutes).
@@ -1046,18 +1063,7 @@ mod tests {
         let now = Instant::now();
         let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
         let b = Arc::new(RouteAttrs::new(Origin::Egp, None));
-        let mut g = ExportGroup::new(key(false), None);
-        // A large table keeps the size-based compaction away.
-        for i in 0..20_000u32 {
-            g.set(
-                v4(0x0b00_0000 + (i << 8), 24),
-                [path(0, 9, &a)].into_iter().collect(),
-            );
-        }
-        g.join(PeerId(1));
-        while g.has_pending(PeerId(1)) {
-            g.pull(PeerId(1), now, 100_000, Duration::ZERO);
-        }
+        let mut g = caught_up_behind_a_large_table(now, &a);
         // 3,000 /32s announced, then withdrawn, then announced with other attributes, all
         // before the member pulls; then one more change after them.
         for round in [Some(&a), None, Some(&b)] {
@@ -1088,17 +1094,7 @@ mod tests {
     fn superseded_entries_are_compacted_once_they_are_half_the_log() {
         let now = Instant::now();
         let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
-        let mut g = ExportGroup::new(key(false), None);
-        for i in 0..20_000u32 {
-            g.set(
-                v4(0x0b00_0000 + (i << 8), 24),
-                [path(0, 9, &a)].into_iter().collect(),
-            );
-        }
-        g.join(PeerId(1));
-        while g.has_pending(PeerId(1)) {
-            g.pull(PeerId(1), now, 100_000, Duration::ZERO);
-        }
+        let mut g = caught_up_behind_a_large_table(now, &a);
         for _ in 0..10 {
             for i in 0..2_000u32 {
                 g.set(
