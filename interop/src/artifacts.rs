@@ -152,6 +152,10 @@ impl Artifacts {
                 iface,
                 "-U",
                 "--immediate-mode",
+                // A 32 MiB kernel buffer: a burst of a large table on a loaded machine must
+                // not lose segments (a gap makes a stream unreadable).
+                "-B",
+                "32768",
                 "-n",
                 "-s",
                 "0",
