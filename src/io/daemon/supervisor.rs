@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::daemon::{self as glue, RestartRecovery, SessionDefaults};
-use crate::io::bgp::{Outbound, SpeakerEvent, SpeakerHandle};
+use crate::io::bgp::{Outbound, OutputCounters, SpeakerEvent, SpeakerHandle};
 use crate::io::control::{FibRequest, RouteRequest, StatusHub};
 use crate::io::datastore::DatastoreEvent;
 use crate::io::kernel::{DesiredChange, KernelHandle, LearnedRouteEvent};
@@ -38,6 +38,8 @@ pub(super) struct PeerRuntime {
     pub(super) metrics: Option<PeerMetrics>,
     /// Per family (IPv4, IPv6): over its max-prefix limit now (warned once per crossing).
     pub(super) over_limit: [bool; 2],
+    /// Everything queued for the session had been written at the last look.
+    pub(super) drained: bool,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,12 @@ pub(super) struct EstablishedPeer {
     pub(super) backlog: VecDeque<Outbound>,
     /// The queue was full: wait for `OutputReady`.
     pub(super) blocked: bool,
+    /// What the session's writer has written of the UPDATE output (counted there).
+    pub(super) output: Arc<OutputCounters>,
+    /// Prefixes (NLRI) encoded for this session so far.
+    pub(super) prefixes_queued: u64,
+    /// UPDATE bytes encoded for this session so far.
+    pub(super) bytes_queued: u64,
 }
 
 pub(super) struct Supervisor {
