@@ -493,3 +493,119 @@ fn ns_a_slow_peer_delays_no_one_and_shows_its_backlog() {
         Ok(())
     });
 }
+
+/// `tern show routes ARGS` against the node, as text (`--json` among the args for JSON).
+fn show_routes(node: &TernNode, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(tern_bin())
+        .args(["show", "routes"])
+        .args(args)
+        .arg("--socket")
+        .arg(node.control())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "tern show routes {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The prefixes of a `show routes --json` answer, in the order given.
+fn route_prefixes(json: &str) -> Result<Vec<String>> {
+    let routes: Vec<serde_json::Value> = serde_json::from_str(json)?;
+    Ok(routes
+        .iter()
+        .filter_map(|r| r["prefix"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// `show routes` pages through a table: `--within` a range, `--limit` a page, `--after` the
+/// last prefix of the previous page, in prefix order, and the text output names the command
+/// for the next page.
+#[test]
+fn ns_show_routes_pages_through_a_table() {
+    run_scenario("show-routes-pages", &[BASE, BIRD], |artifacts| {
+        let lan = Switch::new("lan")?;
+        let tern_ns = Netns::new("tern")?;
+        let inj_ns = Netns::new("inj")?;
+        lan.attach(&tern_ns, "eth0", &[&format!("{TERN_IP}/24")])?;
+        lan.attach(&inj_ns, "eth0", &[&format!("{INJECTOR_IP}/24")])?;
+        const ROUTES: u32 = 5_000;
+        // Announced in reverse order: the pages' order is tern's, not the arrival order.
+        let table: Vec<String> = (0..ROUTES)
+            .rev()
+            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
+            .collect();
+        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
+        let mut inj_config = BirdConfig::new(INJECTOR_IP)
+            .with_static("inject", &table_refs)
+            .with_peer(BirdPeer::new(
+                "tern",
+                INJECTOR_IP,
+                INJECTOR_AS,
+                TERN_IP,
+                TERN_AS,
+                &[Family::Ipv4Unicast],
+            ));
+        inj_config.kernel = false;
+        let _injector = Bird::start(&inj_ns, artifacts, "injector", &inj_config)?;
+        let node = TernNode::write(artifacts, "n1", &manifests(false), "")?;
+        let _tern = node.start(&tern_ns, artifacts)?;
+        wait_until("tern holds the injector's table", CONVERGE, || {
+            let all = route_prefixes(&show_routes(
+                &node,
+                &["--within", "100.64.0.0/10", "--json"],
+            )?)?;
+            Ok(if all.len() == ROUTES as usize {
+                Check::Ready(all)
+            } else {
+                pending(format!("{} of {ROUTES} routes", all.len()))
+            })
+        })
+        .and_then(|all| {
+            let mut sorted = all.clone();
+            sorted.sort_by_key(|p| p.parse::<ipnet::IpNet>().ok());
+            ensure!(all == sorted, "show routes is not in prefix order");
+            Ok(())
+        })?;
+
+        let page = |args: &[&str]| route_prefixes(&show_routes(&node, args)?);
+        let first = page(&["--within", "100.64.16.0/20", "--limit", "5", "--json"])?;
+        ensure!(
+            first
+                == (0..5)
+                    .map(|i| format!("100.64.16.{i}/32"))
+                    .collect::<Vec<_>>(),
+            "first page: {first:?}"
+        );
+        let second = page(&[
+            "--within",
+            "100.64.16.0/20",
+            "--after",
+            "100.64.16.4/32",
+            "--limit",
+            "5",
+            "--json",
+        ])?;
+        ensure!(
+            second
+                == (5..10)
+                    .map(|i| format!("100.64.16.{i}/32"))
+                    .collect::<Vec<_>>(),
+            "second page: {second:?}"
+        );
+        // The range's last page holds what is left: 5,000 /32s from 100.64.0.0 end at
+        // 100.64.19.135, so 100.64.19.0/24 has 136.
+        let last = page(&["--within", "100.64.19.0/24", "--limit", "500", "--json"])?;
+        ensure!(last.len() == 136, "{} routes in 100.64.19.0/24", last.len());
+        let text = show_routes(&node, &["--within", "100.64.16.0/20", "--limit", "5"])?;
+        artifacts.write("page.txt", &text)?;
+        ensure!(
+            text.contains(
+                "next page: tern show routes --after 100.64.16.4/32 --within 100.64.16.0/20 --limit 5"
+            ),
+            "no next-page hint in:\n{text}"
+        );
+        Ok(())
+    });
+}

@@ -23,6 +23,7 @@ use crate::rib::{PeerId, PolicyContext, Rib, RibConfig};
 use crate::session::SessionInfo;
 
 use super::admin::AdminRequest;
+use super::queries::RouteAnswer;
 use super::{COUNTS_COST_FACTOR, EVENT_BATCH, TRIM_AFTER_ROUTES, now_ts};
 
 /// One configured peer's runtime state.
@@ -115,6 +116,8 @@ pub(super) struct Supervisor {
     pub(super) reloader: Option<crate::io::datastore::Reloader>,
     /// This node's addresses (interfaces, plan, session ends): never a valid next hop.
     pub(super) own_addresses: Vec<IpAddr>,
+    /// `show routes` answers being built, a slice per pass (see [`super::queries`]).
+    pub(super) route_answers: VecDeque<RouteAnswer>,
 }
 
 impl Supervisor {
@@ -169,6 +172,7 @@ impl Supervisor {
             output_turn: 0,
             reloader: None,
             own_addresses: crate::io::addresses::interface_addresses(),
+            route_answers: VecDeque::new(),
         }
     }
 
@@ -244,6 +248,10 @@ impl Supervisor {
                 // Output left over from the last pass (a peer's slice ran out): another pass,
                 // with the other branches still served in between.
                 () = std::future::ready(()), if self.output_more => {}
+                // A `show routes` answer in progress: its next slice.
+                () = std::future::ready(()), if !self.route_answers.is_empty() => {
+                    self.continue_answers();
+                }
             }
             self.after_batch();
         }
