@@ -1,6 +1,6 @@
 //! The desired kernel route set and its diff against what the kernel holds. Pure.
 //!
-//! The plan decides, per IP pool, how routes inside it reach the kernel ([`PoolKernelRule`]); the
+//! The plan decides, per IP pool, how routes inside it reach the kernel ([`PoolKernelRule`](crate::plan::PoolKernelRule)); the
 //! RIB's best paths are turned into [`KernelRoute`]s; the kernel module in `io` keeps the kernel's
 //! table equal to the desired set, held with what the kernel has in a compact [`FibTable`].
 

@@ -77,7 +77,7 @@ impl Rib {
     /// Applies a received UPDATE from `peer` (ignored when the peer is not registered).
     ///
     /// An UPDATE whose announcements could overflow the table is rejected whole (nothing
-    /// changes) and reported: a prefix table holds at most [`table::MAX_ENTRIES`] entries.
+    /// changes) and reported: a prefix table holds at most [`MAX_ENTRIES`](crate::table::MAX_ENTRIES) entries.
     pub fn update(&mut self, peer: PeerId, update: RouteUpdate) -> Result<(), RibFull> {
         if !self.peers.contains_key(&peer) {
             return Ok(());
@@ -304,7 +304,7 @@ impl Rib {
     /// A new identity (the node's router id or route-reflector cluster id changed): loop
     /// checks and route reflection use it from now on, so every import and export is
     /// re-evaluated, as for a policy change. The local AS is per session
-    /// ([`PeerSession::local_as`]) and follows the sessions, which are reset for it.
+    /// ([`PeerSession::local_as`](crate::rib::PeerSession::local_as)) and follows the sessions, which are reset for it.
     pub fn set_identity(
         &mut self,
         router_id: Ipv4Addr,

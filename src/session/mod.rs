@@ -42,6 +42,7 @@ pub mod config;
 pub mod event;
 mod fsm;
 pub mod negotiate;
+mod notification;
 pub mod time;
 mod wire;
 

@@ -11,9 +11,9 @@
 //!        │ KernelHandle::apply_changes (RIB changes) │ StatusHub (short locks)
 //! ```
 //!
-//! One task owns the pure [`Rib`]: events are handled in batches, then each Established peer's
+//! One task owns the pure [`Rib`](crate::rib::Rib): events are handled in batches, then each Established peer's
 //! pending export is pulled from its export group and queued without waiting (a full peer
-//! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`]; other peers
+//! queue leaves the rest in that peer's backlog until [`PeerEvent::OutputReady`](crate::io::bgp::PeerEvent::OutputReady); other peers
 //! are not delayed), and the Loc-RIB changes are mapped through the plan's pool rules into
 //! changes of the kernel task's desired set, which only the kernel task holds. Pure decisions live
 //! in [`crate::daemon`].
