@@ -145,14 +145,15 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     let hub = Arc::new(StatusHub::new(
         DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            router_id: plan.router_id,
-            local_as: plan.local_as,
+            router_id: Some(plan.router_id),
+            local_as: Some(plan.local_as),
             hostname: Some(node.clone()),
             started_at: started,
-            last_reconfigured: started,
+            last_reconfigured: Some(started),
             heartbeat: started,
             graceful_restart: None,
             warnings: Vec::new(),
+            datastore: None,
         },
         route_tx,
     ));
@@ -843,8 +844,8 @@ impl Supervisor {
                 );
                 let (router_id, local_as) = (self.plan.router_id, self.plan.local_as);
                 self.hub.update_daemon(|d| {
-                    d.router_id = router_id;
-                    d.local_as = local_as;
+                    d.router_id = Some(router_id);
+                    d.local_as = Some(local_as);
                 });
                 if diff.policy_changed {
                     self.rib.set_policy(PolicyContext::from(&self.plan.policy));
@@ -856,7 +857,8 @@ impl Supervisor {
                 if diff.pool_rules_changed || diff.policy_changed {
                     self.recompute_fib();
                 }
-                self.hub.update_daemon(|d| d.last_reconfigured = now_ts());
+                self.hub
+                    .update_daemon(|d| d.last_reconfigured = Some(now_ts()));
                 self.refresh_warnings();
             }
         }

@@ -15,8 +15,8 @@
 //! directory again when it is removed and created again.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ use tokio::sync::mpsc;
 use super::file_state::FileState;
 use crate::model::{LoadError, load_paths};
 use crate::plan::{Plan, PlanDiff, PlanError, PlanOptions, compute};
+use crate::status::{DatastoreError, DatastoreKind, DatastoreStatus, SyncState, Timestamp};
+
+fn now_ts() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
 
 /// What the file datastore needs.
 #[derive(Debug, Clone)]
@@ -101,6 +106,8 @@ fn skipped_suffix(skipped: &[String]) -> String {
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
 pub struct FileDatastore {
     initial_notes: Vec<String>,
+    /// Last load, its problems, the last rejected plan (updated by the worker).
+    status: Arc<Mutex<DatastoreStatus>>,
     /// To the worker thread (which owns the watcher).
     control: std_mpsc::Sender<Message>,
     worker: Option<JoinHandle<()>>,
@@ -208,9 +215,11 @@ fn load_plan(
 ) -> (PlanResult, Vec<String>) {
     let loaded = state.load(explicit);
     let plan = compute(&loaded.cluster, &config.node, &config.options)
-        .map(|plan| (plan, loaded.cluster.notes))
+        .map(|plan| (plan, loaded.cluster.notes.clone()))
         .map_err(|e| e.to_string());
-    (plan, loaded.problems)
+    let mut problems = loaded.problems;
+    problems.extend(loaded.cluster.problems.iter().map(ToString::to_string));
+    (plan, problems)
 }
 
 impl FileDatastore {
@@ -234,6 +243,15 @@ impl FileDatastore {
             .collect();
         let mut state = FileState::new(&absolute, &config.options.secret_namespace);
         let _ = state.load(true);
+        let loaded_at = now_ts();
+        let mut first_status = DatastoreStatus::syncing(DatastoreKind::File, loaded_at);
+        first_status.enter(SyncState::InSync, loaded_at);
+        first_status.first_synced = Some(loaded_at);
+        first_status.last_update = Some(loaded_at);
+        first_status.updates = 1;
+        first_status.problems = cluster.problems.iter().map(ToString::to_string).collect();
+        let status = Arc::new(Mutex::new(first_status));
+        let worker_status = Arc::clone(&status);
 
         let (raw_tx, raw_rx) = std_mpsc::channel::<Message>();
         let fs_tx = raw_tx.clone();
@@ -335,6 +353,16 @@ impl FileDatastore {
                         continue;
                     }
                     let (result, problems) = load_plan(&mut state, &config, explicit);
+                    if let Ok(mut s) = worker_status.lock() {
+                        let at = now_ts();
+                        s.last_update = Some(at);
+                        s.updates += 1;
+                        s.problems = problems.clone();
+                        s.rejected = result.as_ref().err().map(|message| DatastoreError {
+                            at,
+                            message: message.clone(),
+                        });
+                    }
                     let problem_note = if problems.is_empty() {
                         String::new()
                     } else {
@@ -390,6 +418,7 @@ impl FileDatastore {
         Ok((
             FileDatastore {
                 initial_notes: cluster.notes,
+                status,
                 control: raw_tx,
                 worker: Some(worker),
             },
@@ -448,6 +477,21 @@ impl FileDatastore {
     /// Loader notes from the first load (skipped kinds, ignored fields).
     pub fn initial_notes(&self) -> &[String] {
         &self.initial_notes
+    }
+
+    /// The datastore's status: in sync since start (the first load must succeed), the last
+    /// load and what it could not use, the last plan that could not be computed.
+    pub fn status(&self) -> DatastoreStatus {
+        self.status_handle()()
+    }
+
+    /// A function reading the status, for the status hub.
+    pub fn status_handle(&self) -> impl Fn() -> DatastoreStatus + Send + Sync + 'static {
+        let status = Arc::clone(&self.status);
+        move || match status.lock() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
     }
 }
 
