@@ -207,19 +207,19 @@ impl Watches {
 /// A plan with the loader's notes, or why none could be computed.
 type PlanResult = Result<(Plan, Vec<String>), String>;
 
-/// Loads the files and computes the plan; the problems are the files that could not be used.
+/// Loads the files and computes the plan; the problems are the files that could not be used,
+/// the skipped the resources the loader could not use.
 fn load_plan(
     state: &mut FileState,
     config: &FileDatastoreConfig,
     explicit: bool,
-) -> (PlanResult, Vec<String>) {
+) -> (PlanResult, Vec<String>, Vec<String>) {
     let loaded = state.load(explicit);
     let plan = compute(&loaded.cluster, &config.node, &config.options)
         .map(|plan| (plan, loaded.cluster.notes.clone()))
         .map_err(|e| e.to_string());
-    let mut problems = loaded.problems;
-    problems.extend(loaded.cluster.problems.iter().map(ToString::to_string));
-    (plan, problems)
+    let skipped = loaded.cluster.problems.iter().map(ToString::to_string);
+    (plan, loaded.problems, skipped.collect())
 }
 
 impl FileDatastore {
@@ -352,12 +352,12 @@ impl FileDatastore {
                     if !changed {
                         continue;
                     }
-                    let (result, problems) = load_plan(&mut state, &config, explicit);
+                    let (result, problems, skipped) = load_plan(&mut state, &config, explicit);
                     if let Ok(mut s) = worker_status.lock() {
                         let at = now_ts();
                         s.last_update = Some(at);
                         s.updates += 1;
-                        s.problems = problems.clone();
+                        s.problems = problems.iter().chain(&skipped).cloned().collect();
                         s.rejected = result.as_ref().err().map(|message| DatastoreError {
                             at,
                             message: message.clone(),
