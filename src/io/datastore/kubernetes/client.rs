@@ -44,19 +44,18 @@ pub fn unreachable(e: &kube::Error) -> bool {
 /// A client: from `kubeconfig` when given, else `KUBECONFIG` / `~/.kube/config`, else the
 /// in-cluster ServiceAccount (token and CA under `/var/run/secrets/kubernetes.io/`,
 /// `KUBERNETES_SERVICE_HOST` / `KUBERNETES_SERVICE_PORT`), as calico-node takes them.
-/// `KUBECONFIG` may list several files (`:`-separated); they are merged as kubectl merges
-/// them. Every answer is recorded in `observed`.
+/// `kubeconfig` (and `KUBECONFIG`) may list several files (`:`-separated); they are merged
+/// as kubectl merges them. Every answer is recorded in `observed`.
 pub async fn client(
     kubeconfig: Option<&Path>,
     observed: &Arc<Observed>,
 ) -> Result<kube::Client, ConnectError> {
     let config = match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| ConnectError::config(format!("kubeconfig {}: {e}", path.display())))?;
+        Some(list) => {
+            let file = read_kubeconfigs(list).map_err(ConnectError::config)?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| ConnectError::config(format!("kubeconfig {}: {e}", path.display())))?
+                .map_err(|e| ConnectError::config(format!("kubeconfig {}: {e}", list.display())))?
         }
         None => kube::Config::infer().await.map_err(|e| {
             ConnectError::config(format!(
@@ -69,6 +68,26 @@ pub async fn client(
     Ok(builder
         .with_layer(&ObserveLayer(Arc::clone(observed)))
         .build())
+}
+
+/// Reads a kubeconfig, or several in a `:`-separated list (as in `KUBECONFIG`), merged as
+/// kubectl merges them: the first file to set a value wins. Every file must be readable.
+fn read_kubeconfigs(list: &Path) -> Result<Kubeconfig, String> {
+    let paths: Vec<_> = std::env::split_paths(list.as_os_str())
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if paths.is_empty() {
+        return Err(format!("kubeconfig {:?}: no file named", list.display()));
+    }
+    paths
+        .iter()
+        .try_fold(Kubeconfig::default(), |merged, path| {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            merged
+                .merge(file)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))
+        })
 }
 
 /// The Calico group/version to read: the setting, or with `auto` the one the API server
@@ -209,6 +228,31 @@ pub fn hostname_hash(node: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubeconfig_lists_are_merged_and_a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("clusters");
+        let users = dir.path().join("users");
+        std::fs::write(&clusters, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://10.0.0.1:6443'}\ncontexts:\n- name: t\n  context: {cluster: c, user: u}\ncurrent-context: t\n").unwrap();
+        std::fs::write(
+            &users,
+            "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {token: x}\n",
+        )
+        .unwrap();
+        let list = std::env::join_paths([&clusters, &users]).unwrap();
+        let merged = read_kubeconfigs(Path::new(&list)).unwrap();
+        assert_eq!(merged.current_context.as_deref(), Some("t"));
+        assert_eq!(merged.clusters.len(), 1);
+        assert_eq!(merged.auth_infos.len(), 1);
+        let missing = dir.path().join("missing");
+        let list = std::env::join_paths([&clusters, &missing]).unwrap();
+        let error = read_kubeconfigs(Path::new(&list)).unwrap_err();
+        assert!(
+            error.starts_with(&format!("kubeconfig {}:", missing.display())),
+            "{error}"
+        );
+    }
 
     #[test]
     fn hostname_hash_is_sha3_base32() {
