@@ -153,7 +153,7 @@ fn never_synced_is_not_ready_and_says_why_and_lost_sync_keeps_readiness() {
     assert_eq!(
         r.to_string_reason(),
         format!(
-            "datastore never synced: kubernetes: unreachable since {} (9s ago), never synced, 4 retries, last error at {}: API discovery (/apis): connection refused",
+            "datastore never synced: kubernetes: unreachable since {} (9s ago), 4 retries, last error at {}: API discovery (/apis): connection refused",
             at(1).rfc3339(),
             at(9).rfc3339()
         )

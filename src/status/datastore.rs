@@ -161,8 +161,8 @@ impl DatastoreStatus {
         }
     }
 
-    /// One line: `kubernetes: unreachable since 2026-12-02T01:00:00Z (12s), 4 retries, last
-    /// error: ...`.
+    /// One line: `kubernetes: unreachable since 2026-12-02T01:00:00Z (12s ago), 4 retries,
+    /// last error at ...: ...`.
     pub fn summary(&self, now: Timestamp) -> String {
         let mut out = format!(
             "{}: {} since {} ({}s ago)",
@@ -171,9 +171,6 @@ impl DatastoreStatus {
             self.since.rfc3339(),
             now.since(self.since).as_secs()
         );
-        if self.first_synced.is_none() {
-            out.push_str(", never synced");
-        }
         if self.retries > 0 {
             out.push_str(&format!(", {} retries", self.retries));
         }
@@ -216,7 +213,7 @@ mod tests {
         let line = s.summary(Timestamp(14_000));
         assert_eq!(
             line,
-            "kubernetes: unreachable since 1970-01-01T00:00:02Z (12s ago), never synced, 3 retries, last error at 1970-01-01T00:00:04Z: connection refused"
+            "kubernetes: unreachable since 1970-01-01T00:00:02Z (12s ago), 3 retries, last error at 1970-01-01T00:00:04Z: connection refused"
         );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["state"], "unreachable");

@@ -609,6 +609,24 @@ mod tests {
             panic!("expected a rejection, got {event:?}")
         };
         assert!(error.contains("BGPFilter"), "{error}");
+        // The status has it, with the load and the resource the loader skipped.
+        let status = ds.status();
+        assert_eq!(status.state, crate::status::SyncState::InSync);
+        assert!(
+            status.first_synced.is_some() && status.updates >= 4,
+            "{status:?}"
+        );
+        assert!(
+            status.rejected.as_ref().is_some_and(|r| r.message == error),
+            "{status:?}"
+        );
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.contains("BGPPeer \"bad\"")),
+            "{status:?}"
+        );
         // Removing it and reloading gives back the running plan: no event. (A file that is only
         // removed keeps its resources in force; see `super::file_state`.)
         std::fs::remove_file(dir.path().join("filter.yaml")).unwrap();
