@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Each watcher lists then watches (resuming from its last resource version, relisting on 410
-//! Gone) and retries a failure with exponential backoff (0.5 s doubling to 30 s), reporting
-//! the error by resource. The task connects (credentials, discovery) with the same backoff.
+//! Gone) and retries a failure with kube-runtime's default backoff (0.8 s doubling to 30 s,
+//! jittered), reporting the error by resource. The task connects (credentials, discovery) with the same backoff.
 //! The status it publishes (state, since when, first sync, last error, retries) comes from
 //! what it saw: failures reported by the watchers, ended by their next good event or by a
 //! later successful request of the same path (`observe`).
@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::{Api, DynamicObject};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::utils::Backoff as _;
+use kube::runtime::watcher::{self, DefaultBackoff, Event};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -40,28 +41,16 @@ fn now_ts() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
-/// First retry delay.
-const BACKOFF_START: Duration = Duration::from_millis(500);
-/// Longest retry delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Retry delays: kube-runtime's default (client-go's reflector parameters: 0.8 s doubling to
+/// 30 s, with jitter so that many nodes do not retry in step, reset after 120 s without a
+/// failure), also reset by each good event.
+fn backoff() -> DefaultBackoff {
+    DefaultBackoff::default()
+}
 
-/// Exponential backoff.
-#[derive(Debug)]
-pub(super) struct Backoff(Duration);
-
-impl Backoff {
-    pub(super) fn new() -> Backoff {
-        Backoff(BACKOFF_START)
-    }
-    /// The delay to wait now; the next one doubles.
-    pub(super) fn next(&mut self) -> Duration {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(BACKOFF_MAX);
-        delay
-    }
-    pub(super) fn reset(&mut self) {
-        self.0 = BACKOFF_START;
-    }
+/// The next delay of `backoff`.
+fn next_delay(backoff: &mut DefaultBackoff) -> Duration {
+    backoff.next().unwrap_or(Duration::from_secs(30))
 }
 
 type Sender = mpsc::Sender<(Source, SourceEvent)>;
@@ -83,7 +72,7 @@ where
 {
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(watcher::watcher(api, config));
-        let mut backoff = Backoff::new();
+        let mut backoff = backoff();
         while let Some(item) = stream.next().await {
             let event = match item {
                 Ok(Event::Init) => SourceEvent::Init,
@@ -113,7 +102,7 @@ where
                         ),
                         other => (format!("{resource}: {other}"), false),
                     };
-                    let delay = backoff.next();
+                    let delay = next_delay(&mut backoff);
                     let failure = Failure {
                         message: format!("{message}; retrying in {delay:?}"),
                         at: now_ts(),
@@ -387,7 +376,7 @@ pub(super) async fn run(
     let mut progress = Progress::default();
     publish(&status, &progress, None, &config);
     // Connect: credentials and discovery, retried with backoff.
-    let mut backoff = Backoff::new();
+    let mut backoff = backoff();
     let mut connected = loop {
         let attempt = async {
             let client = client::client(config.kubeconfig.as_deref(), &observed).await?;
@@ -403,7 +392,7 @@ pub(super) async fn run(
         match attempt.await {
             Ok(c) => break c,
             Err(e) => {
-                let delay = backoff.next();
+                let delay = next_delay(&mut backoff);
                 warn!(error = %e.message, retry_in = ?delay, "Kubernetes API not reachable; retrying");
                 progress.connect_failures += 1;
                 progress.retry_in = Some(delay);
