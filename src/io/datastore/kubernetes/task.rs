@@ -319,31 +319,13 @@ fn publish(
         return;
     };
     let sources = state.status();
-    let failing: Vec<&SourceStatus> = sources.iter().filter(|x| x.error.is_some()).collect();
-    let latest = failing
-        .iter()
-        .filter_map(|x| x.error.as_ref())
-        .max_by_key(|e| e.seq);
-    let next = if failing.is_empty() {
-        if state.in_sync() {
-            State::InSync
-        } else {
-            State::Syncing
-        }
-    } else if failing
-        .iter()
-        .any(|x| x.error.as_ref().is_some_and(|e| e.unreachable))
-    {
-        State::Unreachable
-    } else {
-        State::Failing
-    };
+    let (next, latest, retries) = overall(&sources, state.in_sync());
     d.enter(next, now);
     d.last_error = latest.map(|e| DatastoreError {
         at: e.at,
         message: e.message.clone(),
     });
-    d.retries = failing.iter().map(|x| x.failures).sum();
+    d.retries = retries;
     d.sources = sources
         .iter()
         .map(|x| SourceSummary {
@@ -358,6 +340,29 @@ fn publish(
         })
         .collect();
     s.sources = sources;
+}
+
+/// The datastore's state from its sources once connected: failing sources make it
+/// `unreachable` when one of them got no answer, else `failing`; otherwise `in_sync` or
+/// `syncing`. With the most recent current failure and the failing sources' retries.
+fn overall(sources: &[SourceStatus], in_sync: bool) -> (State, Option<&Failure>, u64) {
+    let failures: Vec<(&Failure, u64)> = sources
+        .iter()
+        .filter_map(|x| x.error.as_ref().map(|e| (e, x.failures)))
+        .collect();
+    let state = if failures.is_empty() {
+        if in_sync {
+            State::InSync
+        } else {
+            State::Syncing
+        }
+    } else if failures.iter().any(|(e, _)| e.unreachable) {
+        State::Unreachable
+    } else {
+        State::Failing
+    };
+    let latest = failures.iter().map(|(e, _)| *e).max_by_key(|e| e.seq);
+    (state, latest, failures.iter().map(|(_, n)| n).sum())
 }
 
 /// How often the status is refreshed while nothing happens (a watch restarted after a
@@ -530,5 +535,43 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(kind: CalicoKind, error: Option<(u64, bool)>, failures: u64) -> SourceStatus {
+        SourceStatus {
+            source: Source::Calico(kind),
+            listed: true,
+            objects: 1,
+            error: error.map(|(seq, unreachable)| Failure {
+                message: format!("failure {seq}"),
+                at: Timestamp(seq),
+                seq,
+                unreachable,
+            }),
+            failures,
+        }
+    }
+
+    #[test]
+    fn the_state_comes_from_the_sources_failures() {
+        let ok = source(CalicoKind::IpPool, None, 0);
+        assert_eq!(overall(std::slice::from_ref(&ok), true).0, State::InSync);
+        assert_eq!(overall(std::slice::from_ref(&ok), false).0, State::Syncing);
+        let forbidden = source(CalicoKind::BgpPeer, Some((7, false)), 2);
+        let two = [ok.clone(), forbidden.clone()];
+        let (state, latest, retries) = overall(&two, true);
+        assert_eq!((state, retries), (State::Failing, 2));
+        assert_eq!(latest.unwrap().message, "failure 7");
+        // One source without an answer makes it unreachable; the latest failure is shown.
+        let refused = source(CalicoKind::BgpFilter, Some((5, true)), 3);
+        let three = [ok, forbidden, refused];
+        let (state, latest, retries) = overall(&three, true);
+        assert_eq!((state, retries), (State::Unreachable, 5));
+        assert_eq!(latest.unwrap().seq, 7);
     }
 }
