@@ -537,6 +537,11 @@ fn ns_kube_api_down_at_start() {
             down.get("router_id").is_none(),
             "a router id without a plan: {down}"
         );
+        ensure!(
+            down["warnings"][0]
+                == "3 routes of a previous run kept in the kernel until the datastore syncs",
+            "{down}"
+        );
         let (code, text) = ready(&c.node)?;
         ensure!(
             code == 1

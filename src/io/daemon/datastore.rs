@@ -117,7 +117,12 @@ pub(super) async fn wait_for_first_plan(
             }
             _ = tick.tick() => {
                 hub.heartbeat(now_ts());
-                hub.set_fib(kernel_summary(&kernel.status()));
+                let k = kernel.status();
+                let held = (k.stale > 0).then(|| {
+                    format!("{} routes of a previous run kept in the kernel until the datastore syncs", k.stale)
+                });
+                hub.update_daemon(|d| d.warnings = held.into_iter().collect());
+                hub.set_fib(kernel_summary(&k));
             }
             Some(request) = routes.recv() => {
                 let _ = request.reply.send(Vec::new());
