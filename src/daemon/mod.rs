@@ -436,3 +436,6 @@ pub fn path_status(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fidelity_tests;
