@@ -410,7 +410,7 @@ fn ns_stale_hold_is_bounded_by_its_timer() {
     ]);
     ns.enter(|| async {
         let config = KernelConfig {
-            stale_hold: Duration::from_millis(300),
+            stale_hold: Some(Duration::from_millis(300)),
             ..KernelConfig::default()
         };
         let (handle, _learned) = KernelHandle::start(config).await.unwrap();

@@ -52,7 +52,7 @@ struct Cluster {
     bird: Bird,
     frr: Frr,
     node: TernNode,
-    _tern: Process,
+    tern: Process,
 }
 
 impl Cluster {
@@ -76,6 +76,11 @@ impl Cluster {
 /// LAN with tern, BIRD, FRR and the API double; resources applied; tern up with both peers
 /// Established and their routes in its kernel.
 fn start(artifacts: &Artifacts) -> Result<Cluster> {
+    start_with(artifacts, &[])
+}
+
+/// As [`start`], with extra lines under FRR's `router bgp`.
+fn start_with(artifacts: &Artifacts, frr_extra: &[&str]) -> Result<Cluster> {
     let lan = Switch::new("lan")?;
     let mut nss = Vec::new();
     for (label, ip) in [
@@ -128,14 +133,13 @@ fn start(artifacts: &Artifacts) -> Result<Cluster> {
     )?;
     let mut fneighbor = FrrNeighbor::new(TERN_IP, 64512, &[Family::Ipv4Unicast]);
     fneighbor.options.push("password s3cret".into());
-    let frr = Frr::start(
-        frr_ns,
-        artifacts,
-        "frr",
-        &FrrConfig::new("frr", FRR_AS, FRR_IP)
-            .with_neighbor(fneighbor)
-            .with_network("10.250.4.0/24"),
-    )?;
+    let mut frr_config = FrrConfig::new("frr", FRR_AS, FRR_IP)
+        .with_neighbor(fneighbor)
+        .with_network("10.250.4.0/24");
+    frr_config
+        .router_extra
+        .extend(frr_extra.iter().map(|l| l.to_string()));
+    let frr = Frr::start(frr_ns, artifacts, "frr", &frr_config)?;
 
     // tern, reading Kubernetes with its ServiceAccount's token.
     let node = TernNode::write(artifacts, "n1", "", "")?;
@@ -148,7 +152,20 @@ fn start(artifacts: &Artifacts) -> Result<Cluster> {
         .env("DATASTORE_TYPE", "kubernetes")
         .env("KUBECONFIG", &kubeconfig);
     let tern = Process::spawn_command("tern n1", command, &artifacts.path("n1-tern.log"))?;
+    wait_converged(&nss[0], &node, &bird, &frr)?;
+    Ok(Cluster {
+        _lan: lan,
+        nss,
+        api,
+        bird,
+        frr,
+        node,
+        tern,
+    })
+}
 
+/// Both peers Established, tern's block at both, their routes in tern's kernel.
+fn wait_converged(tern_ns: &Netns, node: &TernNode, bird: &Bird, frr: &Frr) -> Result<()> {
     for ip in [BIRD_IP, FRR_IP] {
         wait_until(&format!("tern Established with {ip}"), CONVERGE, || {
             Ok(node.peer_state(ip)? == "Established")
@@ -165,15 +182,7 @@ fn start(artifacts: &Artifacts) -> Result<Cluster> {
             "{prefix}: {r}"
         );
     }
-    Ok(Cluster {
-        _lan: lan,
-        nss,
-        api,
-        bird,
-        frr,
-        node,
-        _tern: tern,
-    })
+    Ok(())
 }
 
 #[test]
@@ -313,7 +322,20 @@ fn ns_kube_faults_after_sync() {
             c.tern_log(artifacts).contains("Kubernetes watch failed"),
             "no retry logged"
         );
+        // Said by the status too, and tern stays ready (it synced once).
+        let d = status(&c.node)?["datastore"].clone();
+        ensure!(
+            d["state"] == "unreachable"
+                && d["retries"].as_u64() >= Some(1)
+                && d["first_synced"].is_u64(),
+            "status with the API down: {d}"
+        );
+        ensure!(ready(&c.node)?.0 == 0, "not ready after a lost sync");
         api.control("/up", "")?;
+        // The watches resume silently; the status follows.
+        wait_until("status: in sync again", CONVERGE, || {
+            Ok(status(&c.node)?["datastore"]["state"] == "in_sync")
+        })?;
         c.apply(BLOCK2_AFFINITY)?;
         wait_until("a change after the API is back", CONVERGE, || {
             c.bird.has_route(BLOCK2)
@@ -362,6 +384,18 @@ fn ns_kube_faults_after_sync() {
             Ok(log.contains("cannot watch bgppeers.crd.projectcalico.org")
                 && log.contains("cannot watch resource \\\"bgppeers\\\""))
         })?;
+        wait_until("status: failing, naming the resource", CONVERGE, || {
+            let d = status(&c.node)?["datastore"].clone();
+            let named = d["sources"].as_array().is_some_and(|s| {
+                s.iter().any(|x| {
+                    x["name"] == "bgppeers.crd.projectcalico.org"
+                        && x["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("403"))
+                })
+            });
+            Ok(d["state"] == "failing" && named)
+        })?;
         c.api.kubectl(&["delete", "blockaffinity", "n1-b"])?;
         holds("watch forbidden")?;
         ensure!(
@@ -373,6 +407,195 @@ fn ns_kube_faults_after_sync() {
             Ok(!c.bird.has_route(BLOCK2)?)
         })?;
         holds("RBAC back")?;
+        wait_until("status: in sync with RBAC back", CONVERGE, || {
+            Ok(status(&c.node)?["datastore"]["state"] == "in_sync")
+        })?;
+        Ok(())
+    });
+}
+
+/// `tern show status --json` of the node.
+fn status(node: &TernNode) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(&node.show("status")?)?)
+}
+
+/// `tern show status` (the human form) of the node.
+fn show_status_text(node: &TernNode) -> Result<String> {
+    let out = std::process::Command::new(tern_bin())
+        .args(["show", "status", "--socket"])
+        .arg(node.control())
+        .output()?;
+    ensure!(out.status.success(), "tern show status: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `tern health --ready` against the node: (exit code, stdout + stderr).
+fn ready(node: &TernNode) -> Result<(i32, String)> {
+    let out = std::process::Command::new(tern_bin())
+        .args(["health", "--ready", "--socket"])
+        .arg(node.control())
+        .output()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok((out.status.code().unwrap_or(-1), text))
+}
+
+/// The API unreachable when tern starts (robustness F15, graceful restart F7): tern converged,
+/// stopped with SIGTERM (a restart); the API goes down; tern starts again with `KUBECONFIG`
+/// naming two files (merged as kubectl does). The previous run's routes stay in the kernel
+/// (checked at every poll and with `ip monitor route`: never deleted), `tern show status` and
+/// `tern health --ready` say the datastore is unreachable, never synced, and count the
+/// retries; once the API answers, the sessions come up and the routes are right.
+#[test]
+fn ns_kube_api_down_at_start() {
+    run_scenario("kube-api-down-at-start", &[BASE, BIRD, FRR], |artifacts| {
+        // FRR without graceful restart: for `restart-time` after its own start FRR sets the
+        // Restart State bit in its OPENs, and a restarting tern rightly waits for no End-of-RIB
+        // from such a peer (RFC 4724 §4.1), so its route would be swept until FRR sends it
+        // again. Without the capability tern waits for FRR's initial table.
+        let mut c = start_with(artifacts, &["bgp graceful-restart-disable"])?;
+        let tern_ns = &c.nss[0];
+        let kept = [
+            ("10.250.2.0/24", Some(BIRD_IP)),
+            ("10.250.4.0/24", Some(FRR_IP)),
+            (BLOCK, None),
+        ];
+        let routes_kept = || -> Result<()> {
+            for (prefix, via) in kept {
+                let r = kernel_route(tern_ns, prefix)?;
+                let r = r.ok_or_else(|| anyhow::anyhow!("{prefix} left the kernel"))?;
+                match via {
+                    Some(via) => ensure!(r["gateway"] == via, "{prefix}: {r}"),
+                    None => ensure!(r["type"] == "blackhole", "{prefix}: {r}"),
+                }
+                ensure!(r["protocol"] == "bird", "{prefix}: {r}");
+            }
+            Ok(())
+        };
+        let monitor = RouteMonitor::start(tern_ns, artifacts, "tern")?;
+
+        // A restart: SIGTERM (routes stay), the API down, tern again.
+        c.tern.stop()?;
+        routes_kept()?;
+        c.api.control("/down", "")?;
+        let server = &c.api.server;
+        let clusters = artifacts.path("tern-clusters.kubeconfig");
+        std::fs::write(
+            &clusters,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {server}\n    certificate-authority: {}\ncontexts:\n- name: tern\n  context:\n    cluster: double\n    user: tern\ncurrent-context: tern\n",
+                c.api.ca.display()
+            ),
+        )?;
+        let users = artifacts.path("tern-users.kubeconfig");
+        std::fs::write(
+            &users,
+            format!(
+                "apiVersion: v1\nkind: Config\nusers:\n- name: tern\n  user:\n    token: {TERN_TOKEN}\n"
+            ),
+        )?;
+        let mut command = tern_ns.command(&tern_bin());
+        command
+            .arg("--config")
+            .arg(&c.node.settings)
+            .arg("run")
+            .env("DATASTORE_TYPE", "kubernetes")
+            .env(
+                "KUBECONFIG",
+                format!("{}:{}", clusters.display(), users.display()),
+            );
+        c.tern = Process::spawn_command(
+            "tern n1 again",
+            command,
+            &artifacts.path("n1-tern-again.log"),
+        )?;
+
+        // Unreachable and retrying, said by status and health; the routes stay.
+        let down = wait_until("status: API unreachable, 3 retries", CONVERGE, || {
+            routes_kept()?;
+            let Ok(s) = status(&c.node) else {
+                return Ok(None);
+            };
+            let d = &s["datastore"];
+            Ok(
+                (d["state"] == "unreachable" && d["retries"].as_u64() >= Some(3))
+                    .then(|| s.clone()),
+            )
+        })?;
+        let d = &down["datastore"];
+        ensure!(
+            d["kind"] == "kubernetes" && d.get("first_synced").is_none(),
+            "{d}"
+        );
+        ensure!(
+            d["last_error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("API discovery")),
+            "{d}"
+        );
+        ensure!(
+            down.get("router_id").is_none(),
+            "a router id without a plan: {down}"
+        );
+        ensure!(
+            down["warnings"][0]
+                == "3 routes of a previous run kept in the kernel until the datastore syncs",
+            "{down}"
+        );
+        let (code, text) = ready(&c.node)?;
+        ensure!(
+            code == 1
+                && text
+                    .contains("not ready: datastore never synced: kubernetes: unreachable since"),
+            "health --ready while never synced: {code} {text}"
+        );
+        let human = show_status_text(&c.node)?;
+        ensure!(
+            human.contains("datastore:        kubernetes unreachable since"),
+            "{human}"
+        );
+        routes_kept()?;
+        ensure!(
+            monitor.deletions(&kept.map(|k| k.0)).is_empty(),
+            "routes deleted while the API was down: {:?}",
+            monitor.deletions(&kept.map(|k| k.0))
+        );
+
+        // The API answers: sessions up, routes right, in sync, ready.
+        c.api.control("/up", "")?;
+        let up = Instant::now();
+        for ip in [BIRD_IP, FRR_IP] {
+            wait_until(
+                &format!("tern Established with {ip} again"),
+                CONVERGE,
+                || {
+                    routes_kept()?;
+                    Ok(c.node.peer_state(ip).is_ok_and(|s| s == "Established"))
+                },
+            )?;
+        }
+        let took = up.elapsed();
+        wait_converged(tern_ns, &c.node, &c.bird, &c.frr)?;
+        wait_until("status: in sync", CONVERGE, || {
+            let s = status(&c.node)?;
+            Ok(s["datastore"]["state"] == "in_sync" && s["datastore"]["first_synced"].is_u64())
+        })?;
+        wait_until("health --ready", CONVERGE, || {
+            routes_kept()?;
+            Ok(ready(&c.node)?.0 == 0)
+        })?;
+        routes_kept()?;
+        let deleted = monitor.stop_and_deletions(&kept.map(|k| k.0))?;
+        ensure!(
+            deleted.is_empty(),
+            "routes deleted across the restart: {deleted:?}"
+        );
+        let line = format!(
+            "API up -> both sessions Established: {} ms",
+            took.as_millis()
+        );
+        println!("{line}");
+        artifacts.write("latencies.txt", &(line + "\n"))?;
         Ok(())
     });
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::{connecting_peer, daemon, established_peer, failing_peer};
 use tern::status::health::NotReadyReason;
 use tern::status::{
-    GracefulRestartProgress, HealthPolicy, Liveness, Readiness, Timestamp, liveness, readiness,
+    DatastoreError, DatastoreKind, DatastoreStatus, GracefulRestartProgress, HealthPolicy,
+    Liveness, Readiness, SyncState, Timestamp, liveness, readiness,
 };
 
 const START: Timestamp = Timestamp(1_000_000_000);
@@ -134,6 +135,48 @@ fn liveness_follows_the_heartbeat() {
     }
     // A heartbeat from the (virtual) future is live, not an underflow.
     assert_eq!(liveness(&d, at(50), &POLICY), Liveness::Live);
+}
+
+#[test]
+fn never_synced_is_not_ready_and_says_why_and_lost_sync_keeps_readiness() {
+    let mut d = daemon(START);
+    let mut ds = DatastoreStatus::syncing(DatastoreKind::Kubernetes, at(0));
+    ds.enter(SyncState::Unreachable, at(1));
+    ds.retries = 4;
+    ds.last_error = Some(DatastoreError {
+        at: at(9),
+        message: "API discovery (/apis): connection refused".into(),
+    });
+    d.datastore = Some(ds.clone());
+    // No peers (no plan yet) would be ready; a datastore that never synced is not.
+    let r = readiness(&d, &[], at(10), &POLICY);
+    assert_eq!(
+        r.to_string_reason(),
+        format!(
+            "datastore never synced: kubernetes: unreachable since {} (9s ago), 4 retries, last error at {}: API discovery (/apis): connection refused",
+            at(1).rfc3339(),
+            at(9).rfc3339()
+        )
+    );
+    assert!(matches!(
+        r,
+        Readiness::NotReady {
+            reason: NotReadyReason::DatastoreNotSynced { .. }
+        }
+    ));
+    // Synced at 100 s: the start-up window runs from the first sync, so every peer must be
+    // Established until 130 s.
+    ds.first_synced = Some(at(100));
+    ds.enter(SyncState::InSync, at(100));
+    d.datastore = Some(ds.clone());
+    let peers = vec![established_peer(at(101)), failing_peer(at(101))];
+    let (_, during) = not_ready_peers(readiness(&d, &peers, at(110), &POLICY));
+    assert!(during);
+    assert_eq!(readiness(&d, &peers, at(130), &POLICY), Readiness::Ready);
+    // Sync lost after the first sync: the last good state keeps running, still ready.
+    ds.enter(SyncState::Unreachable, at(200));
+    d.datastore = Some(ds);
+    assert_eq!(readiness(&d, &peers, at(210), &POLICY), Readiness::Ready);
 }
 
 trait ReasonText {

@@ -13,7 +13,8 @@ use crate::io::control::Request;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("probe").required(true).args(["ready", "live"])))]
 pub struct HealthArgs {
-    /// Readiness: no peers, or all peers Established shortly after start, then at least one.
+    /// Readiness: the datastore synced once, then no peers, or all peers Established shortly
+    /// after the first sync, then at least one.
     #[arg(long)]
     pub ready: bool,
     /// Liveness: the daemon answers and its main loop is not stuck.

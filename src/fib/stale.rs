@@ -11,28 +11,39 @@ use ipnet::IpNet;
 #[derive(Debug, Clone)]
 pub struct StaleRoutes {
     adopted: HashSet<IpNet>,
-    deadline: Instant,
+    /// `None`: no timer yet ([`StaleRoutes::hold_for`] starts it).
+    deadline: Option<Instant>,
     swept: bool,
 }
 
 impl StaleRoutes {
     /// Adopts the prefixes of the routes found at start (`now`), to be kept at most `hold` unless
-    /// [`StaleRoutes::converged`] comes first.
-    pub fn adopt(found: impl IntoIterator<Item = IpNet>, now: Instant, hold: Duration) -> Self {
+    /// [`StaleRoutes::converged`] comes first; with no `hold`, kept until
+    /// [`StaleRoutes::hold_for`] starts the timer (or convergence).
+    pub fn adopt(
+        found: impl IntoIterator<Item = IpNet>,
+        now: Instant,
+        hold: Option<Duration>,
+    ) -> Self {
         let adopted: HashSet<IpNet> = found.into_iter().collect();
         let swept = adopted.is_empty();
         Self {
             adopted,
-            deadline: now + hold,
+            deadline: hold.map(|hold| now + hold),
             swept,
         }
+    }
+
+    /// (Re)starts the timer: the hold ends at the latest `hold` after `now`.
+    pub fn hold_for(&mut self, now: Instant, hold: Duration) {
+        self.deadline = Some(now + hold);
     }
 
     /// Nothing adopted, nothing to hold (e.g. a fresh node): deletes apply at once.
     pub fn none(now: Instant) -> Self {
         Self {
             adopted: HashSet::new(),
-            deadline: now,
+            deadline: Some(now),
             swept: true,
         }
     }
@@ -58,7 +69,7 @@ impl StaleRoutes {
 
     /// Ends the hold when the timer has run out at `now`; returns whether this call ended it.
     pub fn on_tick(&mut self, now: Instant) -> bool {
-        if !self.swept && now >= self.deadline {
+        if !self.swept && self.deadline.is_some_and(|deadline| now >= deadline) {
             self.converged()
         } else {
             false
@@ -67,7 +78,12 @@ impl StaleRoutes {
 
     /// When the hold ends by timer, if it is still running.
     pub fn deadline(&self) -> Option<Instant> {
-        (!self.swept).then_some(self.deadline)
+        if self.swept { None } else { self.deadline }
+    }
+
+    /// Whether the hold is over (converged, timer run out, or nothing adopted).
+    pub fn is_swept(&self) -> bool {
+        self.swept
     }
 
     /// Number of adopted routes still stale.
@@ -115,7 +131,7 @@ mod tests {
         let mut stale = StaleRoutes::adopt(
             found.iter().map(|r| r.prefix),
             start,
-            Duration::from_secs(120),
+            Some(Duration::from_secs(120)),
         );
         let table = table(&[blackhole("10.0.1.0/26")], &found);
         for prefix in table.desired_prefixes() {
@@ -133,7 +149,7 @@ mod tests {
 
     #[test]
     fn nothing_adopted_means_nothing_held() {
-        let stale = StaleRoutes::adopt([], Instant::now(), Duration::from_secs(120));
+        let stale = StaleRoutes::adopt([], Instant::now(), Some(Duration::from_secs(120)));
         assert_eq!(stale.deadline(), None);
     }
 
@@ -141,7 +157,7 @@ mod tests {
     fn the_timer_bounds_the_hold() {
         let found = blackhole("10.0.2.0/26").prefix;
         let start = Instant::now();
-        let mut stale = StaleRoutes::adopt([found], start, Duration::from_secs(120));
+        let mut stale = StaleRoutes::adopt([found], start, Some(Duration::from_secs(120)));
         assert!(!stale.on_tick(start + Duration::from_secs(119)));
         assert!(stale.keeps(&found));
         assert_eq!(stale.deadline(), Some(start + Duration::from_secs(120)));
@@ -151,10 +167,30 @@ mod tests {
     }
 
     #[test]
+    fn without_a_timer_routes_are_held_until_it_starts() {
+        let found = blackhole("10.0.2.0/26").prefix;
+        let start = Instant::now();
+        let mut stale = StaleRoutes::adopt([found], start, None);
+        assert_eq!(stale.deadline(), None);
+        assert!(!stale.is_swept());
+        assert!(!stale.on_tick(start + Duration::from_secs(86_400)));
+        assert!(stale.keeps(&found));
+        let armed = start + Duration::from_secs(600);
+        stale.hold_for(armed, Duration::from_secs(30));
+        assert_eq!(stale.deadline(), Some(armed + Duration::from_secs(30)));
+        assert!(!stale.on_tick(armed + Duration::from_secs(29)));
+        assert!(stale.on_tick(armed + Duration::from_secs(30)));
+        assert!(stale.is_swept());
+    }
+
+    #[test]
     fn a_redesired_route_withdrawn_before_convergence_is_deleted() {
         let found = [blackhole("10.0.2.0/26")];
-        let mut stale =
-            StaleRoutes::adopt([found[0].prefix], Instant::now(), Duration::from_secs(120));
+        let mut stale = StaleRoutes::adopt(
+            [found[0].prefix],
+            Instant::now(),
+            Some(Duration::from_secs(120)),
+        );
         stale.redesired(&found[0].prefix);
         let table = table(&[], &found);
         assert_eq!(diff(&table, &stale).len(), 1);

@@ -6,6 +6,14 @@
 //! nodes go down. calico-node measures the window from the nodename file's modification time;
 //! tern measures it from its own start. Administratively disabled peers are not counted (BIRD
 //! prints no BGP state for them, so Calico's check skips them too).
+//!
+//! The datastore comes first: while it has never synced (no plan yet: the Kubernetes API did
+//! not answer, or not every watch has listed) the daemon is not ready, and the reason says
+//! where the datastore stands. Once it has synced, losing the API does not make the daemon
+//! not ready: the last good state keeps running (as BIRD keeps its configuration when confd
+//! loses the API, so calico-node's BIRD check stays ready); `tern show status` shows the
+//! datastore's state. The start-up window is measured from the first sync (when the sessions
+//! start), not from the process start.
 
 use std::fmt;
 use std::time::Duration;
@@ -59,6 +67,11 @@ pub enum NotReadyReason {
     },
     /// This daemon's graceful restart recovery is in progress (start-up window only).
     GracefulRestartInProgress,
+    /// The datastore has never synced: there is no plan, so no session runs yet.
+    DatastoreNotSynced {
+        /// Where the datastore stands (kind, state and since when, retries, last error).
+        status: String,
+    },
     /// The daemon did not answer the question.
     DaemonUnavailable {
         /// Why.
@@ -76,6 +89,9 @@ impl fmt::Display for NotReadyReason {
             NotReadyReason::GracefulRestartInProgress => {
                 f.write_str("graceful restart in progress")
             }
+            NotReadyReason::DatastoreNotSynced { status } => {
+                write!(f, "datastore never synced: {status}")
+            }
             NotReadyReason::DaemonUnavailable { message } => {
                 write!(f, "daemon unavailable: {message}")
             }
@@ -90,6 +106,15 @@ pub fn readiness(
     now: Timestamp,
     policy: &HealthPolicy,
 ) -> Readiness {
+    if let Some(datastore) = &daemon.datastore
+        && datastore.first_synced.is_none()
+    {
+        return Readiness::NotReady {
+            reason: NotReadyReason::DatastoreNotSynced {
+                status: datastore.summary(now),
+            },
+        };
+    }
     let counted: Vec<&PeerStatus> = peers.iter().filter(|p| p.enabled).collect();
     if counted.is_empty() {
         return Readiness::Ready;
@@ -99,7 +124,12 @@ pub fn readiness(
         .filter(|p| p.state != SessionState::Established)
         .map(|p| p.address.to_string())
         .collect();
-    let during_startup = now.since(daemon.started_at) < policy.startup_window;
+    let window_start = daemon
+        .datastore
+        .as_ref()
+        .and_then(|d| d.first_synced)
+        .map_or(daemon.started_at, |t| t.max(daemon.started_at));
+    let during_startup = now.since(window_start) < policy.startup_window;
     if during_startup {
         if !not_established.is_empty() {
             return Readiness::NotReady {

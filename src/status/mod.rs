@@ -6,6 +6,7 @@
 //! readiness and liveness decisions are pure functions of a snapshot and the current time
 //! ([`health`]).
 
+pub mod datastore;
 pub mod health;
 pub mod names;
 pub mod notification;
@@ -18,6 +19,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::fib::{KernelRoute, KernelRouteKind};
+pub use datastore::{DatastoreError, DatastoreKind, DatastoreStatus, SourceSummary, SyncState};
 pub use health::{HealthPolicy, Liveness, Readiness, liveness, readiness};
 pub use names::{PeerKind, bird_protocol_name};
 pub use notification::NotificationStatus;
@@ -28,17 +30,20 @@ pub use time::Timestamp;
 pub struct DaemonStatus {
     /// tern's version (`CARGO_PKG_VERSION`).
     pub version: String,
-    /// The BGP identifier in use.
-    pub router_id: Ipv4Addr,
-    /// The node's AS number.
-    pub local_as: u32,
+    /// The BGP identifier in use; `None` until the first plan (the datastore has not synced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<Ipv4Addr>,
+    /// The node's AS number; `None` until the first plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_as: Option<u32>,
     /// The node name or host name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// When the daemon started.
     pub started_at: Timestamp,
-    /// When the running configuration (plan) was last applied.
-    pub last_reconfigured: Timestamp,
+    /// When the running configuration (plan) was last applied; `None` until the first plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconfigured: Option<Timestamp>,
     /// The last time the daemon's supervisor loop made progress (liveness).
     pub heartbeat: Timestamp,
     /// Graceful restart recovery of this daemon (RFC 4724 §4.1, restarting speaker), when in
@@ -49,6 +54,9 @@ pub struct DaemonStatus {
     /// a Node address on no local interface, a change that takes effect only after a restart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The datastore feeding the plan: synced or not, since when, its last error and retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore: Option<DatastoreStatus>,
 }
 
 impl DaemonStatus {

@@ -26,14 +26,15 @@ pub fn ip(s: &str) -> IpAddr {
 pub fn daemon(started: Timestamp) -> DaemonStatus {
     DaemonStatus {
         version: "0.1.0".into(),
-        router_id: "10.0.0.1".parse().unwrap(),
-        local_as: 64512,
+        router_id: Some("10.0.0.1".parse().unwrap()),
+        local_as: Some(64512),
         hostname: Some("node-1".into()),
         started_at: started,
-        last_reconfigured: started,
+        last_reconfigured: Some(started),
         heartbeat: now(),
         graceful_restart: None,
         warnings: Vec::new(),
+        datastore: None,
     }
 }
 

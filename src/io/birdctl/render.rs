@@ -124,7 +124,10 @@ fn bird_datetime(t: Timestamp) -> String {
 pub fn show_status(d: &DaemonStatus, version: &str, now: Timestamp) -> String {
     let mut r = Reply::new();
     r.more(1000, &format!("BIRD {version}"));
-    r.more(1011, &format!("Router ID is {}", d.router_id));
+    // Before the first plan there is no router id (the socket is bound only after it).
+    if let Some(id) = d.router_id {
+        r.more(1011, &format!("Router ID is {id}"));
+    }
     if let Some(h) = &d.hostname {
         r.more(1011, &format!("Hostname is {h}"));
     }
@@ -136,13 +139,12 @@ pub fn show_status(d: &DaemonStatus, version: &str, now: Timestamp) -> String {
         1011,
         &format!("Last reboot on {}", bird_datetime(d.started_at)),
     );
-    r.more(
-        1011,
-        &format!(
-            "Last reconfiguration on {}",
-            bird_datetime(d.last_reconfigured)
-        ),
-    );
+    if let Some(at) = d.last_reconfigured {
+        r.more(
+            1011,
+            &format!("Last reconfiguration on {}", bird_datetime(at)),
+        );
+    }
     if let Some(gr) = &d.graceful_restart {
         // nest/proto.c graceful_restart_show_status(); calico-node looks for the 0024 code.
         let left = gr.deadline.since(now);

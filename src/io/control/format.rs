@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use crate::fib::KernelRouteKind;
 use crate::status::time::format_age;
 use crate::status::{
-    AddPathDirection, CapabilitySet, DaemonStatus, FibStatus, Liveness, PeerStatus, Readiness,
-    RibSummary, RouteSource, RouteStatus, Timestamp,
+    AddPathDirection, CapabilitySet, DaemonStatus, DatastoreStatus, FibStatus, Liveness,
+    PeerStatus, Readiness, RibSummary, RouteSource, RouteStatus, Timestamp,
 };
 
 use super::protocol::Response;
@@ -475,9 +475,20 @@ pub fn format_fib(fib: &FibStatus, now: Timestamp) -> String {
 /// The daemon.
 pub fn format_status(d: &DaemonStatus, now: Timestamp) -> String {
     let mut out = String::new();
+    let none = "none (no plan yet)";
     let _ = writeln!(out, "tern {}", d.version);
-    let _ = writeln!(out, "router id:        {}", d.router_id);
-    let _ = writeln!(out, "local AS:         {}", d.local_as);
+    let _ = writeln!(
+        out,
+        "router id:        {}",
+        d.router_id
+            .map_or_else(|| none.to_owned(), |id| id.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "local AS:         {}",
+        d.local_as
+            .map_or_else(|| none.to_owned(), |a| a.to_string())
+    );
     if let Some(h) = &d.hostname {
         let _ = writeln!(out, "hostname:         {h}");
     }
@@ -487,12 +498,17 @@ pub fn format_status(d: &DaemonStatus, now: Timestamp) -> String {
         d.started_at.rfc3339(),
         ago(d.started_at, now)
     );
-    let _ = writeln!(
-        out,
-        "reconfigured:     {} ({})",
-        d.last_reconfigured.rfc3339(),
-        ago(d.last_reconfigured, now)
-    );
+    match d.last_reconfigured {
+        Some(at) => {
+            let _ = writeln!(out, "reconfigured:     {} ({})", at.rfc3339(), ago(at, now));
+        }
+        None => {
+            let _ = writeln!(out, "reconfigured:     never (no plan yet)");
+        }
+    }
+    if let Some(ds) = &d.datastore {
+        format_datastore(&mut out, ds, now);
+    }
     match &d.graceful_restart {
         Some(gr) => {
             let _ = writeln!(
@@ -508,6 +524,76 @@ pub fn format_status(d: &DaemonStatus, now: Timestamp) -> String {
         let _ = writeln!(out, "warning:          {warning}");
     }
     out
+}
+
+/// The datastore lines of `show status`.
+fn format_datastore(out: &mut String, ds: &DatastoreStatus, now: Timestamp) {
+    let _ = writeln!(
+        out,
+        "datastore:        {} {} since {} ({})",
+        ds.kind.as_str(),
+        ds.state,
+        ds.since.rfc3339(),
+        ago(ds.since, now)
+    );
+    match ds.first_synced {
+        Some(at) => {
+            let _ = writeln!(out, "  first synced:   {} ({})", at.rfc3339(), ago(at, now));
+        }
+        None => out.push_str("  first synced:   never\n"),
+    }
+    if let Some(at) = ds.last_update {
+        let _ = writeln!(
+            out,
+            "  last update:    {} ({}), {} in all",
+            at.rfc3339(),
+            ago(at, now),
+            ds.updates
+        );
+    }
+    if let Some(group) = &ds.api_group {
+        let _ = writeln!(out, "  api group:      {group}");
+    }
+    if ds.retries > 0 || ds.retry_in_ms.is_some() {
+        let next = ds
+            .retry_in_ms
+            .map(|ms| format!(", next attempt in {ms}ms"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  retries:        {}{next}", ds.retries);
+    }
+    if let Some(e) = &ds.last_error {
+        let _ = writeln!(
+            out,
+            "  last error:     {} ({}): {}",
+            e.at.rfc3339(),
+            ago(e.at, now),
+            e.message
+        );
+    }
+    if let Some(e) = &ds.rejected {
+        let _ = writeln!(
+            out,
+            "  rejected:       {} ({}): {}",
+            e.at.rfc3339(),
+            ago(e.at, now),
+            e.message
+        );
+    }
+    for problem in &ds.problems {
+        let _ = writeln!(out, "  problem:        {problem}");
+    }
+    for source in ds.sources.iter().filter(|s| !s.listed || s.error.is_some()) {
+        let what = match &source.error {
+            Some(e) => format!(
+                "failing since {} ({} failures): {}",
+                e.at.rfc3339(),
+                source.failures,
+                e.message
+            ),
+            None => "not listed yet".to_owned(),
+        };
+        let _ = writeln!(out, "  watch {}: {what}", source.name);
+    }
 }
 
 /// `ready` or `not ready: <reason>`.

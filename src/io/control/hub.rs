@@ -10,7 +10,13 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use super::source::{RouteQuery, SourceError, StatusSource};
-use crate::status::{DaemonStatus, FibStatus, PeerStatus, RibSummary, RouteStatus, Timestamp};
+use crate::status::{
+    DaemonStatus, DatastoreStatus, FibStatus, PeerStatus, RibSummary, RouteStatus, Timestamp,
+};
+
+/// Where the datastore's status is read, at the time a client asks (see
+/// [`StatusHub::datastore_from`]).
+pub type DatastoreStatusFn = Box<dyn Fn() -> DatastoreStatus + Send + Sync>;
 
 /// A request for routes, answered by the RIB task.
 #[derive(Debug)]
@@ -30,7 +36,6 @@ pub struct FibRequest {
 }
 
 /// Live status published by the daemon; serves the control and BIRD sockets and metrics.
-#[derive(Debug)]
 pub struct StatusHub {
     daemon: Mutex<DaemonStatus>,
     peers: Mutex<BTreeMap<String, PeerStatus>>,
@@ -38,7 +43,16 @@ pub struct StatusHub {
     fib: Mutex<FibStatus>,
     fib_requests: Mutex<Option<mpsc::Sender<FibRequest>>>,
     routes: mpsc::Sender<RouteRequest>,
+    datastore: Mutex<Option<DatastoreStatusFn>>,
 }
+
+impl std::fmt::Debug for DatastoreStatusFnDebug<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+struct DatastoreStatusFnDebug<'a>(&'a Option<DatastoreStatusFn>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep serving it.
@@ -55,7 +69,14 @@ impl StatusHub {
             fib: Mutex::new(FibStatus::default()),
             fib_requests: Mutex::new(None),
             routes,
+            datastore: Mutex::new(None),
         }
+    }
+
+    /// From now on the daemon status carries the datastore's status, read from `status` each
+    /// time a client asks (so it is as fresh as the datastore's own view).
+    pub fn datastore_from(&self, status: DatastoreStatusFn) {
+        *lock(&self.datastore) = Some(status);
     }
 
     /// Changes the daemon status in place (router id, reconfiguration time, graceful restart).
@@ -106,9 +127,23 @@ impl StatusHub {
     }
 }
 
+impl std::fmt::Debug for StatusHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusHub")
+            .field("daemon", &self.daemon)
+            .field("peers", &self.peers)
+            .field("datastore", &DatastoreStatusFnDebug(&lock(&self.datastore)))
+            .finish_non_exhaustive()
+    }
+}
+
 impl StatusSource for StatusHub {
     async fn daemon(&self) -> Result<DaemonStatus, SourceError> {
-        Ok(lock(&self.daemon).clone())
+        let mut daemon = lock(&self.daemon).clone();
+        if let Some(status) = lock(&self.datastore).as_ref() {
+            daemon.datastore = Some(status());
+        }
+        Ok(daemon)
     }
 
     async fn peers(&self) -> Result<Vec<PeerStatus>, SourceError> {

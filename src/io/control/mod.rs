@@ -15,7 +15,7 @@ pub mod socket;
 pub mod source;
 
 pub use client::{ClientError, request, request_async};
-pub use hub::{FibRequest, RouteRequest, StatusHub};
+pub use hub::{DatastoreStatusFn, FibRequest, RouteRequest, StatusHub};
 pub use protocol::{ErrorKind, ErrorResponse, Request, Response};
 pub use server::{
     Caller, ControlServer, DEFAULT_ADMIN_SOCKET_PATH, DEFAULT_SOCKET_PATH, ServeOptions,

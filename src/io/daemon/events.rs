@@ -276,8 +276,8 @@ impl Supervisor {
                 );
                 let (router_id, local_as) = (self.plan.router_id, self.plan.local_as);
                 self.hub.update_daemon(|d| {
-                    d.router_id = router_id;
-                    d.local_as = local_as;
+                    d.router_id = Some(router_id);
+                    d.local_as = Some(local_as);
                 });
                 if diff.policy_changed {
                     self.rib.set_policy(PolicyContext::from(&self.plan.policy));
@@ -289,7 +289,8 @@ impl Supervisor {
                 if diff.pool_rules_changed || diff.policy_changed {
                     self.recompute_fib();
                 }
-                self.hub.update_daemon(|d| d.last_reconfigured = now_ts());
+                self.hub
+                    .update_daemon(|d| d.last_reconfigured = Some(now_ts()));
                 self.refresh_warnings();
             }
         }

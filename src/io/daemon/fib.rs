@@ -7,7 +7,7 @@ use tracing::info;
 
 use crate::daemon as glue;
 use crate::fib::KernelRoute;
-use crate::io::kernel::DesiredChange;
+use crate::io::kernel::{DesiredChange, KernelStatus};
 use crate::status::{self, Timestamp};
 
 use super::FIB_PUSH_INTERVAL;
@@ -96,32 +96,35 @@ impl Supervisor {
     /// The kernel status; with `routes`, every desired route by prefix (on request only,
     /// computed from the RIB; none when kernel programming is off).
     pub(super) fn fib_status(&self, routes: bool) -> status::FibStatus {
-        let k = self.kernel.status();
-        status::FibStatus {
-            routes: if routes && self.program_kernel {
-                let mut routes = self.desired_routes();
-                routes.sort_unstable_by_key(|route| route.prefix);
-                routes
-            } else {
-                Vec::new()
-            },
-            // All measured by the kernel task: when it last matched the desired set, the
-            // error events it counted and the last one at its time.
-            last_sync: k.last_sync.map(Timestamp::from_system_time),
-            last_error: k.last_error.as_ref().map(|(at, message)| status::FibError {
-                at: Timestamp::from_system_time(*at),
-                message: message.clone(),
-            }),
-            errors_total: k.errors_total,
-            desired: k.desired as u64,
-            installed: Some(status::FibCounts {
-                blackhole: k.installed.blackhole as u64,
-                unicast: k.installed.plain as u64,
-                tunnel: k.installed.tunnel as u64,
-                ecmp: k.installed.multipath as u64,
-            }),
-            failing: k.failed.len() as u64,
-            tunnel_device: Some(k.tunnel_device.clone()),
+        let mut fib = kernel_summary(&self.kernel.status());
+        if routes && self.program_kernel {
+            let mut routes = self.desired_routes();
+            routes.sort_unstable_by_key(|route| route.prefix);
+            fib.routes = routes;
         }
+        fib
+    }
+}
+
+/// The kernel task's status without routes. All measured by the kernel task: when it last
+/// matched the desired set, the error events it counted and the last one at its time.
+pub(super) fn kernel_summary(k: &KernelStatus) -> status::FibStatus {
+    status::FibStatus {
+        routes: Vec::new(),
+        last_sync: k.last_sync.map(Timestamp::from_system_time),
+        last_error: k.last_error.as_ref().map(|(at, message)| status::FibError {
+            at: Timestamp::from_system_time(*at),
+            message: message.clone(),
+        }),
+        errors_total: k.errors_total,
+        desired: k.desired as u64,
+        installed: Some(status::FibCounts {
+            blackhole: k.installed.blackhole as u64,
+            unicast: k.installed.plain as u64,
+            tunnel: k.installed.tunnel as u64,
+            ecmp: k.installed.multipath as u64,
+        }),
+        failing: k.failed.len() as u64,
+        tunnel_device: Some(k.tunnel_device.clone()),
     }
 }

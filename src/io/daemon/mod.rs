@@ -31,26 +31,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use crate::config::Settings;
 use crate::daemon::{RestartRecovery, SessionDefaults};
 use crate::io::bgp::{Speaker, SpeakerConfig};
 use crate::io::birdctl::{BirdCtlOptions, BirdCtlServer, SocketFamily};
 use crate::io::control::{ControlServer, ServeOptions, StatusHub};
-use crate::io::datastore::{
-    DatastoreEvent, FileDatastore, FileDatastoreConfig, KubernetesConfig, KubernetesDatastore,
-};
+use crate::io::datastore::KubernetesConfig;
 use crate::io::kernel::{KernelConfig, KernelHandle, watch_local_addresses};
 use crate::io::metrics::{Metrics, MetricsServer};
-use crate::plan::Plan;
 use crate::session::StopReason;
 use crate::status::{DaemonStatus, Timestamp};
 
 mod admin;
+mod datastore;
 mod events;
 mod fib;
 mod outbound;
@@ -98,17 +95,23 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     let node = settings.node_name.clone().ok_or_else(|| {
         "no node name: set node_name in the settings, NODENAME, or --node".to_string()
     })?;
-    // 1. The first plan: resources tern cannot use are skipped (named in the plan warnings), a plan that cannot be computed at start is fatal (file datastore); the
-    // Kubernetes datastore's first plan comes once every watch has listed.
-    let (datastore, first_plan, datastore_rx) = start_datastore(&settings, &node).await?;
-    let plan = Arc::new(first_plan);
+    let started = now_ts();
+    let restart_wait = Duration::from_secs(settings.kernel.restart_wait.into());
+    // 1. The datastore: the file datastore's first plan now (resources tern cannot use are
+    // skipped and named in the plan warnings; a plan that cannot be computed is fatal); the
+    // Kubernetes datastore's once every watch has listed (step 4).
+    let (datastore, first_plan, mut datastore_rx) = datastore::start(&settings, &node)?;
 
-    // 2. The kernel: adopt routes left by a previous run.
+    // 2. The kernel: adopt routes left by a previous run. Without a plan yet they are held
+    // until it comes (their timer starts with it).
     let (kernel, learned_rx) = KernelHandle::start(KernelConfig {
         program: settings.kernel.program,
         protocol: settings.kernel.route_protocol,
-        ignored_interfaces: plan.policy.ignored_interfaces.clone(),
-        stale_hold: Duration::from_secs(settings.kernel.restart_wait.into()),
+        ignored_interfaces: first_plan
+            .as_ref()
+            .map(|p| p.policy.ignored_interfaces.clone())
+            .unwrap_or_default(),
+        stale_hold: first_plan.is_some().then_some(restart_wait),
         flush_on_exit: options.flush_on_exit || settings.kernel.flush_on_exit,
         ..KernelConfig::default()
     })
@@ -123,7 +126,100 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         );
     }
 
-    // 3. The speaker with listeners per the plan.
+    // 3. Status hub and the servers reading it (the BIRD-compatible sockets wait for the
+    // plan: calico-node's BIRD checks read peers there).
+    let (route_tx, mut route_rx) = mpsc::channel(16);
+    let (fib_tx, mut fib_rx) = mpsc::channel(16);
+    let hub = Arc::new(StatusHub::new(
+        DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            router_id: first_plan.as_ref().map(|p| p.router_id),
+            local_as: first_plan.as_ref().map(|p| p.local_as),
+            hostname: Some(node.clone()),
+            started_at: started,
+            last_reconfigured: first_plan.is_some().then_some(started),
+            heartbeat: started,
+            graceful_restart: None,
+            warnings: Vec::new(),
+            datastore: None,
+        },
+        route_tx,
+    ));
+    hub.answer_fib_from(fib_tx);
+    hub.datastore_from(datastore.status_fn());
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::new();
+    let control = ControlServer::read_only(
+        &settings.control.socket,
+        None,
+        Arc::clone(&hub),
+        ServeOptions::default(),
+    )
+    .map_err(|e| format!("control socket {}: {e}", settings.control.socket.display()))?;
+    servers.push(tokio::spawn(control.run(shutdown.clone())));
+    // The admin socket (mode 0600): peer restart/disable/enable and reload.
+    let (admin_tx, mut admin_rx) = mpsc::channel::<AdminRequest>(16);
+    let admin = Arc::new(DaemonAdmin::new(admin_tx, datastore.reloader()));
+    let admin_path = settings.control.admin_socket_path();
+    let admin_server = ControlServer::admin(
+        &admin_path,
+        Arc::clone(&hub),
+        Arc::clone(&admin),
+        ServeOptions::default(),
+    )
+    .map_err(|e| format!("admin socket {}: {e}", admin_path.display()))?;
+    servers.push(tokio::spawn(admin_server.run(shutdown.clone())));
+    let metrics = Arc::new(Metrics::new());
+    if settings.metrics.enabled {
+        let server = MetricsServer::bind(settings.metrics.address)
+            .await
+            .map_err(|e| format!("metrics: {e}"))?;
+        servers.push(tokio::spawn(server.run(
+            Arc::clone(&metrics),
+            Arc::clone(&hub),
+            shutdown.clone(),
+        )));
+    }
+
+    // 4. The first plan (Kubernetes): the kernel's routes stay meanwhile, the status says
+    // where the datastore stands.
+    let plan = match first_plan {
+        Some(plan) => plan,
+        None => {
+            let questions = datastore::Questions {
+                routes: &mut route_rx,
+                fib: &mut fib_rx,
+                admin: &mut admin_rx,
+            };
+            match datastore::wait_for_first_plan(&mut datastore_rx, &hub, &kernel, questions).await
+            {
+                Ok(Some(plan)) => {
+                    kernel.set_ignored_interfaces(plan.policy.ignored_interfaces.clone());
+                    kernel.hold_stale_for(restart_wait);
+                    let at = now_ts();
+                    hub.update_daemon(|d| {
+                        d.router_id = Some(plan.router_id);
+                        d.local_as = Some(plan.local_as);
+                        d.last_reconfigured = Some(at);
+                    });
+                    plan
+                }
+                other => {
+                    // Stopped before the first sync: the kernel's routes stay.
+                    shutdown.cancel();
+                    for s in servers {
+                        let _ = s.await;
+                    }
+                    kernel.shutdown().await;
+                    drop(datastore);
+                    return other.map(|_| ());
+                }
+            }
+        }
+    };
+    let plan = Arc::new(plan);
+
+    // 5. The speaker with listeners per the plan, and the BIRD-compatible sockets.
     let listen: Vec<SocketAddr> = if plan.listen.addresses.is_empty() {
         vec![SocketAddr::new(
             IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -141,48 +237,6 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         ..SpeakerConfig::default()
     })
     .map_err(|e| format!("BGP listener on {listen:?}: {e}"))?;
-
-    // 4. Status hub and the servers reading it.
-    let started = now_ts();
-    let (route_tx, route_rx) = mpsc::channel(16);
-    let (fib_tx, fib_rx) = mpsc::channel(16);
-    let hub = Arc::new(StatusHub::new(
-        DaemonStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            router_id: plan.router_id,
-            local_as: plan.local_as,
-            hostname: Some(node.clone()),
-            started_at: started,
-            last_reconfigured: started,
-            heartbeat: started,
-            graceful_restart: None,
-            warnings: Vec::new(),
-        },
-        route_tx,
-    ));
-    hub.answer_fib_from(fib_tx);
-    let shutdown = CancellationToken::new();
-    let mut servers = Vec::new();
-    let control = ControlServer::read_only(
-        &settings.control.socket,
-        None,
-        Arc::clone(&hub),
-        ServeOptions::default(),
-    )
-    .map_err(|e| format!("control socket {}: {e}", settings.control.socket.display()))?;
-    servers.push(tokio::spawn(control.run(shutdown.clone())));
-    // The admin socket (mode 0600): peer restart/disable/enable and reload.
-    let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
-    let admin = Arc::new(DaemonAdmin::new(admin_tx, datastore.reloader()));
-    let admin_path = settings.control.admin_socket_path();
-    let admin_server = ControlServer::admin(
-        &admin_path,
-        Arc::clone(&hub),
-        Arc::clone(&admin),
-        ServeOptions::default(),
-    )
-    .map_err(|e| format!("admin socket {}: {e}", admin_path.display()))?;
-    servers.push(tokio::spawn(admin_server.run(shutdown.clone())));
     if settings.birdctl.enabled {
         for (path, family) in [
             (&settings.birdctl.socket, SocketFamily::V4),
@@ -194,17 +248,6 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
             servers.push(tokio::spawn(server.run(shutdown.clone())));
         }
     }
-    let metrics = Arc::new(Metrics::new());
-    if settings.metrics.enabled {
-        let server = MetricsServer::bind(settings.metrics.address)
-            .await
-            .map_err(|e| format!("metrics: {e}"))?;
-        servers.push(tokio::spawn(server.run(
-            Arc::clone(&metrics),
-            Arc::clone(&hub),
-            shutdown.clone(),
-        )));
-    }
 
     // The interface addresses, to warn when the Node's BGP address is not local.
     let (addresses_tx, addresses_rx) = tokio::sync::watch::channel(None);
@@ -213,7 +256,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
         shutdown.clone(),
     )));
 
-    // 5. The supervisor owning the RIB.
+    // 6. The supervisor owning the RIB; a restart's recovery (and the kernel's stale timer)
+    // runs from the first plan.
     let defaults = SessionDefaults::from_settings(&settings, restarting);
     let now = Instant::now();
     let recovery = if restarting {
@@ -223,7 +267,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
                 .filter(|p| p.startable())
                 .map(|p| p.address),
             now,
-            Duration::from_secs(settings.kernel.restart_wait.into()),
+            restart_wait,
         )
     } else {
         RestartRecovery::finished(now)
@@ -269,23 +313,6 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), String> 
     result
 }
 
-/// A running datastore, kept until the daemon stops.
-#[allow(dead_code)]
-enum RunningDatastore {
-    File(FileDatastore),
-    Kubernetes(KubernetesDatastore),
-}
-
-impl RunningDatastore {
-    /// A handle that asks the datastore to re-read everything, where it has one (files).
-    fn reloader(&self) -> Option<crate::io::datastore::Reloader> {
-        match self {
-            RunningDatastore::File(file) => Some(file.reloader()),
-            RunningDatastore::Kubernetes(_) => None,
-        }
-    }
-}
-
 /// The Kubernetes datastore's settings for `node`.
 pub fn kubernetes_config(settings: &Settings, node: &str) -> KubernetesConfig {
     KubernetesConfig {
@@ -296,58 +323,6 @@ pub fn kubernetes_config(settings: &Settings, node: &str) -> KubernetesConfig {
         options: settings.plan_options(),
         debounce: Duration::from_millis(settings.datastore.debounce_ms),
         page_size: settings.datastore.page_size,
-    }
-}
-
-/// Starts the configured datastore and returns its first plan.
-async fn start_datastore(
-    settings: &Settings,
-    node: &str,
-) -> Result<(RunningDatastore, Plan, mpsc::Receiver<DatastoreEvent>), String> {
-    if settings.datastore.kind == crate::config::DatastoreType::File {
-        let (datastore, first_plan, rx) = FileDatastore::start(FileDatastoreConfig {
-            paths: settings.datastore.paths.clone(),
-            node: node.to_string(),
-            options: settings.plan_options(),
-            debounce: Duration::from_millis(settings.datastore.debounce_ms),
-        })
-        .map_err(|e| format!("datastore: {e}"))?;
-        for note in datastore.initial_notes() {
-            info!(note = %note, "datastore");
-        }
-        for warning in &first_plan.warnings {
-            warn!(warning = %warning, "plan");
-        }
-        return Ok((RunningDatastore::File(datastore), first_plan, rx));
-    }
-    let (datastore, mut rx) = KubernetesDatastore::start(kubernetes_config(settings, node));
-    info!("waiting for the Kubernetes datastore's first sync");
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
-    loop {
-        let event = tokio::select! {
-            event = rx.recv() => event,
-            _ = sigterm.recv() => return Err("SIGTERM before the first sync".into()),
-            _ = tokio::signal::ctrl_c() => return Err("SIGINT before the first sync".into()),
-        };
-        match event {
-            Some(DatastoreEvent::Plan { plan, notes, .. }) => {
-                for note in notes {
-                    info!(note = %note, "datastore");
-                }
-                for warning in &plan.warnings {
-                    warn!(warning = %warning, "plan");
-                }
-                let plan = Arc::try_unwrap(plan).unwrap_or_else(|p| (*p).clone());
-                return Ok((RunningDatastore::Kubernetes(datastore), plan, rx));
-            }
-            Some(DatastoreEvent::Rejected { error }) => {
-                error!(error = %error, "no plan from the Kubernetes resources yet");
-            }
-            Some(DatastoreEvent::Problem { message }) => {
-                warn!(problem = %message, "datastore");
-            }
-            None => return Err("Kubernetes datastore stopped".into()),
-        }
     }
 }
 

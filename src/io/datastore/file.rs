@@ -15,8 +15,8 @@
 //! directory again when it is removed and created again.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ use tokio::sync::mpsc;
 use super::file_state::FileState;
 use crate::model::{LoadError, load_paths};
 use crate::plan::{Plan, PlanDiff, PlanError, PlanOptions, compute};
+use crate::status::{DatastoreError, DatastoreKind, DatastoreStatus, SyncState, Timestamp};
+
+fn now_ts() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
 
 /// What the file datastore needs.
 #[derive(Debug, Clone)]
@@ -101,6 +106,8 @@ fn skipped_suffix(skipped: &[String]) -> String {
 /// A running file datastore. Dropping it stops the watcher and its worker thread.
 pub struct FileDatastore {
     initial_notes: Vec<String>,
+    /// Last load, its problems, the last rejected plan (updated by the worker).
+    status: Arc<Mutex<DatastoreStatus>>,
     /// To the worker thread (which owns the watcher).
     control: std_mpsc::Sender<Message>,
     worker: Option<JoinHandle<()>>,
@@ -200,17 +207,19 @@ impl Watches {
 /// A plan with the loader's notes, or why none could be computed.
 type PlanResult = Result<(Plan, Vec<String>), String>;
 
-/// Loads the files and computes the plan; the problems are the files that could not be used.
+/// Loads the files and computes the plan; the problems are the files that could not be used,
+/// the skipped the resources the loader could not use.
 fn load_plan(
     state: &mut FileState,
     config: &FileDatastoreConfig,
     explicit: bool,
-) -> (PlanResult, Vec<String>) {
+) -> (PlanResult, Vec<String>, Vec<String>) {
     let loaded = state.load(explicit);
     let plan = compute(&loaded.cluster, &config.node, &config.options)
-        .map(|plan| (plan, loaded.cluster.notes))
+        .map(|plan| (plan, loaded.cluster.notes.clone()))
         .map_err(|e| e.to_string());
-    (plan, loaded.problems)
+    let skipped = loaded.cluster.problems.iter().map(ToString::to_string);
+    (plan, loaded.problems, skipped.collect())
 }
 
 impl FileDatastore {
@@ -234,6 +243,15 @@ impl FileDatastore {
             .collect();
         let mut state = FileState::new(&absolute, &config.options.secret_namespace);
         let _ = state.load(true);
+        let loaded_at = now_ts();
+        let mut first_status = DatastoreStatus::syncing(DatastoreKind::File, loaded_at);
+        first_status.enter(SyncState::InSync, loaded_at);
+        first_status.first_synced = Some(loaded_at);
+        first_status.last_update = Some(loaded_at);
+        first_status.updates = 1;
+        first_status.problems = cluster.problems.iter().map(ToString::to_string).collect();
+        let status = Arc::new(Mutex::new(first_status));
+        let worker_status = Arc::clone(&status);
 
         let (raw_tx, raw_rx) = std_mpsc::channel::<Message>();
         let fs_tx = raw_tx.clone();
@@ -334,7 +352,17 @@ impl FileDatastore {
                     if !changed {
                         continue;
                     }
-                    let (result, problems) = load_plan(&mut state, &config, explicit);
+                    let (result, problems, skipped) = load_plan(&mut state, &config, explicit);
+                    if let Ok(mut s) = worker_status.lock() {
+                        let at = now_ts();
+                        s.last_update = Some(at);
+                        s.updates += 1;
+                        s.problems = problems.iter().chain(&skipped).cloned().collect();
+                        s.rejected = result.as_ref().err().map(|message| DatastoreError {
+                            at,
+                            message: message.clone(),
+                        });
+                    }
                     let problem_note = if problems.is_empty() {
                         String::new()
                     } else {
@@ -390,6 +418,7 @@ impl FileDatastore {
         Ok((
             FileDatastore {
                 initial_notes: cluster.notes,
+                status,
                 control: raw_tx,
                 worker: Some(worker),
             },
@@ -448,6 +477,21 @@ impl FileDatastore {
     /// Loader notes from the first load (skipped kinds, ignored fields).
     pub fn initial_notes(&self) -> &[String] {
         &self.initial_notes
+    }
+
+    /// The datastore's status: in sync since start (the first load must succeed), the last
+    /// load and what it could not use, the last plan that could not be computed.
+    pub fn status(&self) -> DatastoreStatus {
+        self.status_handle()()
+    }
+
+    /// A function reading the status, for the status hub.
+    pub fn status_handle(&self) -> impl Fn() -> DatastoreStatus + Send + Sync + 'static {
+        let status = Arc::clone(&self.status);
+        move || match status.lock() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
     }
 }
 
@@ -565,6 +609,24 @@ mod tests {
             panic!("expected a rejection, got {event:?}")
         };
         assert!(error.contains("BGPFilter"), "{error}");
+        // The status has it, with the load and the resource the loader skipped.
+        let status = ds.status();
+        assert_eq!(status.state, crate::status::SyncState::InSync);
+        assert!(
+            status.first_synced.is_some() && status.updates >= 4,
+            "{status:?}"
+        );
+        assert!(
+            status.rejected.as_ref().is_some_and(|r| r.message == error),
+            "{status:?}"
+        );
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.contains("BGPPeer \"bad\"")),
+            "{status:?}"
+        );
         // Removing it and reloading gives back the running plan: no event. (A file that is only
         // removed keeps its resources in force; see `super::file_state`.)
         std::fs::remove_file(dir.path().join("filter.yaml")).unwrap();

@@ -61,8 +61,10 @@ pub struct KernelConfig {
     /// Interfaces whose routes are not learned, beyond Calico's fixed `cali*` and `kube-ipvs*`;
     /// a trailing `*` matches any suffix.
     pub ignored_interfaces: Vec<String>,
-    /// How long routes adopted at start are kept when [`KernelHandle::converged`] never comes.
-    pub stale_hold: Duration,
+    /// How long routes adopted at start are kept when [`KernelHandle::converged`] never comes;
+    /// `None`: kept until [`KernelHandle::hold_stale_for`] starts the timer (the daemon has no
+    /// plan yet: its datastore has not synced).
+    pub stale_hold: Option<Duration>,
     /// Delete tern's routes when the task stops (default: keep them).
     pub flush_on_exit: bool,
     /// Socket receive buffer of the event connection, in bytes (set with `SO_RCVBUFFORCE` when
@@ -77,7 +79,7 @@ impl Default for KernelConfig {
             protocol: 12,
             tunnel_device: "tunl0".to_owned(),
             ignored_interfaces: Vec::new(),
-            stale_hold: Duration::from_secs(120),
+            stale_hold: Some(Duration::from_secs(120)),
             flush_on_exit: false,
             event_buffer_bytes: 32 << 20,
         }
@@ -173,6 +175,8 @@ pub(super) enum DesiredUpdate {
 
 pub(super) enum Command {
     Converged,
+    HoldStale(Duration),
+    IgnoredInterfaces(Vec<String>),
     Shutdown(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -190,6 +194,8 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Converged => f.write_str("Converged"),
+            Command::HoldStale(hold) => write!(f, "HoldStale({hold:?})"),
+            Command::IgnoredInterfaces(i) => write!(f, "IgnoredInterfaces({i:?})"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -260,6 +266,19 @@ impl KernelHandle {
     /// passed to [`KernelHandle::set_desired`] reflects the re-converged RIB.
     pub fn converged(&self) {
         let _ = self.commands.send(Command::Converged);
+    }
+
+    /// Starts the timer of the routes adopted at start: kept at most `hold` from now (unless
+    /// [`KernelHandle::converged`] comes first). For a task started with no hold.
+    pub fn hold_stale_for(&self, hold: Duration) {
+        let _ = self.commands.send(Command::HoldStale(hold));
+    }
+
+    /// Interfaces whose routes are not learned from now on (as
+    /// [`KernelConfig::ignored_interfaces`]); the learned routes are re-read from a dump, so
+    /// those of a newly ignored interface are removed and the others learned.
+    pub fn set_ignored_interfaces(&self, interfaces: Vec<String>) {
+        let _ = self.commands.send(Command::IgnoredInterfaces(interfaces));
     }
 
     /// The latest status snapshot.

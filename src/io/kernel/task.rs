@@ -311,6 +311,15 @@ impl KernelTask {
                         }
                         self.need_full = true;
                     }
+                    Some(Command::HoldStale(hold)) => {
+                        self.stale.hold_for(Instant::now(), hold);
+                    }
+                    Some(Command::IgnoredInterfaces(interfaces)) => {
+                        if interfaces != self.config.ignored_interfaces {
+                            self.config.ignored_interfaces = interfaces;
+                            self.need_resync = true;
+                        }
+                    }
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
                         let _ = done.send(());
@@ -601,7 +610,7 @@ impl KernelTask {
         self.status.desired = self.fib.desired_len();
         self.status.installed = self.fib.installed_counts().clone();
         self.status.stale = self.stale.stale_count();
-        self.status.stale_swept = self.stale.deadline().is_none();
+        self.status.stale_swept = self.stale.is_swept();
         self.status.failed = self.failed.clone();
         self.status.tunnel_missing = self.tunnel_ifindex.is_none()
             && self

@@ -3,31 +3,91 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
+use super::observe::{ObserveLayer, Observed};
 use super::sync::CalicoKind;
+
+/// Why connecting failed: the message, and whether the API server did not answer at all
+/// (rather than answering with an error, or credentials that cannot be used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    /// What failed, naming the kubeconfig or the request.
+    pub message: String,
+    /// The API server did not answer (connection refused, timed out, reset).
+    pub unreachable: bool,
+}
+
+impl ConnectError {
+    fn config(message: String) -> ConnectError {
+        ConnectError {
+            message,
+            unreachable: false,
+        }
+    }
+}
+
+/// Whether a kube error means the API server did not answer (a transport failure), as
+/// opposed to an answer that is an error.
+pub fn unreachable(e: &kube::Error) -> bool {
+    matches!(
+        e,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_)
+    )
+}
 
 /// A client: from `kubeconfig` when given, else `KUBECONFIG` / `~/.kube/config`, else the
 /// in-cluster ServiceAccount (token and CA under `/var/run/secrets/kubernetes.io/`,
 /// `KUBERNETES_SERVICE_HOST` / `KUBERNETES_SERVICE_PORT`), as calico-node takes them.
-pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, String> {
+/// `kubeconfig` (and `KUBECONFIG`) may list several files (`:`-separated); they are merged
+/// as kubectl merges them. Every answer is recorded in `observed`.
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    observed: &Arc<Observed>,
+) -> Result<kube::Client, ConnectError> {
     let config = match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+        Some(list) => {
+            let file = read_kubeconfigs(list).map_err(ConnectError::config)?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+                .map_err(|e| ConnectError::config(format!("kubeconfig {}: {e}", list.display())))?
         }
         None => kube::Config::infer().await.map_err(|e| {
-            format!("no Kubernetes credentials (kubeconfig or in-cluster ServiceAccount): {e}")
+            ConnectError::config(format!(
+                "no Kubernetes credentials (kubeconfig or in-cluster ServiceAccount): {e}"
+            ))
         })?,
     };
-    kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| ConnectError::config(format!("Kubernetes client: {e}")))?;
+    Ok(builder
+        .with_layer(&ObserveLayer(Arc::clone(observed)))
+        .build())
+}
+
+/// Reads a kubeconfig, or several in a `:`-separated list (as in `KUBECONFIG`), merged as
+/// kubectl merges them: the first file to set a value wins. Every file must be readable.
+fn read_kubeconfigs(list: &Path) -> Result<Kubeconfig, String> {
+    let paths: Vec<_> = std::env::split_paths(list.as_os_str())
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if paths.is_empty() {
+        return Err(format!("kubeconfig {:?}: no file named", list.display()));
+    }
+    paths
+        .iter()
+        .try_fold(Kubeconfig::default(), |merged, path| {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            merged
+                .merge(file)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))
+        })
 }
 
 /// The Calico group/version to read: the setting, or with `auto` the one the API server
@@ -35,21 +95,21 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, String> {
 pub async fn calico_group(
     client: &kube::Client,
     setting: &str,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), ConnectError> {
     if let Some((group, version)) = setting.split_once('/') {
         return Ok((group.to_string(), version.to_string()));
     }
-    let groups = client
-        .list_api_groups()
-        .await
-        .map_err(|e| format!("API discovery (/apis): {}", describe(&e)))?;
+    let groups = client.list_api_groups().await.map_err(|e| ConnectError {
+        message: format!("API discovery (/apis): {}", describe(&e)),
+        unreachable: unreachable(&e),
+    })?;
     let served = |name: &str| groups.groups.iter().any(|g| g.name == name);
     if served("crd.projectcalico.org") {
         Ok(("crd.projectcalico.org".into(), "v1".into()))
     } else if served("projectcalico.org") {
         Ok(("projectcalico.org".into(), "v3".into()))
     } else {
-        Err("API discovery: neither crd.projectcalico.org nor projectcalico.org is served (are Calico's CRDs installed?)".into())
+        Err(ConnectError::config("API discovery: neither crd.projectcalico.org nor projectcalico.org is served (are Calico's CRDs installed?)".into()))
     }
 }
 
@@ -168,6 +228,31 @@ pub fn hostname_hash(node: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubeconfig_lists_are_merged_and_a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("clusters");
+        let users = dir.path().join("users");
+        std::fs::write(&clusters, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://10.0.0.1:6443'}\ncontexts:\n- name: t\n  context: {cluster: c, user: u}\ncurrent-context: t\n").unwrap();
+        std::fs::write(
+            &users,
+            "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {token: x}\n",
+        )
+        .unwrap();
+        let list = std::env::join_paths([&clusters, &users]).unwrap();
+        let merged = read_kubeconfigs(Path::new(&list)).unwrap();
+        assert_eq!(merged.current_context.as_deref(), Some("t"));
+        assert_eq!(merged.clusters.len(), 1);
+        assert_eq!(merged.auth_infos.len(), 1);
+        let missing = dir.path().join("missing");
+        let list = std::env::join_paths([&clusters, &missing]).unwrap();
+        let error = read_kubeconfigs(Path::new(&list)).unwrap_err();
+        assert!(
+            error.starts_with(&format!("kubeconfig {}:", missing.display())),
+            "{error}"
+        );
+    }
 
     #[test]
     fn hostname_hash_is_sha3_base32() {

@@ -7,6 +7,7 @@
 //! debounced plan diffs.
 
 mod client;
+mod observe;
 mod sync;
 mod task;
 
@@ -19,8 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::io::datastore::DatastoreEvent;
 use crate::model::Cluster;
 use crate::plan::PlanOptions;
+use crate::status::{DatastoreKind, DatastoreStatus, Timestamp};
 
-pub use sync::{CalicoKind, Source, SourceStatus};
+pub use sync::{CalicoKind, Failure, Source, SourceStatus};
 
 /// What the Kubernetes datastore needs.
 #[derive(Debug, Clone)]
@@ -42,24 +44,24 @@ pub struct KubernetesConfig {
 }
 
 /// What the datastore is doing, for `tern show status` and `tern health`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KubernetesStatus {
-    /// Credentials loaded and the API group discovered.
-    pub connected: bool,
-    /// The Calico group/version in use.
-    pub api_group: Option<String>,
-    /// Every source has listed once.
-    pub in_sync: bool,
-    /// The last error (connecting, or of a source) since it last worked.
-    pub last_error: Option<String>,
-    /// Connection attempts that failed.
-    pub retries: u64,
-    /// The next connection attempt is in this long (while not connected).
-    pub retry_in: Option<Duration>,
-    /// Plans emitted.
-    pub plans: u64,
+    /// The published form: state and since when, first sync, last error, retries.
+    pub datastore: DatastoreStatus,
     /// Each watched source.
     pub sources: Vec<SourceStatus>,
+}
+
+impl Default for KubernetesStatus {
+    fn default() -> Self {
+        KubernetesStatus {
+            datastore: DatastoreStatus::syncing(
+                DatastoreKind::Kubernetes,
+                Timestamp::from_system_time(std::time::SystemTime::now()),
+            ),
+            sources: Vec::new(),
+        }
+    }
 }
 
 /// A running Kubernetes datastore; dropping it stops every watch.
@@ -86,13 +88,17 @@ impl KubernetesDatastore {
     }
 
     /// The current status.
-    pub fn status(&self) -> KubernetesStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    pub fn status(&self) -> DatastoreStatus {
+        self.status_handle()()
     }
 
-    /// A shared handle on the status.
-    pub fn status_handle(&self) -> Arc<Mutex<KubernetesStatus>> {
-        Arc::clone(&self.status)
+    /// A function reading the status, for the status hub.
+    pub fn status_handle(&self) -> impl Fn() -> DatastoreStatus + Send + Sync + 'static {
+        let status = Arc::clone(&self.status);
+        move || match status.lock() {
+            Ok(s) => s.datastore.clone(),
+            Err(e) => e.into_inner().datastore.clone(),
+        }
     }
 }
 
@@ -131,8 +137,9 @@ pub async fn snapshot(
             Err(format!(
                 "Kubernetes: not in sync after {timeout:?} (waiting for {}){}",
                 waiting.join(", "),
-                s.last_error
-                    .map(|e| format!("; last error: {e}"))
+                s.datastore
+                    .last_error
+                    .map(|e| format!("; last error: {}", e.message))
                     .unwrap_or_default()
             ))
         }

@@ -8,6 +8,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::model::{Cluster, load_documents};
+use crate::status::Timestamp;
+
+/// A failed request of a watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What failed, naming the resource.
+    pub message: String,
+    /// When (for status output).
+    pub at: Timestamp,
+    /// Its place in the order shared with the successes of the client's requests (see
+    /// `observe`): a later success of the same path ends it.
+    pub seq: u64,
+    /// The API server did not answer (rather than answering with an error).
+    pub unreachable: bool,
+}
 
 /// A Calico kind tern watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,7 +102,7 @@ pub enum SourceEvent {
     /// An object was deleted.
     Delete(String),
     /// The watch failed (it is retried); the message names the resource.
-    Error(String),
+    Error(Failure),
 }
 
 #[derive(Debug, Default)]
@@ -96,7 +111,9 @@ struct SourceState {
     /// The list in progress, applied at `InitDone`.
     buffer: Option<BTreeMap<String, String>>,
     listed: bool,
-    error: Option<String>,
+    error: Option<Failure>,
+    /// Failures since it last worked.
+    failures: u64,
 }
 
 /// The snapshot of every source.
@@ -114,8 +131,11 @@ pub struct SourceStatus {
     pub listed: bool,
     /// Objects held.
     pub objects: usize,
-    /// The last error since the last good event.
-    pub error: Option<String>,
+    /// The current failure: the last error since the last good event or success of its
+    /// requests.
+    pub error: Option<Failure>,
+    /// Failures since it last worked.
+    pub failures: u64,
 }
 
 impl SyncState {
@@ -160,25 +180,46 @@ impl SyncState {
                 state.objects = listed;
                 state.listed = true;
                 state.error = None;
+                state.failures = 0;
                 changed
             }
             SourceEvent::Apply(name, json) => {
                 state.error = None;
+                state.failures = 0;
                 state.objects.insert(name, json.clone()) != Some(json)
             }
             SourceEvent::Delete(name) => {
                 state.error = None;
+                state.failures = 0;
                 state.objects.remove(&name).is_some()
             }
-            SourceEvent::Error(message) => {
+            SourceEvent::Error(failure) => {
                 // A list cut short is dropped; what was listed before stays.
                 state.buffer = None;
                 let first_failure = !state.listed && state.error.is_none();
-                state.error = Some(message);
+                state.error = Some(failure);
+                state.failures += 1;
                 // A Secret that cannot be read settles its peering (fail closed).
                 first_failure && matches!(source, Source::Secret(_))
             }
         }
+    }
+
+    /// Ends the failures that a later success of their requests outdates: `last_success`
+    /// gives, for a source, the order number of the last successful request of its path.
+    /// Returns whether any ended.
+    pub fn settle(&mut self, last_success: impl Fn(&Source) -> Option<u64>) -> bool {
+        let mut ended = false;
+        for (source, state) in &mut self.sources {
+            if let Some(error) = &state.error
+                && last_success(source).is_some_and(|ok| ok > error.seq)
+            {
+                state.error = None;
+                state.failures = 0;
+                ended = true;
+            }
+        }
+        ended
     }
 
     /// Every source has listed once (a Secret's may have failed instead).
@@ -197,6 +238,7 @@ impl SyncState {
                 listed: s.listed,
                 objects: s.objects.len(),
                 error: s.error.clone(),
+                failures: s.failures,
             })
             .collect()
     }
@@ -228,6 +270,15 @@ mod tests {
     const POOL: &str = r#"{"apiVersion":"crd.projectcalico.org/v1","kind":"IPPool","metadata":{"name":"p"},"spec":{"cidr":"10.0.0.0/16"}}"#;
     const BAD: &str = r#"{"apiVersion":"crd.projectcalico.org/v1","kind":"BGPPeer","metadata":{"name":"bad"},"spec":{"peerIP":"x","asNumber":1}}"#;
 
+    fn failure(message: &str, seq: u64) -> SourceEvent {
+        SourceEvent::Error(Failure {
+            message: message.into(),
+            at: Timestamp(seq),
+            seq,
+            unreachable: false,
+        })
+    }
+
     #[test]
     fn nothing_is_in_sync_until_every_source_listed_and_partial_lists_are_dropped() {
         let pools = Source::Calico(CalicoKind::IpPool);
@@ -242,7 +293,7 @@ mod tests {
         // A list that fails half way is not used.
         s.apply(&peers, SourceEvent::Init);
         s.apply(&peers, SourceEvent::InitApply("bad".into(), BAD.into()));
-        assert!(!s.apply(&peers, SourceEvent::Error("500".into())));
+        assert!(!s.apply(&peers, failure("500", 1)));
         assert!(!s.in_sync());
         s.apply(&peers, SourceEvent::Init);
         s.apply(&peers, SourceEvent::InitApply("bad".into(), BAD.into()));
@@ -260,8 +311,17 @@ mod tests {
         s.apply(&pools, SourceEvent::Init);
         s.apply(&pools, SourceEvent::InitApply("p".into(), POOL.into()));
         assert!(!s.apply(&pools, SourceEvent::InitDone));
-        assert!(!s.apply(&pools, SourceEvent::Error("403".into())));
+        assert!(!s.apply(&pools, failure("403", 5)));
+        assert!(!s.apply(&pools, failure("403", 7)));
         assert_eq!(s.cluster("kube-system").0.ip_pools.len(), 1);
+        let status = |s: &SyncState| s.status().into_iter().find(|x| x.source == pools).unwrap();
+        assert_eq!(status(&s).failures, 2);
+        // A success of the pools' requests before the last failure does not end it; a later
+        // one does (a watch restarted silently).
+        assert!(!s.settle(|x| (*x == pools).then_some(6)));
+        assert!(status(&s).error.is_some());
+        assert!(s.settle(|x| (*x == pools).then_some(8)));
+        assert_eq!((status(&s).error, status(&s).failures), (None, 0));
         assert!(s.apply(&pools, SourceEvent::Delete("p".into())));
         assert!(s.cluster("kube-system").0.ip_pools.is_empty());
     }
@@ -272,7 +332,7 @@ mod tests {
         let mut s = SyncState::default();
         s.add(secret.clone());
         assert!(!s.in_sync());
-        assert!(s.apply(&secret, SourceEvent::Error("forbidden".into())));
+        assert!(s.apply(&secret, failure("forbidden", 1)));
         assert!(s.in_sync());
         assert_eq!(s.secrets().into_iter().collect::<Vec<_>>(), ["bgp"]);
         s.remove(&secret);
