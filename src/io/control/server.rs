@@ -273,12 +273,17 @@ async fn serve_connection<S: StatusSource, A: AdminActions>(
 }
 
 /// Returns once the client has closed its end entirely (not when it only shut down its
-/// writing half after the request, as `nc -N` does); never, while it may still read.
+/// writing half after the request, as `nc -N` does); never, while it may still read. Looked at
+/// every 100 ms while an answer is pending (one `poll` call, nothing read: a pipelined request
+/// stays in the socket). tokio's read readiness cannot tell a half-close from a full one, and
+/// may be stale from the read of the request itself.
 async fn hung_up(reader: &tokio::net::unix::OwnedReadHalf) {
-    match reader.ready(tokio::io::Interest::READABLE).await {
-        Ok(ready) if ready.is_read_closed() && closed_both_ways(reader) => {}
-        // Readable data (a pipelined request) or a half-close: the client may still read.
-        _ => std::future::pending().await,
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        every.tick().await;
+        if closed_both_ways(reader) {
+            return;
+        }
     }
 }
 
