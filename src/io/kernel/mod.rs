@@ -141,6 +141,8 @@ pub struct KernelStatus {
     pub last_sync: Option<std::time::SystemTime>,
     /// The tunnel device IP-in-IP routes use.
     pub tunnel_device: String,
+    /// A full resynchronisation is called for and not done yet.
+    pub resync_pending: bool,
 }
 
 /// A change of one prefix's desired kernel route (see [`KernelHandle::apply_changes`]).
