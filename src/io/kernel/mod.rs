@@ -13,7 +13,11 @@
 //! Everything is event driven: a route of ours deleted or replaced by someone else is restored
 //! from its notification; link and address changes (after which the
 //! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
-//! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
+//! and resynchronisation, coalesced: one dump at a time, at most one started per second, and the
+//! changes that call for one while a dump runs make a single further one. Every wait for the
+//! kernel is bounded (10 s without a message of a dump or lookup answer, 10 s per write
+//! acknowledgement): a failed dump is logged, counted as an error and retried a second later,
+//! nothing being written until one succeeds; the initial dump is tried three times. Routes via a gateway the kernel cannot reach directly are installed via
 //! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change;
 //! when a gateway becomes unreachable its routes are withdrawn (listed as failed) until it is
 //! reachable again. tern's own `RTM_NEWROUTE` notifications are dropped in the kernel by a BPF
@@ -124,7 +128,8 @@ pub struct KernelStatus {
     pub failed: BTreeMap<IpNet, String>,
     /// The tunnel device is missing while IP-in-IP routes are desired.
     pub tunnel_missing: bool,
-    /// Full resynchronisations done (start, link/address changes, overruns).
+    /// Full resynchronisations (dumps) started: start, link/address changes, overruns;
+    /// coalesced, at most one a second.
     pub resyncs: u64,
     /// Netlink overruns (ENOBUFS) seen on the event connection.
     pub overruns: u64,

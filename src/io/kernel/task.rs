@@ -76,7 +76,14 @@ pub(super) struct KernelTask {
     status: KernelStatus,
     tunnel_missing_logged: bool,
 
+    /// A full resynchronisation is called for ([`KernelTask::request_resync`]), due at
+    /// `resync_at`.
     need_resync: bool,
+    resync_at: Instant,
+    /// When the last resynchronisation started.
+    last_resync: Option<Instant>,
+    /// The last dump failed: the view of the kernel is partial, nothing is written.
+    view_incomplete: bool,
     need_full: bool,
     need_reresolve: bool,
     dirty: HashSet<IpNet>,
@@ -141,14 +148,15 @@ impl KernelTask {
             status,
             tunnel_missing_logged: false,
             need_resync: false,
+            resync_at: Instant::now(),
+            last_resync: None,
+            view_incomplete: false,
             need_full: false,
             need_reresolve: false,
             dirty: HashSet::new(),
             changed: Vec::new(),
         };
-        task.resync()
-            .await
-            .map_err(|error| KernelError::Dump(error.to_string()))?;
+        task.initial_resync().await.map_err(KernelError::Dump)?;
         if !task.config.program {
             tracing::info!(
                 "kernel programming is off ([kernel] program = false): routes are read, never written"
@@ -201,11 +209,13 @@ impl KernelTask {
                     return;
                 }
                 self.publish();
-                if !(self.config.program && (self.need_full || !self.changed.is_empty())) {
+                let more = self.need_full || !self.changed.is_empty();
+                if !(self.config.program && !self.view_incomplete && more) {
                     break;
                 }
             }
             let deadline = self.stale.deadline();
+            let resync_due = self.resync_due();
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -247,6 +257,7 @@ impl KernelTask {
                         self.on_event(message);
                     }
                 }
+                () = sleep_until(resync_due), if resync_due.is_some() => {}
                 () = sleep_until(deadline), if deadline.is_some() => {
                     if self.stale.on_tick(Instant::now()) {
                         tracing::info!("stale hold timer ran out: sweeping stale routes");
@@ -337,16 +348,7 @@ impl KernelTask {
     // ---- reconciliation --------------------------------------------------------------------
 
     async fn process_pending(&mut self) -> Result<(), WriterClosed> {
-        if self.need_resync {
-            self.need_resync = false;
-            if let Err(error) = self.resync().await {
-                tracing::error!(%error, "netlink dump failed; retrying on the next event");
-                self.need_resync = true;
-                return Ok(());
-            }
-            self.need_full = true;
-            self.need_reresolve |= !self.recursive.is_empty();
-        }
+        self.resync_if_due().await;
         if !self.config.program {
             // Read-only: nothing is written, so every desired generation counts as applied.
             self.need_full = false;
@@ -354,6 +356,10 @@ impl KernelTask {
             self.dirty.clear();
             self.changed.clear();
             self.applied_generation = self.generation;
+            return Ok(());
+        }
+        if self.view_incomplete {
+            // Written against a partial view, a diff would re-add what the kernel holds.
             return Ok(());
         }
         if self.need_reresolve {
@@ -480,7 +486,9 @@ impl KernelTask {
                 .writer
                 .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
                 .await?;
-            self.need_resync |= outcome.incomplete;
+            if outcome.incomplete {
+                self.request_resync();
+            }
             let mut failed_index = outcome
                 .failures
                 .iter()
@@ -548,7 +556,9 @@ impl KernelTask {
             .writer
             .apply(&deletes, self.tunnel_ifindex.unwrap_or(0))
             .await?;
-        self.need_resync |= outcome.incomplete;
+        if outcome.incomplete {
+            self.request_resync();
+        }
         let failed: HashMap<usize, i32> = outcome
             .failures
             .iter()

@@ -9,7 +9,7 @@ impl KernelTask {
             NetlinkPayload::Overrun(_) => {
                 self.status.overruns += 1;
                 tracing::warn!("netlink event socket overrun (ENOBUFS): full resynchronisation");
-                self.need_resync = true;
+                self.request_resync();
             }
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => {
                 if let Some(parsed) = parse_route(&route) {
@@ -43,7 +43,7 @@ impl KernelTask {
                     .get(&address.header.index)
                     .is_some_and(|link| self.ignored_interface(&link.name));
                 if !ignored {
-                    self.need_resync = true;
+                    self.request_resync();
                 }
             }
             _ => {}
@@ -112,7 +112,7 @@ impl KernelTask {
                 }
                 self.tunnel_ifindex = index;
                 self.tunnel_missing_logged = false;
-                self.need_resync = true;
+                self.request_resync();
             }
         }
         if exists {
@@ -123,14 +123,14 @@ impl KernelTask {
             self.links.insert(link.index, link);
             if changed_state && before.is_some() && relevant {
                 // The kernel drops (or revives) routes over a link without notifying.
-                self.need_resync = true;
+                self.request_resync();
             } else if changed_state {
                 self.need_full |= !self.failed.is_empty();
             }
         } else {
             self.links.remove(&link.index);
             if !self.ignored_interface(&link.name) {
-                self.need_resync = true;
+                self.request_resync();
             }
         }
     }

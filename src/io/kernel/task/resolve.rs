@@ -1,5 +1,6 @@
 //! Next hops the kernel does not reach directly: resolved through the kernel's own table.
 
+use super::resync::{KERNEL_WAIT, next_within};
 use super::*;
 
 impl KernelTask {
@@ -47,7 +48,19 @@ impl KernelTask {
         for (gateway, responses) in lookups {
             let mut responses = responses.map_err(|_| WriterClosed)?;
             let mut via = None;
-            while let Some(message) = responses.next().await {
+            let mut timed_out = false;
+            loop {
+                let message = match next_within(&mut responses, KERNEL_WAIT, "a route lookup").await
+                {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(error) => {
+                        timed_out = true;
+                        tracing::error!(%gateway, %error, "route lookup unanswered; retried with the next resynchronisation");
+                        self.record_error(format!("lookup of {gateway}: {error}"));
+                        break;
+                    }
+                };
                 if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) =
                     message.payload
                     && let Some(parsed) = parse_route(&route)
@@ -58,6 +71,11 @@ impl KernelTask {
                         .find_map(|hop| hop.gateway)
                         .filter(|via| *via != gateway);
                 }
+            }
+            if timed_out {
+                // Keep what was known; a resynchronisation re-resolves every gateway.
+                self.request_resync();
+                continue;
             }
             let old = self.recursive.insert(gateway, via);
             if old != Some(via) {
