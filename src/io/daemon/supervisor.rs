@@ -228,9 +228,7 @@ impl Supervisor {
                     }
                 }
                 Some(request) = route_rx.recv() => self.answer_routes(request),
-                Some(request) = fib_rx.recv() => {
-                    let _ = request.reply.send(self.fib_status(true));
-                }
+                Some(request) = fib_rx.recv() => self.answer_fib(request),
                 Some(request) = admin_rx.recv() => self.on_admin(request),
                 _ = tick.tick() => self.on_tick(),
                 // Output left over from the last pass (a peer's slice ran out): another pass,

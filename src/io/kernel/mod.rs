@@ -180,7 +180,47 @@ pub(super) enum DesiredUpdate {
 
 pub(super) enum Command {
     Converged,
+    Routes(tokio::sync::oneshot::Sender<KernelRoutes>),
     Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// What the kernel task holds, route by route (for `tern show fib`): built on request only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelRoutes {
+    /// tern's routes in the kernel as the kernel task knows them (written and acknowledged, or
+    /// found in a dump), by prefix.
+    pub installed: Vec<KernelRoute>,
+    /// Prefixes where the kernel does not hold what is desired, by prefix.
+    pub differences: Vec<RouteDifference>,
+}
+
+/// A prefix whose route in the kernel is not the desired one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDifference {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The route wanted there (none: the kernel's route is to go).
+    pub desired: Option<KernelRoute>,
+    /// tern's route the kernel holds there now, if any.
+    pub installed: Option<KernelRoute>,
+    /// Why the last write failed; `None` while the write is pending.
+    pub failed: Option<String>,
+}
+
+/// A cloneable handle to ask the kernel task for its routes.
+#[derive(Debug, Clone)]
+pub struct KernelQuery {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl KernelQuery {
+    /// The kernel task's routes, installed and differing from the desired ones; `None` when
+    /// the task has stopped. The task answers between its passes.
+    pub async fn routes(&self) -> Option<KernelRoutes> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Routes(reply)).ok()?;
+        answer.await.ok()
+    }
 }
 
 /// The daemon's handle on the kernel task. Dropping it stops the task (routes stay).
@@ -197,6 +237,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Converged => f.write_str("Converged"),
+            Command::Routes(_) => f.write_str("Routes"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -267,6 +308,13 @@ impl KernelHandle {
     /// passed to [`KernelHandle::set_desired`] reflects the re-converged RIB.
     pub fn converged(&self) {
         let _ = self.commands.send(Command::Converged);
+    }
+
+    /// A handle to ask the task for its routes ([`KernelQuery::routes`]).
+    pub fn query(&self) -> KernelQuery {
+        KernelQuery {
+            commands: self.commands.clone(),
+        }
     }
 
     /// The latest status snapshot.

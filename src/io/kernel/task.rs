@@ -31,8 +31,8 @@ use super::codec::{
 };
 use super::writer::{RouteWriter, WriterClosed};
 use super::{
-    Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelStatus, LearnedRoute,
-    LearnedRouteEvent,
+    Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelRoutes, KernelStatus,
+    LearnedRoute, LearnedRouteEvent, RouteDifference,
 };
 use crate::fib::{
     FibChange, FibTable, Formed, KernelRoute, KernelRouteKind, NextHop, RouteKey, StaleRoutes,
@@ -229,6 +229,9 @@ impl KernelTask {
                         }
                         self.need_full = true;
                     }
+                    Some(Command::Routes(reply)) => {
+                        let _ = reply.send(self.routes_report());
+                    }
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
                         let _ = done.send(());
@@ -420,6 +423,55 @@ impl KernelTask {
             self.status.last_sync = Some(std::time::SystemTime::now());
         }
         Ok(())
+    }
+
+    /// Every installed route, and each prefix where the kernel does not hold the desired route:
+    /// the writes a full pass would make now (pending), with the reason of those that failed.
+    fn routes_report(&self) -> KernelRoutes {
+        let mut installed: Vec<KernelRoute> = self.fib.installed_routes().collect();
+        installed.sort_unstable_by_key(|route| (route.prefix, route.metric));
+        if !self.config.program {
+            return KernelRoutes {
+                installed,
+                differences: Vec::new(),
+            };
+        }
+        let diff = self.fib.diff(
+            &self.fib.all_prefixes(),
+            |hops| self.form(hops),
+            |prefix| self.stale.keeps(prefix),
+        );
+        let mut differences: Vec<RouteDifference> = diff
+            .changes
+            .iter()
+            .map(|change| {
+                let route = change.route();
+                let installed = match change {
+                    FibChange::Add(_) => None,
+                    FibChange::Replace(route) | FibChange::Delete(route) => {
+                        self.fib.installed(&route.key())
+                    }
+                };
+                RouteDifference {
+                    prefix: route.prefix,
+                    desired: self.fib.desired(&route.prefix),
+                    installed,
+                    failed: self.failed.get(&route.prefix).cloned(),
+                }
+            })
+            .chain(diff.unavailable.iter().map(|prefix| RouteDifference {
+                prefix: *prefix,
+                desired: self.fib.desired(prefix),
+                installed: None,
+                failed: self.failed.get(prefix).cloned(),
+            }))
+            .collect();
+        differences.sort_by_key(|d| d.prefix);
+        differences.dedup_by_key(|d| d.prefix);
+        KernelRoutes {
+            installed,
+            differences,
+        }
     }
 
     /// Counts a kernel error event and keeps it as the last one, with the time it happened.
