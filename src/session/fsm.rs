@@ -59,6 +59,9 @@ enum Slot {
     Candidate,
 }
 
+/// The first wait after a refused outgoing attempt ([`Input::ConnectRefused`]).
+pub const REFUSED_RETRY_MIN: Duration = Duration::from_millis(100);
+
 /// The sans-IO BGP session of one peer.
 ///
 /// Feed it [`Input`]s with the current time; carry out the returned [`Action`]s in order. It never
@@ -80,6 +83,9 @@ pub struct Session {
     primary: Option<Conn>,
     candidate: Option<Conn>,
     backoff: ErrorWait,
+    /// Outgoing attempts refused in a row ([`Input::ConnectRefused`]): each retry waits twice
+    /// as long as the last, from [`REFUSED_RETRY_MIN`] up to the ConnectRetry time.
+    refused: u32,
     /// When the last message arrived on the primary connection (the hold timer is re-armed
     /// lazily on expiry: no timer action per message).
     last_received: Instant,
@@ -107,6 +113,7 @@ impl Session {
             started: false,
             connecting: false,
             refuse_while_idle: false,
+            refused: 0,
             primary: None,
             candidate: None,
             backoff,
@@ -167,6 +174,7 @@ impl Session {
             Input::Stop(reason) => self.on_stop(reason, now),
             Input::Connected { conn, direction } => self.on_connected(conn, direction, now),
             Input::ConnectFailed => self.on_connect_failed(),
+            Input::ConnectRefused => self.on_connect_refused(now),
             Input::Closed { conn } => self.on_closed(conn, now),
             Input::Received { conn, bytes } => self.on_received(conn, bytes, now),
             Input::TimerExpired(timer) => self.on_timer(timer, now),
@@ -421,6 +429,7 @@ impl Session {
     /// Makes `conn` the primary connection: send OPEN, wait for the peer's (→ OpenSent).
     fn take_primary(&mut self, conn: ConnId, direction: Direction, now: Instant) {
         self.cancel(Timer::ConnectRetry);
+        self.refused = 0;
         self.primary = Some(Conn::new(conn, direction));
         self.send_open(conn);
         let wait = self.open_wait();
@@ -438,6 +447,26 @@ impl Session {
         // ConnectRetryTimer fires, as BIRD does: a peer that is not up yet is not an error.
         if self.state == State::Connect {
             self.set_state(State::Active);
+        }
+    }
+
+    /// The peer's host answered the attempt with a reset: nothing listens there yet (the peer's
+    /// daemon is starting, as every node of a mesh does at once). Rather than wait the whole
+    /// ConnectRetry time (5 s) the next attempt comes after [`REFUSED_RETRY_MIN`], doubling with
+    /// each refusal in a row up to the ConnectRetry time: the session comes up as soon as the
+    /// peer listens. Attempts that time out or fail otherwise keep the ConnectRetry pace.
+    fn on_connect_refused(&mut self, now: Instant) {
+        if !self.connecting {
+            return; // stale
+        }
+        self.on_connect_failed();
+        let retry = self.config.connect_retry;
+        let wait = REFUSED_RETRY_MIN
+            .saturating_mul(1 << self.refused.min(16))
+            .min(retry);
+        self.refused = self.refused.saturating_add(1);
+        if self.state == State::Active && !self.config.passive && self.started {
+            self.arm(Timer::ConnectRetry, now + wait);
         }
     }
 

@@ -1,8 +1,9 @@
 //! The operator-facing status model: what the daemon reports about itself, its peers, its routes
 //! and the kernel. Pure and serde-serializable.
 //!
-//! The daemon fills these snapshots from its live state; the control socket (`io::control`), the
-//! BIRD-compatible socket (`io::birdctl`) and the metrics (`io::metrics`) only read them. The
+//! The daemon fills these snapshots from its live state; the control socket (`io::control`) and
+//! the BIRD-compatible socket (`io::birdctl`) only read them; the metrics (`io::metrics`) read
+//! them too, besides the per-peer counters the daemon increments directly. The
 //! readiness and liveness decisions are pure functions of a snapshot and the current time
 //! ([`health`]).
 

@@ -231,7 +231,11 @@ impl PeerTask {
                     Err(error) => {
                         debug!(peer = %self.peer, %error, "connect failed");
                         self.set_last_error(format!("connect: {error}"));
-                        self.input(Input::ConnectFailed);
+                        if error.kind() == std::io::ErrorKind::ConnectionRefused {
+                            self.input(Input::ConnectRefused);
+                        } else {
+                            self.input(Input::ConnectFailed);
+                        }
                     }
                 }
             }
