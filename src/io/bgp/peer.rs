@@ -233,6 +233,11 @@ impl PeerTask {
                         self.set_last_error(format!("connect: {error}"));
                         if error.kind() == std::io::ErrorKind::ConnectionRefused {
                             self.input(Input::ConnectRefused);
+                            let wait = self
+                                .timers
+                                .get(&Timer::ConnectRetry)
+                                .map(|at| at.saturating_duration_since(TokioInstant::now()));
+                            info!(peer = %self.peer, next_attempt_in = ?wait, "connection refused: nothing listens at the peer yet");
                         } else {
                             self.input(Input::ConnectFailed);
                         }
