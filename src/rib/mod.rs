@@ -66,7 +66,7 @@ pub use policy::PolicyContext;
 use adj_out::{ExportGroup, LastExport, MemoKey, OutPath, OutPaths};
 use best_path::{Candidate, CandidateSource};
 use intern::Interner;
-use loc_rib::{LOCAL_PEER, Path, PrefixEntry};
+use loc_rib::{Arrival, LOCAL_PEER, Path, PrefixEntry};
 use policy::export::{self, ExportDecision, ExportStep, ExportTarget, RouteClass};
 use policy::import::{self, ImportContext, ImportResult};
 use table::PrefixTable;
@@ -220,6 +220,8 @@ pub struct RibFull {
 #[derive(Debug)]
 pub struct Rib {
     config: RibConfig,
+    /// The time stamped on paths that arrive ([`Rib::set_clock`]).
+    clock: Arrival,
     policy: PolicyContext,
     attrs: Interner<RouteAttrs>,
     table: PrefixTable<PrefixEntry>,
@@ -243,6 +245,7 @@ impl Rib {
     /// An empty RIB.
     pub fn new(config: RibConfig, policy: PolicyContext) -> Self {
         Self {
+            clock: Arrival::default(),
             config,
             policy,
             attrs: Interner::default(),
@@ -275,6 +278,18 @@ impl Rib {
             let slot = &mut state.received[usize::from(prefix.addr().is_ipv6())];
             *slot = (i64::from(*slot) + delta).clamp(0, i64::from(u32::MAX)) as u32;
         }
+    }
+
+    /// The local route originated for `prefix`, if any.
+    pub fn local_route(&self, prefix: &IpNet) -> Option<&LocalRoute> {
+        self.local.get(prefix)
+    }
+
+    /// Sets the time stamped on paths that arrive from now on, in seconds on the caller's clock
+    /// (the RIB reads none). A path keeps the time it arrived until it arrives with other
+    /// attributes ([`Path::since`]).
+    pub fn set_clock(&mut self, secs: u32) {
+        self.clock = Arrival::from_secs(secs);
     }
 
     /// Turns the recording of FIB changes on or off (`[kernel] program = false` needs none: a
@@ -942,10 +957,16 @@ impl Rib {
         accepted: Option<Arc<RouteAttrs>>,
     ) {
         let mut replaced = false;
+        let clock = self.clock;
         self.modify(prefix, |entry, _| match entry.find(peer, rx_path_id) {
             Some(i) => {
                 let p = &mut entry.paths[i];
                 p.stale = false;
+                // Interned: the same attributes are the same set. A refresh with the same
+                // attributes keeps the time it was learned.
+                if !Arc::ptr_eq(&p.received, &received) {
+                    p.since = clock;
+                }
                 p.received = received;
                 p.accepted = accepted;
                 replaced = true;
@@ -957,6 +978,7 @@ impl Rib {
                     rx_path_id,
                     tx_path_id,
                     stale: false,
+                    since: clock,
                     received,
                     accepted,
                 });

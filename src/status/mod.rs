@@ -535,8 +535,12 @@ pub enum RouteSource {
     },
     /// Originated by this node (IPAM block, service range, borrowed address...).
     Local {
-        /// Why it is originated, e.g. `ipam-block`.
+        /// Why it is originated: `ipam-block`, `service`, or `kernel` (learned from the
+        /// kernel's table, another agent's route).
         reason: String,
+        /// The interface of a kernel-learned route.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interface: Option<String>,
     },
 }
 

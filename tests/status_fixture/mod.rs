@@ -161,6 +161,7 @@ pub fn routes(at: Timestamp) -> Vec<RouteStatus> {
             paths: vec![PathStatus {
                 source: RouteSource::Local {
                     reason: "ipam-block".into(),
+                    interface: None,
                 },
                 next_hops: vec![],
                 as_path: vec![],

@@ -343,7 +343,7 @@ pub fn format_routes(routes: &[RouteStatus]) -> String {
                 },
                 match &path.source {
                     RouteSource::Peer { name, .. } => name.clone(),
-                    RouteSource::Local { reason } => format!("local ({reason})"),
+                    RouteSource::Local { reason, .. } => format!("local ({reason})"),
                 },
                 flags.join(","),
             ]);

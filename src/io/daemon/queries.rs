@@ -7,13 +7,11 @@ use crate::io::control::RouteRequest;
 use crate::rib::loc_rib::LOCAL_PEER;
 use crate::status;
 
-use super::now_ts;
 use super::supervisor::Supervisor;
 
 impl Supervisor {
     /// `show routes`: the Loc-RIB with every path.
     pub(super) fn answer_routes(&self, request: RouteRequest) {
-        let since = now_ts();
         let mut out = Vec::new();
         let prefixes: Vec<IpNet> = match (request.query.prefix, request.query.address) {
             (Some(p), _) => vec![p],
@@ -45,6 +43,11 @@ impl Supervisor {
                     let attrs = path.accepted.as_ref()?;
                     let source = if path.peer == LOCAL_PEER {
                         status::RouteSource::Local {
+                            interface: self
+                                .rib
+                                .local_route(&prefix)
+                                .and_then(|l| l.interface())
+                                .map(str::to_owned),
                             reason: if self.learned.contains(&prefix) {
                                 "kernel".into()
                             } else if self.plan.originated.iter().any(|o| {
@@ -72,7 +75,11 @@ impl Supervisor {
                         i == 0 && selected > 0,
                         i < selected,
                         path.stale,
-                        since,
+                        // When the path arrived (the RIB's clock counts seconds from the
+                        // supervisor's start), not the time of the query.
+                        self.rib_epoch
+                            .1
+                            .plus(std::time::Duration::from_secs(path.since.secs().into())),
                     );
                     for hop in &mut status.next_hops {
                         hop.interface = glue::resolving_interface(&self.interfaces, hop.address);
