@@ -125,7 +125,7 @@ pub struct KernelStatus {
     /// Whether the stale hold has ended (convergence or timer).
     pub stale_swept: bool,
     /// Desired routes not in the kernel, with the reason.
-    pub failed: BTreeMap<IpNet, String>,
+    pub failed: std::sync::Arc<BTreeMap<IpNet, String>>,
     /// The tunnel device is missing while IP-in-IP routes are desired.
     pub tunnel_missing: bool,
     /// Full resynchronisations (dumps) started: start, link/address changes, overruns;

@@ -12,6 +12,7 @@ use socket::{drop_own_route_notifications, force_receive_buffer};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -71,7 +72,9 @@ pub(super) struct KernelTask {
     /// Gateways the kernel did not accept directly, and the kernel's next hop for each (None:
     /// unreachable or directly connected after all).
     recursive: HashMap<IpAddr, Option<IpAddr>>,
-    failed: BTreeMap<IpNet, String>,
+    /// Shared with the published status (copied on the first change after a publish, never
+    /// per publish).
+    failed: Arc<BTreeMap<IpNet, String>>,
     stale: StaleRoutes,
     status: KernelStatus,
     tunnel_missing_logged: bool,
@@ -144,7 +147,7 @@ impl KernelTask {
             generation: 0,
             applied_generation: 0,
             recursive: HashMap::new(),
-            failed: BTreeMap::new(),
+            failed: Arc::default(),
             status,
             tunnel_missing_logged: false,
             need_resync: false,
@@ -331,7 +334,7 @@ impl KernelTask {
         self.status.stale = self.stale.stale_count();
         self.status.stale_swept = self.stale.deadline().is_none();
         self.status.resync_pending = self.need_resync;
-        self.status.failed = self.failed.clone();
+        self.status.failed = Arc::clone(&self.failed);
         self.status.tunnel_missing = self.tunnel_ifindex.is_none()
             && self
                 .failed
@@ -404,7 +407,9 @@ impl KernelTask {
     ) -> Result<(), WriterClosed> {
         let prefixes = match scope {
             None => {
-                self.failed.clear();
+                if !self.failed.is_empty() {
+                    Arc::make_mut(&mut self.failed).clear();
+                }
                 self.fib.all_prefixes()
             }
             Some(mut prefixes) => {
@@ -487,9 +492,13 @@ impl KernelTask {
         restoring: bool,
     ) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
-            if !self.failed.is_empty() {
+            if prefixes
+                .iter()
+                .any(|prefix| self.failed.contains_key(prefix))
+            {
+                let failed = Arc::make_mut(&mut self.failed);
                 for prefix in prefixes {
-                    self.failed.remove(prefix);
+                    failed.remove(prefix);
                 }
             }
             let diff = self.fib.diff(
@@ -515,7 +524,7 @@ impl KernelTask {
                     "tunnel device {} is missing (the node agent creates it); waiting for it",
                     self.config.tunnel_device
                 );
-                self.failed.extend(
+                Arc::make_mut(&mut self.failed).extend(
                     diff.unavailable
                         .into_iter()
                         .map(|prefix| (prefix, reason.clone())),
@@ -573,7 +582,7 @@ impl KernelTask {
                         }
                         tracing::debug!(prefix = %route.prefix, %error, "kernel refused a route write");
                         self.record_error(format!("{}: {error}", route.prefix));
-                        self.failed.insert(route.prefix, error.to_string());
+                        Arc::make_mut(&mut self.failed).insert(route.prefix, error.to_string());
                     }
                 }
             }
