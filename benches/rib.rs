@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net};
-use tern::fib::Encapsulation;
+use tern::plan::Encapsulation;
 use tern::plan::PoolPolicy;
 use tern::rib::attrs::Origin;
 use tern::rib::{

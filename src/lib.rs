@@ -16,3 +16,4 @@ pub mod plan;
 pub mod rib;
 pub mod session;
 pub mod status;
+pub mod table;

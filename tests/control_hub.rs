@@ -83,10 +83,7 @@ async fn hub_serves_what_tasks_publish() {
         }
         other => panic!("{other:?}"),
     }
-    let one = ask(Request::ShowRoutes {
-        prefix: Some("10.65.1.0/26".parse().unwrap()),
-    })
-    .await;
+    let one = ask(Request::show_routes(Some("10.65.1.0/26".parse().unwrap()))).await;
     assert_eq!(one, Response::Routes(vec![snap.routes[0].clone()]));
     let ready = ask(Request::HealthReady).await;
     assert_eq!(exit_status(&ready), 0);
@@ -105,7 +102,7 @@ async fn hub_serves_what_tasks_publish() {
         Err(SourceError::Unavailable { component, .. }) => assert_eq!(component, "RIB task"),
         other => panic!("{other:?}"),
     }
-    let err = ask(Request::ShowRoutes { prefix: None }).await;
+    let err = ask(Request::show_routes(None)).await;
     assert_eq!(exit_status(&err), 2);
     assert!(render(&err, false, now()).starts_with("error: RIB task is not available"));
     let err_json: serde_json::Value = serde_json::from_str(&render(&err, true, now())).unwrap();

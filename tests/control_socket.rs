@@ -97,12 +97,12 @@ async fn every_show_request_round_trips() {
         Response::Peers(vec![snap.peers[0].clone()])
     );
     assert_eq!(
-        ask(&s.path, Request::ShowRoutes { prefix: None }).await,
+        ask(&s.path, Request::show_routes(None)).await,
         Response::Routes(snap.routes.clone())
     );
     let one = Some("10.65.2.0/26".parse().unwrap());
     assert_eq!(
-        ask(&s.path, Request::ShowRoutes { prefix: one }).await,
+        ask(&s.path, Request::show_routes(one)).await,
         Response::Routes(vec![snap.routes[1].clone()])
     );
     assert_eq!(
@@ -510,4 +510,61 @@ async fn socket_group_is_set_when_configured() {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A client that hangs up while its routes are being built: the server drops the request at
+/// once (the daemon then stops building it) instead of holding it until the source timeout.
+/// A client that only shuts down its writing half after the request still gets the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_of_a_client_that_hung_up_is_dropped() {
+    let mut source = TestSource::new(Snapshot::sample());
+    source.delay = Duration::from_secs(3);
+    let options = ServeOptions {
+        source_timeout: Duration::from_secs(120),
+        ..ServeOptions::default()
+    };
+    let s = start_with(source, options);
+    let line = format!(
+        "{}\n",
+        serde_json::to_string(&Request::show_routes(None)).unwrap()
+    );
+
+    // Hung up: the request is abandoned long before the source would have answered.
+    let mut gone = UnixStream::connect(&s.path).await.unwrap();
+    gone.write_all(line.as_bytes()).await.unwrap();
+    drop(gone);
+    let started = std::time::Instant::now();
+    while s
+        .source
+        .routes_abandoned
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the request of a client that hung up is still being answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Half-closed: the answer still comes.
+    let (r, mut w) = UnixStream::connect(&s.path).await.unwrap().into_split();
+    w.write_all(line.as_bytes()).await.unwrap();
+    w.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(T, BufReader::new(r).read_line(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.contains("\"routes\""),
+        "no routes after a half-close: {answer}"
+    );
+    assert_eq!(
+        s.source
+            .routes_abandoned
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    s.stop().await;
 }

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::Cli;
 use super::client::{ClientArgs, ask_and_print_with};
-use crate::io::control::format::format_peers;
+use crate::io::control::format::{format_peers, format_routes};
 use crate::io::control::{Request, Response};
 
 /// Arguments of `tern show`.
@@ -35,6 +35,15 @@ pub enum ShowWhat {
         /// A prefix, exact match (e.g. 10.65.2.0/26), or an address: the longest prefix holding it.
         #[arg(value_parser = parse_prefix_or_address)]
         prefix: Option<PrefixOrAddress>,
+        /// Only prefixes inside this one (e.g. 10.65.0.0/16), itself included.
+        #[arg(long, value_name = "PREFIX", conflicts_with = "prefix")]
+        within: Option<IpNet>,
+        /// Only prefixes after this one in prefix order: the last prefix of the previous page.
+        #[arg(long, value_name = "PREFIX", conflicts_with = "prefix")]
+        after: Option<IpNet>,
+        /// At most this many prefixes, the first in prefix order.
+        #[arg(long, value_name = "N", conflicts_with = "prefix")]
+        limit: Option<usize>,
     },
     /// RIB sizes: prefixes, paths, shared attribute sets, stale paths.
     Rib,
@@ -48,18 +57,35 @@ pub enum ShowWhat {
 pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
     let request = match &args.what {
         ShowWhat::Peers { name } => Request::ShowPeers { name: name.clone() },
-        ShowWhat::Routes { prefix } => match prefix {
+        ShowWhat::Routes {
+            prefix,
+            within,
+            after,
+            limit,
+        } => match prefix {
             Some(PrefixOrAddress::Address(address)) => Request::LookupRoute { address: *address },
-            Some(PrefixOrAddress::Prefix(prefix)) => Request::ShowRoutes {
-                prefix: Some(*prefix),
+            Some(PrefixOrAddress::Prefix(prefix)) => Request::show_routes(Some(*prefix)),
+            None => Request::ShowRoutes {
+                prefix: None,
+                within: *within,
+                after: *after,
+                limit: *limit,
             },
-            None => Request::ShowRoutes { prefix: None },
         },
         ShowWhat::Rib => Request::ShowRib,
         ShowWhat::Fib => Request::ShowFib,
         ShowWhat::Status => Request::ShowStatus,
     };
     let list_peers = matches!(args.what, ShowWhat::Peers { name: None });
+    let page = match &args.what {
+        ShowWhat::Routes {
+            prefix: None,
+            within,
+            limit: Some(limit),
+            ..
+        } => Some((*within, *limit)),
+        _ => None,
+    };
     // Without a name, peers are always a table (even when there is only one).
     ask_and_print_with(
         cli,
@@ -67,6 +93,16 @@ pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
         &request,
         |response, now| match response {
             Response::Peers(peers) if list_peers => Some(format_peers(peers, now)),
+            // A full page: say how to ask for the next one.
+            Response::Routes(routes) => match (page, routes.last()) {
+                (Some((within, limit)), Some(last)) if routes.len() == limit => Some(format!(
+                    "{}-- {limit} prefixes shown; next page: tern show routes --after {}{} --limit {limit}\n",
+                    format_routes(routes),
+                    last.prefix,
+                    within.map(|w| format!(" --within {w}")).unwrap_or_default(),
+                )),
+                _ => None,
+            },
             _ => None,
         },
     )

@@ -264,6 +264,7 @@ pub fn initial_peer_status(
         prefixes: status::PrefixCounts::default(),
         messages_received: status::MessageCounts::default(),
         messages_sent: status::MessageCounts::default(),
+        output: status::OutputStatus::default(),
         flaps: 0,
     }
 }
@@ -435,3 +436,6 @@ pub fn path_status(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fidelity_tests;

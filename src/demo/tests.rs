@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::Settings;
-use crate::fib::Encapsulation;
+use crate::plan::Encapsulation;
 
 fn peer_names(plan: &Plan) -> Vec<&str> {
     plan.peerings.iter().map(|p| p.name.as_str()).collect()

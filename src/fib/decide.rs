@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Encapsulation, KernelRoute, KernelRouteKind, MAX_ECMP_PATHS, NextHop, PoolKernelRule};
+use super::{KernelRoute, KernelRouteKind, MAX_ECMP_PATHS, NextHop};
+use crate::plan::{Encapsulation, PoolKernelRule, block_blackholed, pool_for};
 
 /// Where a best route came from, as far as the kernel cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +48,6 @@ pub struct NodeKernelContext<'a> {
 pub fn metric_from_local_pref(local_pref: u32) -> u32 {
     const MAX_PRIORITY: u32 = (1 << 31) - 1;
     MAX_PRIORITY.saturating_sub(local_pref)
-}
-
-/// The most specific pool containing `prefix`, if any.
-pub fn pool_for<'a>(pools: &'a [PoolKernelRule], prefix: &IpNet) -> Option<&'a PoolKernelRule> {
-    pools
-        .iter()
-        .filter(|pool| pool.cidr.contains(prefix))
-        .max_by_key(|pool| pool.cidr.prefix_len())
-}
-
-/// Whether one of the node's own blocks is installed as a blackhole: confd's static protocol
-/// skips single-address blocks (`/32`, `/128`), and its `calico_kernel_programming` filter
-/// rejects every route inside a pool whose cluster routes the node agent programs (VXLAN pools
-/// always; IP-in-IP and unencapsulated pools per `programClusterRoutes`), blackholes included.
-pub fn block_blackholed(pools: &[PoolKernelRule], block: &IpNet) -> bool {
-    if block.prefix_len() == block.max_prefix_len() {
-        return false;
-    }
-    match pool_for(pools, block) {
-        None => true,
-        Some(pool) => pool.programmed_by_tern && pool.encapsulation != Encapsulation::Vxlan,
-    }
 }
 
 /// Decides the kernel route for one best route, or `None` when tern must not install it.

@@ -15,8 +15,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use decide::{
-    BestRoute, NodeKernelContext, RouteOrigin, block_blackholed, kernel_route_for,
-    metric_from_local_pref, pool_for,
+    BestRoute, NodeKernelContext, RouteOrigin, kernel_route_for, metric_from_local_pref,
 };
 pub use diff::{FibChange, RouteKey};
 pub use stale::StaleRoutes;
@@ -24,32 +23,6 @@ pub use table::{Diff, FibTable, Formed, RouteCounts};
 
 /// The most next hops of one multipath route (the kernel allows more; Calico's BIRD uses 16).
 pub const MAX_ECMP_PATHS: usize = 16;
-
-/// How routes inside one IP pool are programmed into the kernel (calico-behaviour.md §4).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PoolKernelRule {
-    /// The pool's CIDR.
-    pub cidr: IpNet,
-    /// The pool's encapsulation.
-    pub encapsulation: Encapsulation,
-    /// Whether tern programs this pool's routes (from `programClusterRoutes`); `false` means the
-    /// node agent (Felix) does and tern installs nothing inside the pool.
-    pub programmed_by_tern: bool,
-}
-
-/// A pool's encapsulation, from IPPool `ipipMode` / `vxlanMode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Encapsulation {
-    /// Unencapsulated: `via <next hop>`, resolved recursively.
-    None,
-    /// IP-in-IP to every next hop: `via <next hop> dev tunl0 onlink`.
-    IpIpAlways,
-    /// IP-in-IP only when the next hop is outside this node's subnet.
-    IpIpCrossSubnet,
-    /// VXLAN: programmed by the node agent, never by tern.
-    Vxlan,
-}
 
 /// One route tern wants in the kernel's main table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

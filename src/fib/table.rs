@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{FibChange, KernelRoute, KernelRouteKind, MAX_ECMP_PATHS, NextHop, RouteKey};
-use crate::rib::table::PrefixTable;
+use crate::table::PrefixTable;
 
 /// Counts of routes by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

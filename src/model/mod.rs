@@ -2,7 +2,7 @@
 //!
 //! [`load`] reads the YAML manifests users apply with `calicoctl` / `kubectl` (multi-document,
 //! `projectcalico.org/v3` or the `crd.projectcalico.org/v1` storage form, core v1 `Node` and
-//! `Secret`) into a [`Cluster`]: the snapshot that the pure [`plan`](crate::plan) reads.
+//! `Secret`) into a [`Cluster`]: the snapshot that the pure plan module reads.
 
 pub(crate) mod load;
 mod resources;

@@ -11,6 +11,7 @@ mod diff;
 mod display;
 pub mod filter;
 mod peers;
+mod pools;
 mod routes;
 
 use std::collections::BTreeMap;
@@ -20,11 +21,11 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fib::{Encapsulation, PoolKernelRule};
 use crate::model::{Cluster, Community, NextHopMode, SecretKeyRef};
 
 pub use diff::{PeerChange, PlanDiff};
 pub use filter::{CompiledFilter, FilterError};
+pub use pools::{Encapsulation, PoolKernelRule, block_blackholed, pool_for};
 
 /// Default AS when neither the node nor the global BGPConfiguration sets one.
 pub const DEFAULT_AS: u32 = 64512;
@@ -637,6 +638,3 @@ mod tests {
 
 #[cfg(test)]
 mod rule_tests;
-
-#[cfg(test)]
-mod fidelity_tests;

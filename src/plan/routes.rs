@@ -10,7 +10,7 @@ use super::{
     DEFAULT_NORMAL_PRIORITY, OriginKind, OriginatedRoute, Peering, PoolPolicy, PrefixCommunities,
     RoutePolicy, StaticRoute,
 };
-use crate::fib::{Encapsulation, PoolKernelRule};
+use super::{Encapsulation, PoolKernelRule};
 use crate::model::{
     AffinityState, BgpConfigurationSpec, CidrBlock, Cluster, Community, EXCLUDE_FROM_LB_LABEL,
     EncapMode, IpPoolSpec, ProgramClusterRoutes, ServiceLoadBalancerAggregation,
@@ -223,14 +223,14 @@ pub(super) fn routes(
     }
 
     // Blocks win over a service range of the same prefix. Their blackholes follow confd's
-    // static protocol and `calico_kernel_programming` filter (`fib::block_blackholed`).
+    // static protocol and `calico_kernel_programming` filter (`block_blackholed`).
     for &prefix in &own_blocks {
         originated.insert(
             prefix,
             OriginatedRoute {
                 prefix,
                 kind: OriginKind::Block,
-                blackhole: crate::fib::block_blackholed(&pool_kernel_rules, &prefix),
+                blackhole: super::block_blackholed(&pool_kernel_rules, &prefix),
             },
         );
     }

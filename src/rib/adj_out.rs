@@ -26,7 +26,7 @@ use smallvec::SmallVec;
 use super::attrs::RouteAttrs;
 use super::peer::{ExportKey, PeerId};
 use super::policy::filter::RouteFilter;
-use super::table::PrefixTable;
+use crate::table::PrefixTable;
 
 /// A group's handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

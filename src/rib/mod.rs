@@ -47,7 +47,6 @@ pub mod origination;
 pub mod peer;
 pub mod policy;
 pub mod reflection;
-pub mod table;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -63,13 +62,13 @@ pub use origination::{LocalRoute, LocalRouteKind};
 pub use peer::{Families, NextHopMode, PeerId, PeerSession, PeerType, ReflectionRole};
 pub use policy::PolicyContext;
 
+use crate::table::{self, PrefixTable};
 use adj_out::{ExportGroup, LastExport, MemoKey, OutPath, OutPaths};
 use best_path::{Candidate, CandidateSource};
 use intern::Interner;
 use loc_rib::{Arrival, LOCAL_PEER, Path, PrefixEntry};
 use policy::export::{self, ExportDecision, ExportStep, ExportTarget, RouteClass};
 use policy::import::{self, ImportContext, ImportResult};
-use table::PrefixTable;
 
 /// How many prefixes ahead [`Rib::update`] prefetches table buckets.
 const PREFETCH_AHEAD: usize = 8;
@@ -156,7 +155,7 @@ pub enum FibSource {
 }
 
 /// The best route (and its ECMP next hops) of a prefix, for the kernel side to map onto
-/// [`crate::fib::KernelRoute`] with the pool rules.
+/// a kernel route with the pool rules (the FIB module, which depends on this one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FibRoute {
     /// Distinct next hops of the multipath set, best first (empty for local routes).

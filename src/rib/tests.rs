@@ -44,7 +44,7 @@ fn policy() -> PolicyContext {
         pools: vec![PoolPolicy {
             cidr: net("10.244.0.0/16"),
             disable_bgp_export: false,
-            encapsulation: crate::fib::Encapsulation::IpIpAlways,
+            encapsulation: crate::plan::Encapsulation::IpIpAlways,
         }],
         own_blocks: vec![net("10.244.1.0/26")],
         service_ranges: vec![net("10.96.0.0/12")],
@@ -1291,7 +1291,7 @@ fn only_negotiated_families_are_exported() {
     pol.pools.push(PoolPolicy {
         cidr: net("fd00:244::/48"),
         disable_bgp_export: false,
-        encapsulation: crate::fib::Encapsulation::None,
+        encapsulation: crate::plan::Encapsulation::None,
     });
     pol.own_blocks.push(net("fd00:244::/122"));
     let mut rib = Rib::new(config(None), pol);

@@ -102,6 +102,7 @@ pub fn established_peer(since: Timestamp) -> PeerStatus {
             keepalive: 11,
             route_refresh: 0,
         },
+        output: Default::default(),
         flaps: 1,
     }
 }
@@ -133,6 +134,7 @@ pub fn failing_peer(since: Timestamp) -> PeerStatus {
         prefixes: PrefixCounts::default(),
         messages_received: MessageCounts::default(),
         messages_sent: MessageCounts::default(),
+        output: Default::default(),
         flaps: 3,
     }
 }
@@ -303,6 +305,19 @@ pub struct TestSource {
     pub snapshot: Mutex<Snapshot>,
     pub delay: Duration,
     pub actions: Mutex<Vec<String>>,
+    /// Route answers dropped before they were complete (the server gave up on them).
+    pub routes_abandoned: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a route answer dropped before it completed.
+struct Unfinished<'a>(Option<&'a std::sync::atomic::AtomicUsize>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(count) = self.0 {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 impl TestSource {
@@ -311,6 +326,7 @@ impl TestSource {
             snapshot: Mutex::new(snapshot),
             delay: Duration::ZERO,
             actions: Mutex::new(Vec::new()),
+            routes_abandoned: Default::default(),
         }
     }
 
@@ -331,7 +347,9 @@ impl StatusSource for TestSource {
         Ok(self.snapshot.lock().unwrap().peers.clone())
     }
     async fn routes(&self, query: RouteQuery) -> Result<Vec<RouteStatus>, SourceError> {
+        let mut unfinished = Unfinished(Some(&self.routes_abandoned));
         self.pause().await;
+        unfinished.0 = None;
         let routes = self.snapshot.lock().unwrap().routes.clone();
         Ok(routes
             .into_iter()

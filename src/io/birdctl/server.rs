@@ -410,8 +410,8 @@ async fn show_route<S: StatusSource>(
     now: Timestamp,
 ) -> Result<String, SourceError> {
     let query = RouteQuery {
-        address: None,
         prefix: opts.prefix,
+        ..RouteQuery::default()
     };
     let routes = ask(options.source_timeout, source.routes(query)).await?;
     Ok(render::show_route(&routes, options.family, opts, now))

@@ -28,6 +28,15 @@ pub enum Request {
         /// Only this prefix (exact match), or every prefix when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<IpNet>,
+        /// Only prefixes inside this one (itself included).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only prefixes ordered after this one (the last of the previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<IpNet>,
+        /// At most this many prefixes, the first in prefix order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
     },
     /// The Loc-RIB route a destination address uses: the longest prefix holding it.
     LookupRoute {
@@ -64,6 +73,16 @@ pub enum Request {
 }
 
 impl Request {
+    /// `ShowRoutes` of one prefix (exact match), or of every prefix when `None`.
+    pub fn show_routes(prefix: Option<IpNet>) -> Request {
+        Request::ShowRoutes {
+            prefix,
+            within: None,
+            after: None,
+            limit: None,
+        }
+    }
+
     /// Whether the request changes the daemon's state (accepted on the admin socket only).
     pub fn is_mutating(&self) -> bool {
         matches!(

@@ -249,7 +249,15 @@ async fn serve_connection<S: StatusSource, A: AdminActions>(
             ),
             Ok(Some(Ok(line))) if line.trim_ascii().is_empty() => continue,
             Ok(Some(Ok(line))) => match serde_json::from_slice::<Request>(&line) {
-                Ok(request) => (ctx.answer(request, caller).await, true),
+                Ok(request) => {
+                    // A client that hangs up while its answer is built gets none: dropping the
+                    // answer drops the request at its source (a `show routes` of a large table
+                    // stops being built).
+                    tokio::select! {
+                        response = ctx.answer(request, caller) => (response, true),
+                        () = hung_up(lines.get_ref()) => return,
+                    }
+                }
                 Err(e) => (
                     Response::error(ErrorKind::BadRequest, format!("malformed request: {e}")),
                     true,
@@ -262,6 +270,31 @@ async fn serve_connection<S: StatusSource, A: AdminActions>(
             _ => return,
         }
     }
+}
+
+/// Returns once the client has closed its end entirely (not when it only shut down its
+/// writing half after the request, as `nc -N` does); never, while it may still read.
+async fn hung_up(reader: &tokio::net::unix::OwnedReadHalf) {
+    match reader.ready(tokio::io::Interest::READABLE).await {
+        Ok(ready) if ready.is_read_closed() && closed_both_ways(reader) => {}
+        // Readable data (a pipelined request) or a half-close: the client may still read.
+        _ => std::future::pending().await,
+    }
+}
+
+/// Whether the socket reports POLLHUP: the client closed both directions (tokio's readiness
+/// for reading does not tell a half-close from a full one).
+fn closed_both_ways(reader: &tokio::net::unix::OwnedReadHalf) -> bool {
+    use std::os::fd::AsRawFd;
+    let stream: &UnixStream = reader.as_ref();
+    let mut poll = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for an open descriptor, timeout 0 (never blocks).
+    let n = unsafe { libc::poll(&mut poll, 1, 0) };
+    n == 1 && poll.revents & libc::POLLHUP != 0
 }
 
 fn now() -> Timestamp {
@@ -332,10 +365,18 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                         }
                     })
             }
-            Request::ShowRoutes { prefix } => {
+            Request::ShowRoutes {
+                prefix,
+                within,
+                after,
+                limit,
+            } => {
                 let query = RouteQuery {
                     prefix,
-                    address: None,
+                    within,
+                    after,
+                    limit,
+                    ..RouteQuery::default()
                 };
                 self.ask("RIB", source.routes(query))
                     .await
@@ -343,8 +384,8 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
             }
             Request::LookupRoute { address } => {
                 let query = RouteQuery {
-                    prefix: None,
                     address: Some(address),
+                    ..RouteQuery::default()
                 };
                 self.ask("RIB", source.routes(query)).await.map(|routes| {
                     // The longest match only, whatever the source returned.
@@ -430,5 +471,8 @@ fn filter_routes(
     query: RouteQuery,
 ) -> Vec<crate::status::RouteStatus> {
     routes.retain(|r| query.matches(&r.prefix));
+    if let Some(limit) = query.limit {
+        routes.truncate(limit);
+    }
     routes
 }

@@ -38,13 +38,25 @@ pub struct RouteQuery {
     /// get` or `show ip bgp ADDRESS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<std::net::IpAddr>,
+    /// Only prefixes inside this one (itself included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<IpNet>,
+    /// Only prefixes ordered after this one (paging: the last prefix of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<IpNet>,
+    /// At most this many prefixes, the first in prefix order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 impl RouteQuery {
     /// Whether a route with this prefix is selected (for an address: any prefix holding it;
     /// the source picks the longest).
     pub fn matches(&self, prefix: &IpNet) -> bool {
-        self.prefix.is_none_or(|p| p == *prefix) && self.address.is_none_or(|a| prefix.contains(&a))
+        self.prefix.is_none_or(|p| p == *prefix)
+            && self.address.is_none_or(|a| prefix.contains(&a))
+            && self.within.is_none_or(|w| w.contains(prefix))
+            && self.after.is_none_or(|a| *prefix > a)
     }
 }
 

@@ -53,6 +53,7 @@ impl Supervisor {
                 info,
                 local,
                 remote: _,
+                output,
             } => {
                 let local_address = local
                     .map(|l| l.ip().to_canonical())
@@ -101,11 +102,16 @@ impl Supervisor {
                     facts,
                     backlog: VecDeque::new(),
                     blocked: false,
+                    output,
+                    prefixes_queued: 0,
+                    bytes_queued: 0,
                 });
                 self.hub.update_peer(&name, |p| {
                     p.state = status::SessionState::Established;
                     p.session = details;
                     p.peer_graceful_restart_active = false;
+                    p.output = status::OutputStatus::default();
+                    p.prefixes.advertised = 0;
                 });
                 self.status_dirty = true;
             }
@@ -201,11 +207,14 @@ impl Supervisor {
                     info!(peer = %name, reason = %down.reason, keep_routes_for = ?retain, "session down");
                     runtime.session = None;
                     runtime.over_limit = [false; 2];
+                    runtime.drained = false;
                     self.rib.peer_down(id, Instant::now(), retain);
                 }
                 let error = glue::peer_error(&down.reason, now_ts());
                 self.hub.update_peer(&name, |p| {
                     p.session = None;
+                    p.output = status::OutputStatus::default();
+                    p.prefixes.advertised = 0;
                     p.peer_graceful_restart_active = retain.is_some() && down.was_established;
                     if error.is_some() {
                         p.last_error = error;

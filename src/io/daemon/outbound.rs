@@ -78,6 +78,7 @@ impl Supervisor {
             let out = self.rib.pull(runtime.id, now, PULL_BATCH);
             let ctx = est.info.codec.send;
             for update in &out.updates {
+                let prefixes = update.announced.len() + update.withdrawn.len();
                 match update.encode(&ctx) {
                     Ok(messages) => {
                         let mut bytes = BytesMut::new();
@@ -90,7 +91,12 @@ impl Supervisor {
                             }
                         }
                         if !bytes.is_empty() {
-                            est.backlog.push_back(Outbound::Message(Bytes::from(bytes)));
+                            est.prefixes_queued += prefixes as u64;
+                            est.bytes_queued += bytes.len() as u64;
+                            est.backlog.push_back(Outbound::Updates {
+                                bytes: Bytes::from(bytes),
+                                prefixes: u32::try_from(prefixes).unwrap_or(u32::MAX),
+                            });
                         }
                     }
                     Err(e) => {

@@ -46,6 +46,7 @@ impl Supervisor {
                     malformed: 0,
                     metrics: metrics.as_ref().map(|m| m.peer(&peering.name)),
                     over_limit: [false; 2],
+                    drained: false,
                 });
             if runtime.name != peering.name {
                 self.hub.remove_peer(&runtime.name);

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::daemon::{self as glue, RestartRecovery, SessionDefaults};
-use crate::io::bgp::{Outbound, SpeakerEvent, SpeakerHandle};
+use crate::io::bgp::{Outbound, OutputCounters, SpeakerEvent, SpeakerHandle};
 use crate::io::control::{FibRequest, RouteRequest, StatusHub};
 use crate::io::datastore::DatastoreEvent;
 use crate::io::kernel::{DesiredChange, KernelHandle, LearnedRouteEvent};
@@ -23,6 +23,7 @@ use crate::rib::{PeerId, PolicyContext, Rib, RibConfig};
 use crate::session::SessionInfo;
 
 use super::admin::AdminRequest;
+use super::queries::RouteAnswer;
 use super::{COUNTS_COST_FACTOR, EVENT_BATCH, TRIM_AFTER_ROUTES, now_ts};
 use crate::status::Timestamp;
 
@@ -39,6 +40,8 @@ pub(super) struct PeerRuntime {
     pub(super) metrics: Option<PeerMetrics>,
     /// Per family (IPv4, IPv6): over its max-prefix limit now (warned once per crossing).
     pub(super) over_limit: [bool; 2],
+    /// Everything queued for the session had been written at the last look.
+    pub(super) drained: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +53,12 @@ pub(super) struct EstablishedPeer {
     pub(super) backlog: VecDeque<Outbound>,
     /// The queue was full: wait for `OutputReady`.
     pub(super) blocked: bool,
+    /// What the session's writer has written of the UPDATE output (counted there).
+    pub(super) output: Arc<OutputCounters>,
+    /// Prefixes (NLRI) encoded for this session so far.
+    pub(super) prefixes_queued: u64,
+    /// UPDATE bytes encoded for this session so far.
+    pub(super) bytes_queued: u64,
 }
 
 pub(super) struct Supervisor {
@@ -110,6 +119,8 @@ pub(super) struct Supervisor {
     pub(super) reloader: Option<crate::io::datastore::Reloader>,
     /// This node's addresses (interfaces, plan, session ends): never a valid next hop.
     pub(super) own_addresses: Vec<IpAddr>,
+    /// `show routes` answers being built, a slice per pass (see [`super::queries`]).
+    pub(super) route_answers: VecDeque<RouteAnswer>,
 }
 
 impl Supervisor {
@@ -171,6 +182,7 @@ impl Supervisor {
             output_turn: 0,
             reloader: None,
             own_addresses: crate::io::addresses::interface_addresses(),
+            route_answers: VecDeque::new(),
         }
     }
 
@@ -244,6 +256,10 @@ impl Supervisor {
                 // Output left over from the last pass (a peer's slice ran out): another pass,
                 // with the other branches still served in between.
                 () = std::future::ready(()), if self.output_more => {}
+                // A `show routes` answer in progress: its next slice.
+                () = std::future::ready(()), if !self.route_answers.is_empty() => {
+                    self.continue_answers();
+                }
             }
             self.after_batch();
         }

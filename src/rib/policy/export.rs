@@ -314,8 +314,8 @@ pub fn transform(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fib::Encapsulation;
     use crate::model::{FilterAction, MatchOperator};
+    use crate::plan::Encapsulation;
     use crate::plan::filter::{CompiledRule, Direction};
     use crate::rib::attrs::Origin;
     use crate::rib::policy::filter::tests::{chain, cidr_rule};

@@ -1,14 +1,15 @@
 //! What confd renders for cases of Calico's own test corpus (`confd/tests/`), rule by rule: each
 //! test names the confd behaviour it mirrors. The whole-cluster versions are the golden plans in
-//! `fixtures/clusters/`.
+//! `fixtures/clusters/`. They follow a cluster through the plan, the RIB's export policy and
+//! the FIB, so they live with the glue above all three.
 
 use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
 
-use super::*;
 use crate::fib::{BestRoute, KernelRouteKind, NodeKernelContext, RouteOrigin, kernel_route_for};
 use crate::model::{Cluster, load_documents};
+use crate::plan::*;
 use crate::rib::attrs::{Origin, RouteAttrs};
 use crate::rib::peer::ExportKey;
 use crate::rib::policy::export::{ExportDecision, ExportTarget, RouteClass, decide};
