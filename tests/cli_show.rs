@@ -236,6 +236,24 @@ fn cli_show_routes_rib_fib_status_in_text_and_json() {
     assert!(text.starts_with("kernel routes: 2 ("), "{text}");
     assert!(text.contains("via 10.0.0.2 dev tunl0 onlink"), "{text}");
     assert!(text.contains("Network is unreachable"), "{text}");
+    // What the kernel holds and where it differs from what is desired, labelled.
+    assert!(
+        text.contains("installed (tern's routes the kernel holds):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not as desired (pending or failed writes):"),
+        "{text}"
+    );
+    let failed_row = text
+        .lines()
+        .find(|line| line.starts_with("10.65.3.0/26"))
+        .unwrap_or_else(|| panic!("no row for the failed prefix: {text}"));
+    assert!(
+        failed_row.contains("via 10.1.0.3 metric 1024")
+            && failed_row.contains("failed: Network is unreachable"),
+        "{failed_row}"
+    );
     let fib_json = json(&d.tern(&["show", "fib", "--json"]));
     assert_eq!(fib_json["errors_total"], 1);
     let fib: FibStatus = serde_json::from_value(fib_json).unwrap();

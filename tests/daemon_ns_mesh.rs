@@ -286,3 +286,69 @@ fn ns_daemon_mesh() {
         Ok(())
     });
 }
+
+/// The waits a node's log gives for its next connection attempt after a refusal, in ms.
+fn refused_waits(log: &str, peer: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|line| {
+            line.contains("connection refused: nothing listens at the peer yet")
+                && line.contains(&format!("peer={peer} "))
+        })
+        .filter_map(|line| {
+            let wait = line
+                .split("next_attempt_in=Some(")
+                .nth(1)?
+                .split(')')
+                .next()?;
+            let (number, unit) = wait.split_at(wait.find(|c: char| c.is_alphabetic() || c == 'µ')?);
+            let value: f64 = number.parse().ok()?;
+            Some(match unit {
+                "s" => value * 1000.0,
+                "ms" => value,
+                "µs" => value / 1000.0,
+                "ns" => value / 1e6,
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// Mesh start-up: a node whose peer's tern is not listening yet (every node of a mesh starts at
+/// once; the lower address is passive, so only the other one connects) retries a refused
+/// connection after 100 ms, doubling, not after the ConnectRetry time (2 s here, 5 s by
+/// default): the session comes up as soon as the peer listens. Checked on what the node logs
+/// for each refusal, then the session.
+#[test]
+fn ns_daemon_mesh_refused_connection_retried_soon() {
+    run_scenario("daemon-mesh-refused", &[BASE], |artifacts| {
+        let lan = Switch::new("lan")?;
+        let ns1 = node_ns("n1", &lan, "10.0.1.1/24", "10.0.1.254", "10.244.1.1/32")?;
+        let ns2 = node_ns("n2", &lan, "10.0.1.2/24", "10.0.1.254", "10.244.2.1/32")?;
+        let n1 = TernNode::write(artifacts, "n1", MANIFESTS, "")?;
+        let n2 = TernNode::write(artifacts, "n2", MANIFESTS, "")?;
+        // n2 first: n1 (passive towards n2) does not listen yet, its host refuses.
+        let t2 = n2.start(&ns2, artifacts)?;
+        wait_until("n2 refused three times by n1", CONVERGE, || {
+            Ok(refused_waits(&t2.log(), "10.0.1.1").len() >= 3)
+        })?;
+        let _t1 = n1.start(&ns1, artifacts)?;
+        for (node, other) in [(&n1, "10.0.1.2"), (&n2, "10.0.1.1")] {
+            wait_until(
+                &format!("{} Established with {other}", node.name),
+                CONVERGE,
+                || Ok(node.peer_state(other)? == "Established"),
+            )?;
+        }
+        let waits = refused_waits(&t2.log(), "10.0.1.1");
+        // 100 ms, 200 ms, 400 ms...: each well under the ConnectRetry time (2 s).
+        ensure!(
+            waits.len() >= 3 && waits[..3].iter().all(|&w| w < 1000.0),
+            "waits after refusals: {waits:?} ms"
+        );
+        ensure!(
+            waits.windows(2).all(|w| w[1] >= w[0]),
+            "waits do not back off: {waits:?} ms"
+        );
+        Ok(())
+    });
+}

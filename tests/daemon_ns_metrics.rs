@@ -45,6 +45,16 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// `tern show fib` as a user reads it.
+fn show_fib_text(node: &TernNode) -> Result<String> {
+    let out = std::process::Command::new(tern_bin())
+        .args(["show", "fib", "--socket"])
+        .arg(node.control())
+        .output()?;
+    ensure!(out.status.success(), "tern show fib: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn scrape(ns: &Netns) -> Result<String> {
     ns.run(
         "curl",
@@ -170,6 +180,35 @@ fn ns_daemon_metrics_count_flaps_malformed_updates_and_kernel_errors() {
             artifacts.write("show-fib.json", &fib.to_string())?;
             let message = fib["last_error"]["message"].as_str().unwrap_or("");
             ensure!(message.contains("10.96.0.0/24"), "last error: {fib}");
+            // Desired versus installed, from the kernel task: the refused prefix is not among the
+            // routes the kernel holds, and is listed as differing, failed, with the reason.
+            let installed = fib["routes"].as_array().context("routes")?;
+            ensure!(
+                !installed.iter().any(|r| r["prefix"] == "10.96.0.0/24"),
+                "a refused route shown as installed: {fib}"
+            );
+            let difference = fib["differences"]
+                .as_array()
+                .and_then(|d| d.iter().find(|d| d["prefix"] == "10.96.0.0/24"))
+                .with_context(|| format!("10.96.0.0/24 not listed as differing: {fib}"))?;
+            ensure!(
+                difference["installed"].is_null()
+                    && difference["desired"]["prefix"] == "10.96.0.0/24"
+                    && difference["failed"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("unreachable")),
+                "{difference}"
+            );
+            let text = show_fib_text(&node)?;
+            ensure!(
+                text.lines()
+                    .any(|l| l.starts_with("10.96.0.0/24") && l.contains("failed:")),
+                "show fib does not label the failed prefix: {text}"
+            );
+            ensure!(
+                sample(&scrape(&tern_ns)?, "tern_kernel_resyncs_total", &[]) >= Some(1.0),
+                "no resync counted"
+            );
             // Measured, not synthesized: the times stay those of the events while the daemon
             // runs on (its heartbeat moves), and the count does not grow by itself.
             let heartbeat = show_json(&node, "status")?["heartbeat"].clone();

@@ -20,6 +20,8 @@ const FRR_AS: u32 = 65004;
 const BLOCK: &str = "10.244.1.0/26";
 /// A route BIRD originates towards tern.
 const BIRD_STATIC: &str = "10.65.0.0/24";
+/// A route another agent installs in tern's kernel (tern learns it).
+const KERNEL_LEARNED: &str = "10.66.0.0/24";
 
 fn lan_with(hosts: &[(&str, &str)]) -> Result<(Switch, Vec<Netns>)> {
     let lan = Switch::new("lan")?;
@@ -250,6 +252,8 @@ fn ns_daemon_birdctl() {
             &single_node_manifests(&[(BIRD_IP, BIRD_AS)]),
             "",
         )?;
+        // A route another agent installed: tern learns it from the kernel's table.
+        tern_ns.add_route(&format!("{KERNEL_LEARNED} dev eth0 proto static"))?;
         let tern = node.start(tern_ns, artifacts)?;
         wait_until("BIRD Established with tern", CONVERGE, || {
             Ok(bird.bgp_state("tern")? == "Established")
@@ -291,7 +295,7 @@ fn ns_daemon_birdctl() {
         // CalicoNodeStatus route populator records it).
         let routes = wait_until("birdc show route: BIRD's route", CONVERGE, || {
             let out = tern_ns.run("birdc", ["-s", &socket, "show", "route"])?;
-            Ok(out.contains(BIRD_STATIC).then_some(out))
+            Ok((out.contains(BIRD_STATIC) && out.contains(KERNEL_LEARNED)).then_some(out))
         })?;
         artifacts.write("birdc-routes.txt", &routes)?;
         let line = routes
@@ -303,6 +307,53 @@ fn ns_daemon_birdctl() {
             "{routes}"
         );
         ensure!(!routes.contains(" on - "), "{routes}");
+        // A route learned from the kernel's table is shown as BIRD's kernel
+        // protocol shows what it learns, not as a static blackhole.
+        let kernel_line = routes
+            .lines()
+            .find(|l| l.starts_with(KERNEL_LEARNED))
+            .with_context(|| format!("no kernel-learned route: {routes}"))?;
+        ensure!(
+            kernel_line.contains("dev eth0 [kernel1 ") && !kernel_line.contains("blackhole"),
+            "{kernel_line}"
+        );
+        let out = tern_ns.run(
+            "birdc",
+            ["-s", &socket, "show", "route", "protocol", "kernel1"],
+        )?;
+        ensure!(
+            out.contains(KERNEL_LEARNED) && !out.contains(BIRD_STATIC),
+            "protocol kernel1: {out}"
+        );
+        // Each route's time is when it was learned, not the time of the query: the same in a
+        // later query, once the daemon's clock has moved on.
+        let time_of = |routes: &str, prefix: &str, proto: &str| -> Result<String> {
+            let line = routes
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .with_context(|| format!("no {prefix}: {routes}"))?;
+            let rest = line
+                .split(&format!("[{proto} "))
+                .nth(1)
+                .with_context(|| format!("no [{proto} ...]: {line}"))?;
+            Ok(rest.split([' ', ']']).next().unwrap_or("").to_owned())
+        };
+        let learned_at = time_of(&routes, BIRD_STATIC, "Global_10_0_0_2")?;
+        let kernel_at = time_of(&routes, KERNEL_LEARNED, "kernel1")?;
+        let heartbeat =
+            serde_json::from_str::<serde_json::Value>(&node.show("status")?)?["heartbeat"].clone();
+        wait_until("the daemon's heartbeat moves on", CONVERGE, || {
+            Ok(
+                serde_json::from_str::<serde_json::Value>(&node.show("status")?)?["heartbeat"]
+                    != heartbeat,
+            )
+        })?;
+        let later = tern_ns.run("birdc", ["-s", &socket, "show", "route"])?;
+        ensure!(
+            time_of(&later, BIRD_STATIC, "Global_10_0_0_2")? == learned_at
+                && time_of(&later, KERNEL_LEARNED, "kernel1")? == kernel_at,
+            "route times follow the query: {routes}\nthen\n{later}"
+        );
 
         // Metrics: Prometheus text with the peer's session state.
         let metrics = wait_until("metrics show the established peer", CONVERGE, || {

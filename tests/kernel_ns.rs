@@ -903,3 +903,73 @@ fn ns_refused_writes_are_reported_per_route_and_retried_when_reachable() {
         handle.shutdown().await;
     });
 }
+
+/// A burst of address and link changes on a node with a full table: the kernel task coalesces
+/// the resynchronisations they call for (each one a dump of the whole table) into a few, and
+/// the last one still comes, so routes the kernel dropped silently are put back.
+#[test]
+fn ns_resync_storm_is_coalesced() {
+    let Some(ns) = Netns::new(true) else { return };
+    ns.ip(&[
+        "link", "add", "eth1", "type", "veth", "peer", "name", "peer1",
+    ]);
+    ns.ip(&["addr", "add", "192.168.2.1/24", "dev", "eth1"]);
+    ns.ip(&["link", "set", "eth1", "up"]);
+    ns.ip(&["link", "set", "peer1", "up"]);
+    ns.enter(|| async {
+        let (handle, _learned) = KernelHandle::start(KernelConfig::default()).await.unwrap();
+        // 10,000 routes via eth0, 100 via eth1 (the kernel drops these when eth1 goes down,
+        // without a notification: only a resynchronisation finds out).
+        let mut routes: Vec<KernelRoute> = (0..10_000u32)
+            .map(|i| {
+                unicast(
+                    &format!("10.{}.{}.0/24", 100 + i / 256, i % 256),
+                    &[("192.168.1.2", false)],
+                )
+            })
+            .collect();
+        routes.extend(
+            (0..100u32).map(|i| unicast(&format!("10.90.{i}.0/24"), &[("192.168.2.2", false)])),
+        );
+        let generation = handle.set_desired(routes);
+        applied(&handle, generation).await;
+        let before = wait_status(&handle, "all routes installed", |s| {
+            s.installed.plain == 10_100 && !s.resync_pending
+        })
+        .await;
+        // 50 changes in a burst: 10 link flaps and 15 addresses added and removed on eth1, a
+        // tenth of a second apart like a flapping link's (the pause is the storm's rhythm,
+        // not a wait for a condition): each calls for a full dump.
+        let started = Instant::now();
+        for i in 0..25u32 {
+            std::thread::sleep(Duration::from_millis(100));
+            if i % 5 == 0 {
+                ns.ip(&["link", "set", "eth1", "down"]);
+                ns.ip(&["link", "set", "eth1", "up"]);
+            } else {
+                let address = format!("192.168.3.{i}/32");
+                ns.ip(&["addr", "add", &address, "dev", "eth1"]);
+                ns.ip(&["addr", "del", &address, "dev", "eth1"]);
+            }
+        }
+        let burst = started.elapsed();
+        ns.wait_routes("every route back after the burst", |routes| {
+            routes.iter().filter(|r| is_tern(r)).count() == 10_100
+        });
+        let after = wait_status(
+            &handle,
+            "no resynchronisation pending, all installed",
+            |s| !s.resync_pending && s.installed.plain == 10_100 && s.failed.is_empty(),
+        )
+        .await;
+        let dumps = after.resyncs - before.resyncs;
+        // At most one dump per second of burst (the kernel task's interval), plus the last.
+        let bound = 2 + burst.as_secs_f64().ceil() as u64;
+        eprintln!("{dumps} full dumps for 50 changes in {burst:?} (bound {bound})");
+        assert!(
+            dumps >= 1 && dumps <= bound,
+            "{dumps} full dumps for 50 changes in {burst:?} (at most {bound} expected)"
+        );
+        handle.shutdown().await;
+    });
+}

@@ -770,3 +770,69 @@ async fn a_stalled_consumer_does_not_expire_a_live_peers_hold_timer() {
     .await;
     drop(sender.await.unwrap());
 }
+
+/// A peer that connects while the daemon is still starting (listener bound, peer set not yet
+/// known: every node of a mesh starts at once) waits in the listen backlog and is handed to
+/// its session once the peers are set, instead of being closed as a stranger (which would cost
+/// it an error wait of 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_before_the_peers_are_set_is_kept_for_its_session() {
+    let (a, mut events, a_port) = speaker(A);
+    // Connected (the kernel completes the handshake into the backlog) and OPEN sent before
+    // the speaker knows B.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((B, 0)).into()).unwrap();
+    socket
+        .connect(&SocketAddr::from((A, a_port)).into())
+        .unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let ctx = Context::default();
+    let open = Open::new(65001, 90, B, vec![Capability::FourOctetAs(65001)]);
+    stream
+        .write_all(&Message::Open(open).to_bytes(&ctx).unwrap())
+        .unwrap();
+    stream
+        .write_all(&Message::Keepalive.to_bytes(&ctx).unwrap())
+        .unwrap();
+    // A speaker that accepted it before knowing B closes it at once (EOF here within
+    // milliseconds); one that waits for its peer set leaves it open. A negative, so bounded:
+    // 200 ms without EOF.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte) {
+        Ok(0) => panic!("the connection was closed before the peers were set"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            panic!("the connection was reset before the peers were set")
+        }
+        Ok(_) => panic!("bytes before the peers were set"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e}"
+        ),
+    }
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut config = peer(A, B, 1, 65000, 65001);
+    config.passive = true;
+    a.set_peers(vec![config]);
+    next_within(Duration::from_secs(10), &mut events, |e| {
+        matches!(e.event, PeerEvent::Established { .. }).then_some(())
+    })
+    .await;
+    // The speaker's OPEN and KEEPALIVE came back on that same connection.
+    let mut header = [0u8; 19];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header[18], 1, "the speaker's OPEN first");
+    a.shutdown(
+        StopReason::Shutdown {
+            text: String::new(),
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+}

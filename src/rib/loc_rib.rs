@@ -20,6 +20,29 @@ use super::peer::PeerId;
 /// The pseudo-peer of locally originated paths.
 pub const LOCAL_PEER: PeerId = PeerId(u32::MAX);
 
+/// When a path arrived or last changed: seconds on a clock the caller keeps
+/// ([`crate::rib::Rib::set_clock`]; the daemon counts from its start), held in 24 bits so a
+/// path stays 32 bytes (about 194 days; later times saturate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Arrival([u8; 3]);
+
+impl Arrival {
+    /// The largest time held, in seconds.
+    pub const MAX_SECS: u32 = (1 << 24) - 1;
+
+    /// At `secs` seconds (saturating at [`Arrival::MAX_SECS`]).
+    pub fn from_secs(secs: u32) -> Self {
+        let [a, b, c, _] = secs.min(Self::MAX_SECS).to_le_bytes();
+        Arrival([a, b, c])
+    }
+
+    /// In seconds.
+    pub fn secs(self) -> u32 {
+        let [a, b, c] = self.0;
+        u32::from_le_bytes([a, b, c, 0])
+    }
+}
+
 /// One path for a prefix.
 #[derive(Debug, Clone)]
 pub struct Path {
@@ -32,6 +55,8 @@ pub struct Path {
     pub tx_path_id: u32,
     /// Kept for a restarting peer until its End-of-RIB or restart time (RFC 4724 §4.2).
     pub stale: bool,
+    /// When it arrived, or last arrived with other attributes.
+    pub since: Arrival,
     /// Attributes as received (pre-policy Adj-RIB-In).
     pub received: Arc<RouteAttrs>,
     /// Attributes after import policy; `None` = rejected by import.
@@ -98,6 +123,13 @@ pub type Signature = SmallVec<[(PeerId, u32, usize); 2]>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrival_keeps_24_bits_of_seconds() {
+        assert_eq!(Arrival::from_secs(0).secs(), 0);
+        assert_eq!(Arrival::from_secs(86_399).secs(), 86_399);
+        assert_eq!(Arrival::from_secs(u32::MAX).secs(), Arrival::MAX_SECS);
+    }
 
     #[test]
     fn entry_sizes_stay_small() {

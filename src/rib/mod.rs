@@ -74,7 +74,7 @@ use crate::table::{self, PrefixTable};
 use adj_out::ExportGroup;
 use export_view::same_filter;
 use intern::Interner;
-use loc_rib::{Path, PrefixEntry};
+use loc_rib::{Arrival, Path, PrefixEntry};
 
 /// How many prefixes ahead [`Rib::update`] prefetches table buckets.
 const PREFETCH_AHEAD: usize = 8;
@@ -133,6 +133,8 @@ pub struct RibFull {
 #[derive(Debug)]
 pub struct Rib {
     config: RibConfig,
+    /// The time stamped on paths that arrive ([`Rib::set_clock`]).
+    clock: Arrival,
     policy: PolicyContext,
     attrs: Interner<RouteAttrs>,
     table: PrefixTable<PrefixEntry>,
@@ -156,6 +158,7 @@ impl Rib {
     /// An empty RIB.
     pub fn new(config: RibConfig, policy: PolicyContext) -> Self {
         Self {
+            clock: Arrival::default(),
             config,
             policy,
             attrs: Interner::default(),
@@ -193,6 +196,18 @@ impl Rib {
     /// The node-wide settings.
     pub fn config(&self) -> &RibConfig {
         &self.config
+    }
+
+    /// The local route originated for `prefix`, if any.
+    pub fn local_route(&self, prefix: &IpNet) -> Option<&LocalRoute> {
+        self.local.get(prefix)
+    }
+
+    /// Sets the time stamped on paths that arrive from now on, in seconds on the caller's clock
+    /// (the RIB reads none). A path keeps the time it arrived until it arrives with other
+    /// attributes ([`Path::since`]).
+    pub fn set_clock(&mut self, secs: u32) {
+        self.clock = Arrival::from_secs(secs);
     }
 
     /// A session reached Established: register the peer and put it in its export group (it will

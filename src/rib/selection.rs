@@ -97,10 +97,16 @@ impl Rib {
         accepted: Option<Arc<RouteAttrs>>,
     ) {
         let mut replaced = false;
+        let clock = self.clock;
         self.modify(prefix, |entry, _| match entry.find(peer, rx_path_id) {
             Some(i) => {
                 let p = &mut entry.paths[i];
                 p.stale = false;
+                // Interned: the same attributes are the same set. A refresh with the same
+                // attributes keeps the time it was learned.
+                if !Arc::ptr_eq(&p.received, &received) {
+                    p.since = clock;
+                }
                 p.received = received;
                 p.accepted = accepted;
                 replaced = true;
@@ -112,6 +118,7 @@ impl Rib {
                     rx_path_id,
                     tx_path_id,
                     stale: false,
+                    since: clock,
                     received,
                     accepted,
                 });

@@ -16,7 +16,7 @@
 //! | 14 TcpConnection_Valid, 17 TcpConnectionConfirmed | [`Input::Connected`] with [`Direction::Inbound`] |
 //! | 15 Tcp_CR_Invalid | handled by the listener: connections from unconfigured addresses never reach a session |
 //! | 16 Tcp_CR_Acked | [`Input::Connected`] with [`Direction::Outbound`] |
-//! | 18 TcpConnectionFails | [`Input::ConnectFailed`] (outgoing attempt) / [`Input::Closed`] (open connection) |
+//! | 18 TcpConnectionFails | [`Input::ConnectFailed`] / [`Input::ConnectRefused`] (outgoing attempt) / [`Input::Closed`] (open connection) |
 //! | 19 BGPOpen, 21 BGPHeaderErr, 22 BGPOpenMsgErr, 24 NotifMsgVerErr, 25 NotifMsg, 26 KeepAliveMsg, 27 UpdateMsg, 28 UpdateMsgErr | [`Input::Received`] (bytes decoded by the core) |
 //! | 23 OpenCollisionDump | internal: the collision decision ([`super::collision`]) |
 //! | (RFC 9687) SendHoldTimer_Expires | [`Timer::SendHold`], armed on [`Input::WriteStalled`] |
@@ -158,6 +158,9 @@ pub enum Input<'a> {
     },
     /// The outgoing connection attempt failed (event 18 in Connect).
     ConnectFailed,
+    /// The outgoing connection attempt was refused (a TCP reset: the peer's host is up but
+    /// nothing listens yet). Event 18 like [`Input::ConnectFailed`], retried sooner.
+    ConnectRefused,
     /// A connection was closed or reset by the peer, or a read/write failed (event 18).
     Closed {
         /// Which one.

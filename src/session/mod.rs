@@ -10,13 +10,16 @@
 //! NOTIFICATION, and encodes what it sends (OPEN, KEEPALIVE, NOTIFICATION). UPDATEs from the RIB
 //! are written by the driver directly; it reports them with [`Input::UpdateSent`].
 //!
-//! Timers follow Calico's BIRD configuration (connect delay 2 s, connect retry 5 s, error wait
-//! 5-30 s) with `tern`'s faster hold time default of 90 s (see [`config`]).
+//! Timers follow Calico's BIRD configuration (connect retry 5 s, error wait 5-30 s) except the
+//! connect delay, 0 s by default (BIRD's is 2 s) with `tern`'s faster hold time default of 90 s (see [`config`]).
 //!
 //! # Where this departs from RFC 4271 §8 (all permitted options or BIRD's established practice)
 //!
-//! - A start waits `connect_delay` (2 s) in Active, accepting connections, before the first
-//!   outgoing attempt (BIRD's `connect delay time`); RFC 4271 connects at once.
+//! - A start waits `connect_delay` (`bgp.connect_delay_time`, 0 s by default; BIRD's `connect
+//!   delay time` is 2 s) in Active, accepting connections, before the first outgoing attempt.
+//! - An attempt refused by the peer's host (nothing listens yet: its daemon is starting, as
+//!   every node of a mesh does at once) is retried after 100 ms, doubling up to the
+//!   ConnectRetry time, rather than after the whole ConnectRetry time.
 //! - A failed outgoing attempt (event 18 in Connect) returns to Active and retries when the
 //!   ConnectRetryTimer fires instead of going to Idle: a peer that is not up yet is not an error.
 //! - Every failure of an open connection goes to Idle and restarts automatically after the

@@ -1314,3 +1314,27 @@ fn malformed_mp_reach_of_a_family_not_negotiated() {
     assert_eq!(updates(&t.recv(C1, &v4_update())).len(), 1);
     assert_eq!(t.s.state(), State::Established);
 }
+
+/// A peer that is not listening yet (its daemon starting, as every node of a mesh does at
+/// once) refuses the attempt: the next one comes after 100 ms, doubling up to ConnectRetry,
+/// not after the whole ConnectRetry time.
+#[test]
+fn refused_attempts_are_retried_soon_then_back_off_to_connect_retry() {
+    let mut t = T::new(config());
+    t.input(Input::Start);
+    t.advance(2);
+    assert_eq!(summary(&t.timer(Timer::ConnectRetry)), ["connect"]);
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let a = t.input(Input::ConnectRefused);
+        assert_eq!(t.s.state(), State::Active);
+        let at = armed(&a, Timer::ConnectRetry).expect("retry armed");
+        waits.push((at - t.now).as_millis());
+        t.now = at;
+        assert_eq!(summary(&t.timer(Timer::ConnectRetry)), ["connect"]);
+    }
+    assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    // Any other failure keeps the ConnectRetry pace (no new timer: the one armed stays).
+    let a = t.input(Input::ConnectFailed);
+    assert_eq!(armed(&a, Timer::ConnectRetry), None);
+}

@@ -1,8 +1,9 @@
 //! The operator-facing status model: what the daemon reports about itself, its peers, its routes
 //! and the kernel. Pure and serde-serializable.
 //!
-//! The daemon fills these snapshots from its live state; the control socket (`io::control`), the
-//! BIRD-compatible socket (`io::birdctl`) and the metrics (`io::metrics`) only read them. The
+//! The daemon fills these snapshots from its live state; the control socket (`io::control`) and
+//! the BIRD-compatible socket (`io::birdctl`) only read them; the metrics (`io::metrics`) read
+//! them too, besides the per-peer counters the daemon increments directly. The
 //! readiness and liveness decisions are pure functions of a snapshot and the current time
 //! ([`health`]).
 
@@ -567,8 +568,12 @@ pub enum RouteSource {
     },
     /// Originated by this node (IPAM block, service range, borrowed address...).
     Local {
-        /// Why it is originated, e.g. `ipam-block`.
+        /// Why it is originated: `ipam-block`, `service`, or `kernel` (learned from the
+        /// kernel's table, another agent's route).
         reason: String,
+        /// The interface of a kernel-learned route.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interface: Option<String>,
     },
 }
 
@@ -631,8 +636,16 @@ pub struct RibSummary {
 /// The kernel side: routes tern holds in the kernel and the last error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FibStatus {
-    /// The desired routes (computed from the RIB), when asked for with the routes.
+    /// tern's routes in the kernel as the kernel task holds them (acknowledged by netlink or
+    /// found in a dump), by prefix; only when asked for with the routes (`show fib`).
     pub routes: Vec<KernelRoute>,
+    /// Prefixes whose route in the kernel is not the desired one (a write pending or failed),
+    /// by prefix; only with the routes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<FibDifference>,
+    /// Full resynchronisations from a kernel dump since start (coalesced).
+    #[serde(default)]
+    pub resyncs: u64,
     /// When the kernel task last finished a pass leaving the kernel as desired (no route
     /// failing), as the kernel task measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -655,6 +668,22 @@ pub struct FibStatus {
     /// The IP-in-IP tunnel device routes use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel_device: Option<String>,
+}
+
+/// A prefix where the kernel does not hold the desired route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibDifference {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The route wanted (none: the kernel's route is to be removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<KernelRoute>,
+    /// tern's route the kernel holds now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<KernelRoute>,
+    /// Why the last write failed; absent while the write is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// A kernel programming error.

@@ -9,10 +9,10 @@ use tern::fib::{KernelRoute, KernelRouteKind, NextHop};
 use tern::io::control::{AdminActions, RouteQuery, SourceError, StatusSource};
 use tern::status::{
     AddPath, AddPathDirection, AsPathSegment, CapabilitySet, DaemonStatus, EstablishedSession,
-    Family, FibError, FibStatus, GracefulRestartCapability, GracefulRestartFamily, MessageCounts,
-    NextHopStatus, NotificationStatus, Origin, PathStatus, PeerError, PeerErrorKind, PeerKind,
-    PeerStatus, PrefixCounts, RibSummary, RouteSource, RouteStatus, SessionState, Timestamp,
-    bird_protocol_name,
+    Family, FibDifference, FibError, FibStatus, GracefulRestartCapability, GracefulRestartFamily,
+    MessageCounts, NextHopStatus, NotificationStatus, Origin, PathStatus, PeerError, PeerErrorKind,
+    PeerKind, PeerStatus, PrefixCounts, RibSummary, RouteSource, RouteStatus, SessionState,
+    Timestamp, bird_protocol_name,
 };
 
 pub fn now() -> Timestamp {
@@ -164,6 +164,7 @@ pub fn routes(at: Timestamp) -> Vec<RouteStatus> {
             paths: vec![PathStatus {
                 source: RouteSource::Local {
                     reason: "ipam-block".into(),
+                    interface: None,
                 },
                 next_hops: vec![],
                 as_path: vec![],
@@ -240,12 +241,27 @@ pub fn fib(at: Timestamp) -> FibStatus {
                 metric: 1024,
             },
         ],
+        differences: vec![FibDifference {
+            prefix: "10.65.3.0/26".parse().unwrap(),
+            desired: Some(KernelRoute {
+                prefix: "10.65.3.0/26".parse().unwrap(),
+                kind: KernelRouteKind::Unicast(vec![NextHop {
+                    gateway: ip("10.1.0.3"),
+                    via_tunnel: false,
+                }]),
+                metric: 1024,
+            }),
+            installed: None,
+            failed: Some("Network is unreachable (os error 101)".into()),
+        }],
+        resyncs: 1,
         last_sync: Some(at),
         last_error: Some(FibError {
             at,
             message: "add 10.65.3.0/26 via 10.1.0.3: Network is unreachable (os error 101)".into(),
         }),
         errors_total: 1,
+        tunnel_device: Some("tunl0".into()),
         ..FibStatus::default()
     }
 }

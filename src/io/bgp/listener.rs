@@ -23,8 +23,15 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(std::net::TcpListener::from(socket))
 }
 
-/// Accepts connections forever.
-pub(crate) async fn accept_loop(listener: Arc<TcpListener>, peers: Peers) {
+/// Accepts connections forever, from when `accepting` turns true (the first peer set is known).
+pub(crate) async fn accept_loop(
+    listener: Arc<TcpListener>,
+    peers: Peers,
+    mut accepting: tokio::sync::watch::Receiver<bool>,
+) {
+    if accepting.wait_for(|on| *on).await.is_err() {
+        return;
+    }
     let mut last_log: Option<Instant> = None;
     let mut suppressed = 0u64;
     loop {

@@ -231,13 +231,17 @@ pub(crate) type Peers = Arc<Mutex<HashMap<IpAddr, PeerEntry>>>;
 pub struct Speaker;
 
 impl Speaker {
-    /// Binds the listeners and starts accepting (connections are closed until their peer is
-    /// configured with [`SpeakerHandle::set_peers`]). Must run inside a tokio runtime.
+    /// Binds the listeners; they accept once the first peer set is known
+    /// ([`SpeakerHandle::set_peers`]): a peer that connects while the daemon is still starting
+    /// waits in the listen backlog and is then handed to its session, rather than being closed
+    /// as unknown (which costs it an error wait of 5 s). After that, a connection from an
+    /// address that is not a configured peer is closed. Must run inside a tokio runtime.
     pub fn start(
         config: SpeakerConfig,
     ) -> io::Result<(SpeakerHandle, mpsc::Receiver<SpeakerEvent>)> {
         let (events, rx) = mpsc::channel(config.event_queue.max(1));
         let peers: Peers = Arc::new(Mutex::new(HashMap::new()));
+        let (accepting, accepting_rx) = watch::channel(false);
         let mut listeners = Vec::new();
         let mut accept_tasks = Vec::new();
         for addr in &config.listen {
@@ -245,12 +249,14 @@ impl Speaker {
             accept_tasks.push(tokio::spawn(listener::accept_loop(
                 listener.clone(),
                 peers.clone(),
+                accepting_rx.clone(),
             )));
             listeners.push(listener);
         }
         let inner = Arc::new(Inner {
             config,
             peers,
+            accepting,
             listeners,
             accept_tasks,
             events,
@@ -263,6 +269,8 @@ impl Speaker {
 struct Inner {
     config: SpeakerConfig,
     peers: Peers,
+    /// Whether the listeners accept: from the first [`SpeakerHandle::set_peers`] on.
+    accepting: watch::Sender<bool>,
     listeners: Vec<Arc<TcpListener>>,
     accept_tasks: Vec<JoinHandle<()>>,
     events: mpsc::Sender<SpeakerEvent>,
@@ -346,6 +354,10 @@ impl SpeakerHandle {
             let entry = self.spawn_peer(config);
             table.insert(address, entry);
         }
+        drop(table);
+        // The peer set is known (and its keys installed): connections waiting in the listen
+        // backlog are taken now.
+        self.inner.accepting.send_replace(true);
     }
 
     fn install_key(&self, peer: IpAddr, key: Option<&crate::session::Password>) {

@@ -235,7 +235,16 @@ impl PeerTask {
                     Err(error) => {
                         debug!(peer = %self.peer, %error, "connect failed");
                         self.set_last_error(format!("connect: {error}"));
-                        self.input(Input::ConnectFailed);
+                        if error.kind() == std::io::ErrorKind::ConnectionRefused {
+                            self.input(Input::ConnectRefused);
+                            let wait = self
+                                .timers
+                                .get(&Timer::ConnectRetry)
+                                .map(|at| at.saturating_duration_since(TokioInstant::now()));
+                            info!(peer = %self.peer, next_attempt_in = ?wait, "connection refused: nothing listens at the peer yet");
+                        } else {
+                            self.input(Input::ConnectFailed);
+                        }
                     }
                 }
             }

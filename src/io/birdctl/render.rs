@@ -501,7 +501,17 @@ fn path_selected(path: &PathStatus, opts: &RouteOptions) -> bool {
     match (&opts.protocol, &path.source) {
         (None, _) => true,
         (Some(want), RouteSource::Peer { name, .. }) => want == name,
-        (Some(want), RouteSource::Local { .. }) => want == "static1",
+        (Some(want), RouteSource::Local { reason, .. }) => *want == local_protocol(reason),
+    }
+}
+
+/// The BIRD protocol a local path stands for: `kernel1` for routes learned from the kernel's
+/// table (BIRD's kernel protocol with `learn`), `static1` for what tern originates.
+fn local_protocol(reason: &str) -> &'static str {
+    if reason == "kernel" {
+        "kernel1"
+    } else {
+        "static1"
     }
 }
 
@@ -576,6 +586,15 @@ fn route_lines(
     let time = bird_since(path.since, now);
     let primary = if path.best { " *" } else { "" };
     match &path.source {
+        // Learned from the kernel's table, as BIRD's kernel protocol shows what it learns: the
+        // route's device, preference 10.
+        RouteSource::Local { reason, interface } if reason == "kernel" => {
+            let dev = interface.as_deref().unwrap_or("-");
+            r.more(
+                1007,
+                &format!("{net:<18} dev {dev} [kernel1 {time}]{primary} (10)"),
+            );
+        }
         RouteSource::Local { .. } => {
             r.more(
                 1007,
@@ -622,6 +641,9 @@ fn route_lines(
 
 fn route_attributes(r: &mut Reply, path: &PathStatus) {
     match &path.source {
+        RouteSource::Local { reason, .. } if reason == "kernel" => {
+            r.more(1008, "\tType: inherit univ")
+        }
         RouteSource::Local { .. } => r.more(1008, "\tType: static univ"),
         RouteSource::Peer { .. } => {
             r.more(1008, "\tType: BGP univ");

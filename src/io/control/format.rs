@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::fib::KernelRouteKind;
+use crate::fib::{KernelRoute, KernelRouteKind};
 use crate::status::time::format_age;
 use crate::status::{
     AddPathDirection, CapabilitySet, DaemonStatus, DatastoreStatus, FibStatus, Liveness,
@@ -376,7 +376,7 @@ pub fn format_routes(routes: &[RouteStatus]) -> String {
                 },
                 match &path.source {
                     RouteSource::Peer { name, .. } => name.clone(),
-                    RouteSource::Local { reason } => format!("local ({reason})"),
+                    RouteSource::Local { reason, .. } => format!("local ({reason})"),
                 },
                 flags.join(","),
             ]);
@@ -403,6 +403,24 @@ pub fn format_rib(rib: &RibSummary) -> String {
         "prefixes:        {}\npaths:           {}\nattribute sets:  {}\nstale paths:     {}\n",
         rib.prefixes, rib.paths, rib.attribute_sets, rib.stale_paths
     )
+}
+
+/// A kernel route's next hops as `ip route` writes them.
+fn route_text(r: &KernelRoute, fib: &FibStatus) -> String {
+    match &r.kind {
+        KernelRouteKind::Blackhole => "blackhole".to_owned(),
+        KernelRouteKind::Unicast(hops) => {
+            let hops: Vec<String> = hops
+                .iter()
+                .map(|h| match (&fib.tunnel_device, h.via_tunnel) {
+                    (Some(device), true) => format!("via {} dev {device} onlink", h.gateway),
+                    (None, true) => format!("via {} onlink (tunnel)", h.gateway),
+                    (_, false) => format!("via {}", h.gateway),
+                })
+                .collect();
+            hops.join(" ")
+        }
+    }
 }
 
 /// Kernel routes, counts by kind and the last error.
@@ -439,35 +457,42 @@ pub fn format_fib(fib: &FibStatus, now: Timestamp) -> String {
         let _ = writeln!(out, "last error:    {} ({})", e.message, ago(e.at, now));
     }
     if !fib.routes.is_empty() {
-        out.push('\n');
+        out.push_str("\ninstalled (tern's routes the kernel holds):\n");
         let rows: Vec<Vec<String>> = fib
             .routes
             .iter()
             .map(|r| {
-                let what = match &r.kind {
-                    KernelRouteKind::Blackhole => "blackhole".to_owned(),
-                    KernelRouteKind::Unicast(hops) => {
-                        let hops: Vec<String> = hops
-                            .iter()
-                            .map(|h| {
-                                if h.via_tunnel {
-                                    format!(
-                                        "via {} dev {} onlink",
-                                        h.gateway,
-                                        fib.tunnel_device.as_deref().unwrap_or("tunl0")
-                                    )
-                                } else {
-                                    format!("via {}", h.gateway)
-                                }
-                            })
-                            .collect();
-                        hops.join(" ")
-                    }
-                };
-                vec![r.prefix.to_string(), what, r.metric.to_string()]
+                vec![
+                    r.prefix.to_string(),
+                    route_text(r, fib),
+                    r.metric.to_string(),
+                ]
             })
             .collect();
         out.push_str(&table(&["PREFIX", "ROUTE", "METRIC"], &rows));
+    }
+    if !fib.differences.is_empty() {
+        out.push_str("\nnot as desired (pending or failed writes):\n");
+        let rows: Vec<Vec<String>> = fib
+            .differences
+            .iter()
+            .map(|d| {
+                let shown = |r: &Option<KernelRoute>| match r {
+                    Some(r) => format!("{} metric {}", route_text(r, fib), r.metric),
+                    None => "-".to_owned(),
+                };
+                vec![
+                    d.prefix.to_string(),
+                    shown(&d.desired),
+                    shown(&d.installed),
+                    match &d.failed {
+                        Some(reason) => format!("failed: {reason}"),
+                        None => "pending".to_owned(),
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["PREFIX", "DESIRED", "INSTALLED", "STATE"], &rows));
     }
     out
 }

@@ -23,6 +23,7 @@ use super::supervisor::{EstablishedPeer, Supervisor};
 
 impl Supervisor {
     pub(super) fn on_speaker(&mut self, event: SpeakerEvent) {
+        self.tell_rib_the_time();
         let address = event.peer;
         let Some(runtime) = self.peers.get_mut(&address) else {
             debug!(peer = %address, "event of a removed peer");
@@ -230,6 +231,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_datastore(&mut self, event: DatastoreEvent) {
+        self.tell_rib_the_time();
         match event {
             DatastoreEvent::Problem { message } => {
                 warn!(problem = %message, "datastore");
@@ -297,6 +299,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_learned(&mut self, event: LearnedRouteEvent) {
+        self.tell_rib_the_time();
         match event {
             LearnedRouteEvent::Added(route) => {
                 let Some(interface) = route.interface.clone() else {

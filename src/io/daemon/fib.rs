@@ -7,6 +7,7 @@ use tracing::info;
 
 use crate::daemon as glue;
 use crate::fib::KernelRoute;
+use crate::io::control::FibRequest;
 use crate::io::kernel::{DesiredChange, KernelStatus};
 use crate::status::{self, Timestamp};
 
@@ -88,21 +89,38 @@ impl Supervisor {
     }
 
     /// The kernel summary published each tick (without the routes: those are copied only when
-    /// asked for, see [`StatusHub::answer_fib_from`]).
+    /// asked for, see [`Supervisor::answer_fib`]).
     pub(super) fn publish_fib(&self) {
-        self.hub.set_fib(self.fib_status(false));
+        self.hub.set_fib(self.fib_status());
     }
 
-    /// The kernel status; with `routes`, every desired route by prefix (on request only,
-    /// computed from the RIB; none when kernel programming is off).
-    pub(super) fn fib_status(&self, routes: bool) -> status::FibStatus {
-        let mut fib = kernel_summary(&self.kernel.status());
-        if routes && self.program_kernel {
-            let mut routes = self.desired_routes();
-            routes.sort_unstable_by_key(|route| route.prefix);
-            fib.routes = routes;
-        }
-        fib
+    /// `show fib`: the summary now, with the routes the kernel task holds and the prefixes where
+    /// they differ from the desired ones, asked of the kernel task (not computed here: the
+    /// supervisor does not wait for the answer).
+    pub(super) fn answer_fib(&self, request: FibRequest) {
+        let mut fib = self.fib_status();
+        let query = self.kernel.query();
+        tokio::spawn(async move {
+            if let Some(routes) = query.routes().await {
+                fib.routes = routes.installed;
+                fib.differences = routes
+                    .differences
+                    .into_iter()
+                    .map(|d| status::FibDifference {
+                        prefix: d.prefix,
+                        desired: d.desired,
+                        installed: d.installed,
+                        failed: d.failed,
+                    })
+                    .collect();
+            }
+            let _ = request.reply.send(fib);
+        });
+    }
+
+    /// The kernel summary: the kernel task's counters, no routes.
+    pub(super) fn fib_status(&self) -> status::FibStatus {
+        kernel_summary(&self.kernel.status())
     }
 }
 
@@ -111,6 +129,8 @@ impl Supervisor {
 pub(super) fn kernel_summary(k: &KernelStatus) -> status::FibStatus {
     status::FibStatus {
         routes: Vec::new(),
+        differences: Vec::new(),
+        resyncs: k.resyncs,
         last_sync: k.last_sync.map(Timestamp::from_system_time),
         last_error: k.last_error.as_ref().map(|(at, message)| status::FibError {
             at: Timestamp::from_system_time(*at),

@@ -14,9 +14,8 @@ use tracing::debug;
 use crate::daemon as glue;
 use crate::io::control::{RouteQuery, RouteRequest};
 use crate::rib::loc_rib::LOCAL_PEER;
-use crate::status::{self, RouteStatus, Timestamp};
+use crate::status::{self, RouteStatus};
 
-use super::now_ts;
 use super::supervisor::Supervisor;
 
 /// Prefixes whose paths are built per pass of the event loop.
@@ -31,7 +30,6 @@ pub(super) struct RouteAnswer {
     /// The next one to build.
     next: usize,
     out: Vec<RouteStatus>,
-    since: Timestamp,
 }
 
 impl Supervisor {
@@ -43,7 +41,6 @@ impl Supervisor {
             prefixes,
             next: 0,
             out: Vec::new(),
-            since: now_ts(),
         });
         self.continue_answers();
     }
@@ -63,7 +60,7 @@ impl Supervisor {
         let end = (answer.next + ROUTE_SLICE).min(answer.prefixes.len());
         for i in answer.next..end {
             let prefix = answer.prefixes[i];
-            if let Some(route) = self.route_status(prefix, answer.since) {
+            if let Some(route) = self.route_status(prefix) {
                 answer.out.push(route);
             }
         }
@@ -117,7 +114,7 @@ impl Supervisor {
     }
 
     /// One prefix with every accepted path, best first; `None` when it has none (now).
-    fn route_status(&self, prefix: IpNet, since: Timestamp) -> Option<RouteStatus> {
+    fn route_status(&self, prefix: IpNet) -> Option<RouteStatus> {
         let selected = self.rib.selected(&prefix).len();
         let paths: Vec<status::PathStatus> =
             self.rib
@@ -128,6 +125,11 @@ impl Supervisor {
                     let attrs = path.accepted.as_ref()?;
                     let source = if path.peer == LOCAL_PEER {
                         status::RouteSource::Local {
+                            interface: self
+                                .rib
+                                .local_route(&prefix)
+                                .and_then(|l| l.interface())
+                                .map(str::to_owned),
                             reason: if self.learned.contains(&prefix) {
                                 "kernel".into()
                             } else if self.plan.originated.iter().any(|o| {
@@ -155,7 +157,11 @@ impl Supervisor {
                         i == 0 && selected > 0,
                         i < selected,
                         path.stale,
-                        since,
+                        // When the path arrived (the RIB's clock counts seconds from the
+                        // supervisor's start), not the time of the query.
+                        self.rib_epoch
+                            .1
+                            .plus(std::time::Duration::from_secs(path.since.secs().into())),
                     );
                     for hop in &mut status.next_hops {
                         hop.interface = glue::resolving_interface(&self.interfaces, hop.address);

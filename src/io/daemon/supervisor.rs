@@ -25,6 +25,7 @@ use crate::session::SessionInfo;
 use super::admin::AdminRequest;
 use super::queries::RouteAnswer;
 use super::{COUNTS_COST_FACTOR, EVENT_BATCH, TRIM_AFTER_ROUTES, now_ts};
+use crate::status::Timestamp;
 
 /// One configured peer's runtime state.
 #[derive(Debug)]
@@ -82,6 +83,8 @@ pub(super) struct Supervisor {
     /// or policy changed).
     pub(super) desired_whole: bool,
     pub(super) learned: BTreeSet<IpNet>,
+    /// The start of the RIB's clock ([`Rib::set_clock`]), as an instant and a wall time.
+    pub(super) rib_epoch: (Instant, Timestamp),
     /// Kernel routes with an output interface (connected subnets included), by prefix: `show
     /// route` names the interface a next hop resolves through, as BIRD does.
     pub(super) interfaces: BTreeMap<IpNet, String>,
@@ -121,6 +124,12 @@ pub(super) struct Supervisor {
 }
 
 impl Supervisor {
+    /// Passes the time to the RIB, to be stamped on the paths that arrive next.
+    pub(super) fn tell_rib_the_time(&mut self) {
+        let secs = self.rib_epoch.0.elapsed().as_secs();
+        self.rib.set_clock(u32::try_from(secs).unwrap_or(u32::MAX));
+    }
+
     pub(super) fn new(
         plan: Arc<Plan>,
         defaults: SessionDefaults,
@@ -155,6 +164,7 @@ impl Supervisor {
             desired_pending: Vec::new(),
             desired_whole: true,
             learned: BTreeSet::new(),
+            rib_epoch: (Instant::now(), now_ts()),
             deferring: !recovery.is_done(),
             interfaces: BTreeMap::new(),
             recovery,
@@ -240,9 +250,7 @@ impl Supervisor {
                     }
                 }
                 Some(request) = route_rx.recv() => self.answer_routes(request),
-                Some(request) = fib_rx.recv() => {
-                    let _ = request.reply.send(self.fib_status(true));
-                }
+                Some(request) = fib_rx.recv() => self.answer_fib(request),
                 Some(request) = admin_rx.recv() => self.on_admin(request),
                 _ = tick.tick() => self.on_tick(),
                 // Output left over from the last pass (a peer's slice ran out): another pass,

@@ -13,7 +13,11 @@
 //! Everything is event driven: a route of ours deleted or replaced by someone else is restored
 //! from its notification; link and address changes (after which the
 //! kernel drops IPv4 routes without notifying) and netlink overruns (ENOBUFS) trigger a full dump
-//! and resynchronisation. Routes via a gateway the kernel cannot reach directly are installed via
+//! and resynchronisation, coalesced: one dump at a time, at most one started per second, and the
+//! changes that call for one while a dump runs make a single further one. Every wait for the
+//! kernel is bounded (10 s without a message of a dump or lookup answer, 10 s per write
+//! acknowledgement): a failed dump is logged, counted as an error and retried a second later,
+//! nothing being written until one succeeds; the initial dump is tried three times. Routes via a gateway the kernel cannot reach directly are installed via
 //! the kernel's own next hop for that gateway (`ip route get`) and re-resolved on every change;
 //! when a gateway becomes unreachable its routes are withdrawn (listed as failed) until it is
 //! reachable again. tern's own `RTM_NEWROUTE` notifications are dropped in the kernel by a BPF
@@ -123,10 +127,11 @@ pub struct KernelStatus {
     /// Whether the stale hold has ended (convergence or timer).
     pub stale_swept: bool,
     /// Desired routes not in the kernel, with the reason.
-    pub failed: BTreeMap<IpNet, String>,
+    pub failed: std::sync::Arc<BTreeMap<IpNet, String>>,
     /// The tunnel device is missing while IP-in-IP routes are desired.
     pub tunnel_missing: bool,
-    /// Full resynchronisations done (start, link/address changes, overruns).
+    /// Full resynchronisations (dumps) started: start, link/address changes, overruns;
+    /// coalesced, at most one a second.
     pub resyncs: u64,
     /// Netlink overruns (ENOBUFS) seen on the event connection.
     pub overruns: u64,
@@ -143,6 +148,8 @@ pub struct KernelStatus {
     pub last_sync: Option<std::time::SystemTime>,
     /// The tunnel device IP-in-IP routes use.
     pub tunnel_device: String,
+    /// A full resynchronisation is called for and not done yet.
+    pub resync_pending: bool,
 }
 
 /// A change of one prefix's desired kernel route (see [`KernelHandle::apply_changes`]).
@@ -177,7 +184,47 @@ pub(super) enum Command {
     Converged,
     HoldStale(Duration),
     IgnoredInterfaces(Vec<String>),
+    Routes(tokio::sync::oneshot::Sender<KernelRoutes>),
     Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// What the kernel task holds, route by route (for `tern show fib`): built on request only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelRoutes {
+    /// tern's routes in the kernel as the kernel task knows them (written and acknowledged, or
+    /// found in a dump), by prefix.
+    pub installed: Vec<KernelRoute>,
+    /// Prefixes where the kernel does not hold what is desired, by prefix.
+    pub differences: Vec<RouteDifference>,
+}
+
+/// A prefix whose route in the kernel is not the desired one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDifference {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The route wanted there (none: the kernel's route is to go).
+    pub desired: Option<KernelRoute>,
+    /// tern's route the kernel holds there now, if any.
+    pub installed: Option<KernelRoute>,
+    /// Why the last write failed; `None` while the write is pending.
+    pub failed: Option<String>,
+}
+
+/// A cloneable handle to ask the kernel task for its routes.
+#[derive(Debug, Clone)]
+pub struct KernelQuery {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl KernelQuery {
+    /// The kernel task's routes, installed and differing from the desired ones; `None` when
+    /// the task has stopped. The task answers between its passes.
+    pub async fn routes(&self) -> Option<KernelRoutes> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Routes(reply)).ok()?;
+        answer.await.ok()
+    }
 }
 
 /// The daemon's handle on the kernel task. Dropping it stops the task (routes stay).
@@ -196,6 +243,7 @@ impl std::fmt::Debug for Command {
             Command::Converged => f.write_str("Converged"),
             Command::HoldStale(hold) => write!(f, "HoldStale({hold:?})"),
             Command::IgnoredInterfaces(i) => write!(f, "IgnoredInterfaces({i:?})"),
+            Command::Routes(_) => f.write_str("Routes"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -279,6 +327,13 @@ impl KernelHandle {
     /// those of a newly ignored interface are removed and the others learned.
     pub fn set_ignored_interfaces(&self, interfaces: Vec<String>) {
         let _ = self.commands.send(Command::IgnoredInterfaces(interfaces));
+    }
+
+    /// A handle to ask the task for its routes ([`KernelQuery::routes`]).
+    pub fn query(&self) -> KernelQuery {
+        KernelQuery {
+            commands: self.commands.clone(),
+        }
     }
 
     /// The latest status snapshot.

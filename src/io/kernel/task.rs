@@ -1,8 +1,18 @@
-//! The kernel task: state, event handling and reconciliation.
+//! The kernel task: state, the event loop and reconciliation. Event handling, learning,
+//! next-hop resolution, resynchronisation and the event socket's options are in `task/`.
+
+mod events;
+mod learn;
+mod resolve;
+mod resync;
+mod socket;
+
+use socket::{drop_own_route_notifications, force_receive_buffer};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -22,8 +32,8 @@ use super::codec::{
 };
 use super::writer::{RouteWriter, WriterClosed};
 use super::{
-    Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelStatus, LearnedRoute,
-    LearnedRouteEvent,
+    Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelRoutes, KernelStatus,
+    LearnedRoute, LearnedRouteEvent, RouteDifference,
 };
 use crate::fib::{
     FibChange, FibTable, Formed, KernelRoute, KernelRouteKind, NextHop, RouteKey, StaleRoutes,
@@ -62,119 +72,27 @@ pub(super) struct KernelTask {
     /// Gateways the kernel did not accept directly, and the kernel's next hop for each (None:
     /// unreachable or directly connected after all).
     recursive: HashMap<IpAddr, Option<IpAddr>>,
-    failed: BTreeMap<IpNet, String>,
+    /// Shared with the published status (copied on the first change after a publish, never
+    /// per publish).
+    failed: Arc<BTreeMap<IpNet, String>>,
     stale: StaleRoutes,
     status: KernelStatus,
     tunnel_missing_logged: bool,
 
+    /// A full resynchronisation is called for ([`KernelTask::request_resync`]), due at
+    /// `resync_at`.
     need_resync: bool,
+    resync_at: Instant,
+    /// When the last resynchronisation started.
+    last_resync: Option<Instant>,
+    /// The last dump failed: the view of the kernel is partial, nothing is written.
+    view_incomplete: bool,
     need_full: bool,
     need_reresolve: bool,
     dirty: HashSet<IpNet>,
     /// Prefixes whose desired route changed ([`DesiredChange`]), written at the next pass
     /// (duplicates allowed).
     changed: Vec<IpNet>,
-}
-
-/// Sets the socket's receive buffer (`SO_RCVBUFFORCE` when permitted, else `SO_RCVBUF`, which
-/// the kernel caps at `net.core.rmem_max`) and returns the size the kernel reports.
-fn force_receive_buffer(fd: i32, bytes: usize) -> usize {
-    let value = i32::try_from(bytes).unwrap_or(i32::MAX);
-    let size = std::mem::size_of::<i32>() as libc::socklen_t;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt with a valid fd, a pointer to an i32 and its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&value as *const i32).cast(),
-                size,
-            )
-        };
-        if rc == 0 {
-            break;
-        }
-    }
-    let mut actual: i32 = 0;
-    let mut len = size;
-    // SAFETY: getsockopt with a valid fd, a pointer to an i32 and its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut actual as *mut i32).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        usize::try_from(actual).unwrap_or(0)
-    } else {
-        0
-    }
-}
-
-/// Attaches a classic BPF filter to the event socket that drops `RTM_NEWROUTE` notifications of
-/// tern's own protocol in the kernel: each of tern's writes would otherwise come back as a
-/// notification to copy, wake up for and parse (it halves the install rate of large tables).
-/// Deletions of tern's routes and every route of other protocols still arrive. The cost: a route
-/// of tern's protocol written by another process is only seen at the next resynchronisation.
-fn drop_own_route_notifications(fd: i32, protocol: u8) -> std::io::Result<()> {
-    const RTM_NEWROUTE: u32 = 24;
-    // nlmsghdr.nlmsg_type is a host-order u16 at offset 4; rtmsg.rtm_protocol is at 16 + 5.
-    let (type_low, type_high) = if cfg!(target_endian = "little") {
-        (4, 5)
-    } else {
-        (5, 4)
-    };
-    let load_byte = |offset: u32| libc::sock_filter {
-        code: 0x30,
-        jt: 0,
-        jf: 0,
-        k: offset,
-    }; // ld b [k]
-    let jump_unless = |value: u32, skip: u8| libc::sock_filter {
-        code: 0x15,
-        jt: 0,
-        jf: skip,
-        k: value,
-    }; // jeq
-    let ret = |value: u32| libc::sock_filter {
-        code: 0x06,
-        jt: 0,
-        jf: 0,
-        k: value,
-    };
-    let mut program = [
-        load_byte(type_low),
-        jump_unless(RTM_NEWROUTE, 5),
-        load_byte(type_high),
-        jump_unless(0, 3),
-        load_byte(16 + 5),
-        jump_unless(u32::from(protocol), 1),
-        ret(0),
-        ret(u32::MAX),
-    ];
-    let fprog = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_mut_ptr(),
-    };
-    // SAFETY: a valid fd and a filter program that outlives the call (the kernel copies it).
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&fprog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 impl KernelTask {
@@ -229,18 +147,19 @@ impl KernelTask {
             generation: 0,
             applied_generation: 0,
             recursive: HashMap::new(),
-            failed: BTreeMap::new(),
+            failed: Arc::default(),
             status,
             tunnel_missing_logged: false,
             need_resync: false,
+            resync_at: Instant::now(),
+            last_resync: None,
+            view_incomplete: false,
             need_full: false,
             need_reresolve: false,
             dirty: HashSet::new(),
             changed: Vec::new(),
         };
-        task.resync()
-            .await
-            .map_err(|error| KernelError::Dump(error.to_string()))?;
+        task.initial_resync().await.map_err(KernelError::Dump)?;
         if !task.config.program {
             tracing::info!(
                 "kernel programming is off ([kernel] program = false): routes are read, never written"
@@ -293,11 +212,13 @@ impl KernelTask {
                     return;
                 }
                 self.publish();
-                if !(self.config.program && (self.need_full || !self.changed.is_empty())) {
+                let more = self.need_full || !self.changed.is_empty();
+                if !(self.config.program && !self.view_incomplete && more) {
                     break;
                 }
             }
             let deadline = self.stale.deadline();
+            let resync_due = self.resync_due();
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -319,6 +240,9 @@ impl KernelTask {
                             self.config.ignored_interfaces = interfaces;
                             self.need_resync = true;
                         }
+                    }
+                    Some(Command::Routes(reply)) => {
+                        let _ = reply.send(self.routes_report());
                     }
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
@@ -348,6 +272,7 @@ impl KernelTask {
                         self.on_event(message);
                     }
                 }
+                () = sleep_until(resync_due), if resync_due.is_some() => {}
                 () = sleep_until(deadline), if deadline.is_some() => {
                     if self.stale.on_tick(Instant::now()) {
                         tracing::info!("stale hold timer ran out: sweeping stale routes");
@@ -409,200 +334,6 @@ impl KernelTask {
         self.need_full = true;
     }
 
-    // ---- events ----------------------------------------------------------------------------
-
-    fn on_event(&mut self, message: NetlinkMessage<RouteNetlinkMessage>) {
-        let flags = message.header.flags;
-        match message.payload {
-            NetlinkPayload::Overrun(_) => {
-                self.status.overruns += 1;
-                tracing::warn!("netlink event socket overrun (ENOBUFS): full resynchronisation");
-                self.need_resync = true;
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => {
-                if let Some(parsed) = parse_route(&route) {
-                    self.on_route(parsed, true, flags & NLM_F_REPLACE != 0);
-                }
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(route)) => {
-                if let Some(parsed) = parse_route(&route) {
-                    self.on_route(parsed, false, false);
-                }
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                if let Some(link) = parse_link(&link) {
-                    self.on_link(link, true);
-                }
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
-                if let Some(link) = parse_link(&link) {
-                    self.on_link(link, false);
-                }
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(_)) => {
-                // A new address may make a gateway reachable.
-                self.need_full |= !self.failed.is_empty();
-                self.need_reresolve |= !self.recursive.is_empty();
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(address)) => {
-                // The kernel drops IPv4 routes through a removed address without notifying.
-                let ignored = self
-                    .links
-                    .get(&address.header.index)
-                    .is_some_and(|link| self.ignored_interface(&link.name));
-                if !ignored {
-                    self.need_resync = true;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_route(&mut self, parsed: ParsedRoute, added: bool, replaced: bool) {
-        if parsed.table != MAIN_TABLE {
-            return;
-        }
-        let key = RouteKey {
-            prefix: parsed.prefix,
-            metric: parsed.metric,
-        };
-        if parsed.protocol == self.config.protocol {
-            // Our own writes come back as notifications that change nothing; only a change made
-            // by someone else makes the prefix dirty.
-            let changed = if added {
-                match parsed.to_kernel_route(self.tunnel_ifindex) {
-                    Some(route) if !self.fib.is_installed(&route) => {
-                        self.fib.insert_installed(route);
-                        true
-                    }
-                    _ => false,
-                }
-            } else {
-                self.fib.remove_installed(&key)
-            };
-            if changed {
-                self.dirty.insert(parsed.prefix);
-            }
-            return;
-        }
-        if added && replaced && self.fib.has_installed(&key) {
-            // Another agent replaced our route (same prefix and metric).
-            self.fib.remove_installed(&key);
-            self.dirty.insert(parsed.prefix);
-        }
-        self.learn(&parsed, added);
-        // Workload routes (`cali*`, ...) come and go with pods and never carry tern's next hops.
-        let workload = parsed
-            .first_oif()
-            .and_then(|index| self.links.get(&index))
-            .is_some_and(|link| self.ignored_interface(&link.name));
-        if workload {
-            return;
-        }
-        if !self.recursive.is_empty() {
-            self.need_reresolve = true;
-        }
-        if added && !self.failed.is_empty() {
-            self.need_full = true;
-        }
-    }
-
-    fn on_link(&mut self, link: ParsedLink, exists: bool) {
-        let before = self.links.get(&link.index).cloned();
-        if link.name == self.config.tunnel_device {
-            let index = exists.then_some(link.index);
-            if index != self.tunnel_ifindex {
-                match index {
-                    Some(index) => {
-                        tracing::info!(device = %link.name, index, "tunnel device appeared")
-                    }
-                    None => tracing::error!(device = %link.name, "tunnel device removed"),
-                }
-                self.tunnel_ifindex = index;
-                self.tunnel_missing_logged = false;
-                self.need_resync = true;
-            }
-        }
-        if exists {
-            let changed_state = before.as_ref().is_none_or(|before| before.up != link.up);
-            // Workload interfaces (`cali*`, ...) come and go with pods; tern's routes never use
-            // them, so their changes need no resynchronisation.
-            let relevant = !self.ignored_interface(&link.name);
-            self.links.insert(link.index, link);
-            if changed_state && before.is_some() && relevant {
-                // The kernel drops (or revives) routes over a link without notifying.
-                self.need_resync = true;
-            } else if changed_state {
-                self.need_full |= !self.failed.is_empty();
-            }
-        } else {
-            self.links.remove(&link.index);
-            if !self.ignored_interface(&link.name) {
-                self.need_resync = true;
-            }
-        }
-    }
-
-    // ---- learning --------------------------------------------------------------------------
-
-    fn learnable(&self, parsed: &ParsedRoute) -> Option<LearnedRoute> {
-        if parsed.table != MAIN_TABLE
-            || parsed.kind != RouteType::Unicast
-            || parsed.protocol == self.config.protocol
-        {
-            return None;
-        }
-        if !parsed.installed_by_agent() && !parsed.is_interface_route() {
-            return None;
-        }
-        if let IpNet::V6(v6) = parsed.prefix
-            && v6.addr().segments()[0] & 0xffc0 == 0xfe80
-        {
-            return None;
-        }
-        let interface = parsed
-            .first_oif()
-            .and_then(|index| self.links.get(&index))
-            .map(|link| link.name.clone());
-        if let Some(name) = &interface
-            && self.ignored_interface(name)
-        {
-            return None;
-        }
-        Some(LearnedRoute {
-            prefix: parsed.prefix,
-            interface,
-            protocol: parsed.protocol,
-            metric: parsed.metric,
-        })
-    }
-
-    fn ignored_interface(&self, name: &str) -> bool {
-        const CALICO_IGNORED: [&str; 2] = ["cali*", "kube-ipvs*"];
-        CALICO_IGNORED
-            .iter()
-            .copied()
-            .chain(self.config.ignored_interfaces.iter().map(String::as_str))
-            .any(|pattern| interface_matches(pattern, name))
-    }
-
-    fn learn(&mut self, parsed: &ParsedRoute, added: bool) {
-        let key = RouteKey {
-            prefix: parsed.prefix,
-            metric: parsed.metric,
-        };
-        if added {
-            if let Some(route) = self.learnable(parsed)
-                && self.learned.get(&key) != Some(&route)
-            {
-                self.learned.insert(key, route.clone());
-                let _ = self.learned_tx.send(LearnedRouteEvent::Added(route));
-            }
-        } else if let Some(route) = self.learned.remove(&key) {
-            let _ = self.learned_tx.send(LearnedRouteEvent::Removed(route));
-        }
-    }
-
     // ---- state -----------------------------------------------------------------------------
 
     fn publish(&mut self) {
@@ -611,7 +342,8 @@ impl KernelTask {
         self.status.installed = self.fib.installed_counts().clone();
         self.status.stale = self.stale.stale_count();
         self.status.stale_swept = self.stale.is_swept();
-        self.status.failed = self.failed.clone();
+        self.status.resync_pending = self.need_resync;
+        self.status.failed = Arc::clone(&self.failed);
         self.status.tunnel_missing = self.tunnel_ifindex.is_none()
             && self
                 .failed
@@ -628,111 +360,10 @@ impl KernelTask {
         });
     }
 
-    // ---- dumps -----------------------------------------------------------------------------
-
-    /// Starts a dump; its messages are read as a stream (a table of 500k routes is never held
-    /// as parsed messages all at once).
-    fn dump(
-        &self,
-        request: NetlinkMessage<RouteNetlinkMessage>,
-    ) -> Result<impl futures::Stream<Item = NetlinkMessage<RouteNetlinkMessage>> + use<>, String>
-    {
-        self.writer
-            .handle()
-            .request(request, SocketAddr::new(0, 0))
-            .map_err(|e| e.to_string())
-    }
-
-    /// Reads links and routes from the kernel and rebuilds the view of tern's routes and the
-    /// learned routes.
-    async fn resync(&mut self) -> Result<(), String> {
-        self.status.resyncs += 1;
-        let mut links = self.dump(dump_links_message())?;
-        self.links.clear();
-        while let Some(message) = links.next().await {
-            match message.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                    if let Some(link) = parse_link(&link) {
-                        self.links.insert(link.index, link);
-                    }
-                }
-                NetlinkPayload::Error(error) if error.code.is_some() => {
-                    return Err(error.to_string());
-                }
-                _ => {}
-            }
-        }
-        let tunnel = self
-            .links
-            .values()
-            .find(|link| link.name == self.config.tunnel_device)
-            .map(|link| link.index);
-        if tunnel != self.tunnel_ifindex {
-            self.tunnel_missing_logged = false;
-        }
-        self.tunnel_ifindex = tunnel;
-        let mut routes = self.dump(dump_routes_message())?;
-        self.fib.clear_installed();
-        let mut learned = HashMap::new();
-        while let Some(message) = routes.next().await {
-            let route = match message.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => route,
-                NetlinkPayload::Error(error) if error.code.is_some() => {
-                    return Err(error.to_string());
-                }
-                _ => continue,
-            };
-            let Some(parsed) = parse_route(&route) else {
-                continue;
-            };
-            if parsed.table != MAIN_TABLE {
-                continue;
-            }
-            if parsed.protocol == self.config.protocol {
-                if let Some(route) = parsed.to_kernel_route(self.tunnel_ifindex) {
-                    self.fib.insert_installed(route);
-                }
-            } else if let Some(route) = self.learnable(&parsed) {
-                learned.insert(
-                    RouteKey {
-                        prefix: parsed.prefix,
-                        metric: parsed.metric,
-                    },
-                    route,
-                );
-            }
-        }
-        for (key, route) in &self.learned {
-            if !learned.contains_key(key) {
-                let _ = self
-                    .learned_tx
-                    .send(LearnedRouteEvent::Removed(route.clone()));
-            }
-        }
-        for (key, route) in &learned {
-            if self.learned.get(key) != Some(route) {
-                let _ = self
-                    .learned_tx
-                    .send(LearnedRouteEvent::Added(route.clone()));
-            }
-        }
-        self.learned = learned;
-        Ok(())
-    }
-
     // ---- reconciliation --------------------------------------------------------------------
 
     async fn process_pending(&mut self) -> Result<(), WriterClosed> {
-        if self.need_resync {
-            self.need_resync = false;
-            if let Err(error) = self.resync().await {
-                tracing::error!(%error, "netlink dump failed; retrying on the next event");
-                self.need_resync = true;
-                return Ok(());
-            }
-            self.need_full = true;
-            self.need_reresolve |= !self.recursive.is_empty();
-        }
+        self.resync_if_due().await;
         if !self.config.program {
             // Read-only: nothing is written, so every desired generation counts as applied.
             self.need_full = false;
@@ -740,6 +371,10 @@ impl KernelTask {
             self.dirty.clear();
             self.changed.clear();
             self.applied_generation = self.generation;
+            return Ok(());
+        }
+        if self.view_incomplete {
+            // Written against a partial view, a diff would re-add what the kernel holds.
             return Ok(());
         }
         if self.need_reresolve {
@@ -771,33 +406,6 @@ impl KernelTask {
         Ok(())
     }
 
-    /// The form a next-hop set must be written in now: plain gateways the kernel does not reach
-    /// directly are replaced by the kernel's next hop for them; tunnel hops need the tunnel
-    /// device.
-    fn form(&self, hops: &[NextHop]) -> Formed {
-        if self.tunnel_ifindex.is_none() && hops.iter().any(|hop| hop.via_tunnel) {
-            return Formed::Unavailable;
-        }
-        let resolved = |hop: &NextHop| {
-            if hop.via_tunnel {
-                None
-            } else {
-                self.recursive.get(&hop.gateway).copied().flatten()
-            }
-        };
-        if self.recursive.is_empty() || !hops.iter().any(|hop| resolved(hop).is_some()) {
-            return Formed::AsDesired;
-        }
-        Formed::Rewritten(
-            hops.iter()
-                .map(|hop| NextHop {
-                    gateway: resolved(hop).unwrap_or(hop.gateway),
-                    via_tunnel: hop.via_tunnel,
-                })
-                .collect(),
-        )
-    }
-
     /// Makes the kernel match the desired set, everywhere (`scope` None) or for some prefixes
     /// (duplicates allowed); `restoring`: the prefixes were touched by someone else (counted and
     /// logged as restores). Large scopes are handled in slices of [`RECONCILE_CHUNK`] prefixes.
@@ -808,7 +416,9 @@ impl KernelTask {
     ) -> Result<(), WriterClosed> {
         let prefixes = match scope {
             None => {
-                self.failed.clear();
+                if !self.failed.is_empty() {
+                    Arc::make_mut(&mut self.failed).clear();
+                }
                 self.fib.all_prefixes()
             }
             Some(mut prefixes) => {
@@ -829,6 +439,55 @@ impl KernelTask {
         Ok(())
     }
 
+    /// Every installed route, and each prefix where the kernel does not hold the desired route:
+    /// the writes a full pass would make now (pending), with the reason of those that failed.
+    fn routes_report(&self) -> KernelRoutes {
+        let mut installed: Vec<KernelRoute> = self.fib.installed_routes().collect();
+        installed.sort_unstable_by_key(|route| (route.prefix, route.metric));
+        if !self.config.program {
+            return KernelRoutes {
+                installed,
+                differences: Vec::new(),
+            };
+        }
+        let diff = self.fib.diff(
+            &self.fib.all_prefixes(),
+            |hops| self.form(hops),
+            |prefix| self.stale.keeps(prefix),
+        );
+        let mut differences: Vec<RouteDifference> = diff
+            .changes
+            .iter()
+            .map(|change| {
+                let route = change.route();
+                let installed = match change {
+                    FibChange::Add(_) => None,
+                    FibChange::Replace(route) | FibChange::Delete(route) => {
+                        self.fib.installed(&route.key())
+                    }
+                };
+                RouteDifference {
+                    prefix: route.prefix,
+                    desired: self.fib.desired(&route.prefix),
+                    installed,
+                    failed: self.failed.get(&route.prefix).cloned(),
+                }
+            })
+            .chain(diff.unavailable.iter().map(|prefix| RouteDifference {
+                prefix: *prefix,
+                desired: self.fib.desired(prefix),
+                installed: None,
+                failed: self.failed.get(prefix).cloned(),
+            }))
+            .collect();
+        differences.sort_by_key(|d| d.prefix);
+        differences.dedup_by_key(|d| d.prefix);
+        KernelRoutes {
+            installed,
+            differences,
+        }
+    }
+
     /// Counts a kernel error event and keeps it as the last one, with the time it happened.
     fn record_error(&mut self, message: String) {
         self.status.errors_total += 1;
@@ -842,9 +501,13 @@ impl KernelTask {
         restoring: bool,
     ) -> Result<(), WriterClosed> {
         for attempt in 0..2 {
-            if !self.failed.is_empty() {
+            if prefixes
+                .iter()
+                .any(|prefix| self.failed.contains_key(prefix))
+            {
+                let failed = Arc::make_mut(&mut self.failed);
                 for prefix in prefixes {
-                    self.failed.remove(prefix);
+                    failed.remove(prefix);
                 }
             }
             let diff = self.fib.diff(
@@ -870,7 +533,7 @@ impl KernelTask {
                     "tunnel device {} is missing (the node agent creates it); waiting for it",
                     self.config.tunnel_device
                 );
-                self.failed.extend(
+                Arc::make_mut(&mut self.failed).extend(
                     diff.unavailable
                         .into_iter()
                         .map(|prefix| (prefix, reason.clone())),
@@ -893,7 +556,9 @@ impl KernelTask {
                 .writer
                 .apply(&changes, self.tunnel_ifindex.unwrap_or(0))
                 .await?;
-            self.need_resync |= outcome.incomplete;
+            if outcome.incomplete {
+                self.request_resync();
+            }
             let mut failed_index = outcome
                 .failures
                 .iter()
@@ -926,7 +591,7 @@ impl KernelTask {
                         }
                         tracing::debug!(prefix = %route.prefix, %error, "kernel refused a route write");
                         self.record_error(format!("{}: {error}", route.prefix));
-                        self.failed.insert(route.prefix, error.to_string());
+                        Arc::make_mut(&mut self.failed).insert(route.prefix, error.to_string());
                     }
                 }
             }
@@ -961,7 +626,9 @@ impl KernelTask {
             .writer
             .apply(&deletes, self.tunnel_ifindex.unwrap_or(0))
             .await?;
-        self.need_resync |= outcome.incomplete;
+        if outcome.incomplete {
+            self.request_resync();
+        }
         let failed: HashMap<usize, i32> = outcome
             .failures
             .iter()
@@ -974,78 +641,11 @@ impl KernelTask {
         }
         Ok(())
     }
-
-    /// Looks the gateways up in the kernel's table (`ip route get`); returns whether any
-    /// resolution changed.
-    async fn resolve(&mut self, gateways: &[IpAddr]) -> Result<bool, WriterClosed> {
-        let mut changed = false;
-        let lookups: Vec<_> = gateways
-            .iter()
-            .map(|&gateway| {
-                let responses = self
-                    .writer
-                    .handle()
-                    .request(lookup_message(gateway), SocketAddr::new(0, 0));
-                (gateway, responses)
-            })
-            .collect();
-        for (gateway, responses) in lookups {
-            let mut responses = responses.map_err(|_| WriterClosed)?;
-            let mut via = None;
-            while let Some(message) = responses.next().await {
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) =
-                    message.payload
-                    && let Some(parsed) = parse_route(&route)
-                {
-                    via = parsed
-                        .hops
-                        .iter()
-                        .find_map(|hop| hop.gateway)
-                        .filter(|via| *via != gateway);
-                }
-            }
-            let old = self.recursive.insert(gateway, via);
-            if old != Some(via) {
-                changed = true;
-                match via {
-                    Some(via) => {
-                        tracing::info!(%gateway, %via, "gateway not directly reachable: resolved through the kernel's table")
-                    }
-                    None => {
-                        tracing::info!(%gateway, "gateway has no resolving route (or is direct)")
-                    }
-                }
-            }
-        }
-        Ok(changed)
-    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Whether an interface name matches a pattern; a trailing `*` matches any suffix.
-fn interface_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(stem) => name.starts_with(stem),
-        None => name == pattern,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::interface_matches;
-
-    #[test]
-    fn interface_patterns_match_prefix_globs() {
-        assert!(interface_matches("cali*", "cali12345"));
-        assert!(interface_matches("kube-ipvs*", "kube-ipvs0"));
-        assert!(!interface_matches("cali*", "eth0"));
-        assert!(interface_matches("eth1", "eth1"));
-        assert!(!interface_matches("eth1", "eth10"));
     }
 }

@@ -112,6 +112,7 @@ pub struct Metrics {
     malformed_updates: Family<MalformedLabels, Counter>,
     kernel_routes: Family<KindLabels, Gauge>,
     kernel_errors: Family<OperationLabels, Counter>,
+    kernel_resyncs: Counter,
     rib_prefixes: Gauge,
     rib_paths: Gauge,
     rib_attribute_sets: Gauge,
@@ -205,6 +206,7 @@ impl Metrics {
             malformed_updates: Family::default(),
             kernel_routes: Family::default(),
             kernel_errors: Family::default(),
+            kernel_resyncs: Counter::default(),
             rib_prefixes: Gauge::default(),
             rib_paths: Gauge::default(),
             rib_attribute_sets: Gauge::default(),
@@ -262,6 +264,11 @@ impl Metrics {
             "kernel_errors",
             "Failed kernel (netlink) operations",
             m.kernel_errors.clone(),
+        );
+        registry.register(
+            "kernel_resyncs",
+            "Full resynchronisations from a kernel dump (coalesced)",
+            m.kernel_resyncs.clone(),
         );
         registry.register(
             "rib_prefixes",
@@ -367,6 +374,10 @@ impl Metrics {
             errors.inc_by(fib.errors_total - seen);
         }
         drop(errors);
+        let seen = self.kernel_resyncs.get();
+        if fib.resyncs > seen {
+            self.kernel_resyncs.inc_by(fib.resyncs - seen);
+        }
         for (kind, n) in fib.counts().by_kind() {
             self.kernel_routes
                 .get_or_create(&KindLabels { kind })

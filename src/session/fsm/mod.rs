@@ -75,6 +75,9 @@ enum Slot {
     Candidate,
 }
 
+/// The first wait after a refused outgoing attempt ([`Input::ConnectRefused`]).
+pub const REFUSED_RETRY_MIN: Duration = Duration::from_millis(100);
+
 /// The sans-IO BGP session of one peer.
 ///
 /// Feed it [`Input`]s with the current time; carry out the returned [`Action`]s in order. It never
@@ -96,6 +99,9 @@ pub struct Session {
     primary: Option<Conn>,
     candidate: Option<Conn>,
     backoff: ErrorWait,
+    /// Outgoing attempts refused in a row ([`Input::ConnectRefused`]): each retry waits twice
+    /// as long as the last, from [`REFUSED_RETRY_MIN`] up to the ConnectRetry time.
+    refused: u32,
     /// When the last message arrived on the primary connection (the hold timer is re-armed
     /// lazily on expiry: no timer action per message).
     last_received: Instant,
@@ -123,6 +129,7 @@ impl Session {
             started: false,
             connecting: false,
             refuse_while_idle: false,
+            refused: 0,
             primary: None,
             candidate: None,
             backoff,
@@ -183,6 +190,7 @@ impl Session {
             Input::Stop(reason) => self.on_stop(reason, now),
             Input::Connected { conn, direction } => self.on_connected(conn, direction, now),
             Input::ConnectFailed => self.on_connect_failed(),
+            Input::ConnectRefused => self.on_connect_refused(now),
             Input::Closed { conn } => self.on_closed(conn, now),
             Input::Received { conn, bytes } => self.on_received(conn, bytes, now),
             Input::TimerExpired(timer) => self.on_timer(timer, now),

@@ -1,7 +1,7 @@
 //! Transport and timer inputs of the state machine: start and stop, connections made, failed
 //! and closed, write stalls, timer expiries, and what follows a failed primary connection.
 
-use super::{Conn, Session, Slot};
+use super::{Conn, REFUSED_RETRY_MIN, Session, Slot};
 use crate::session::collision::Direction;
 use crate::session::event::{Action, ConnId, Down, DownReason, State, StopReason, Timer};
 use crate::session::notification::cease_for;
@@ -152,6 +152,7 @@ impl Session {
     /// Makes `conn` the primary connection: send OPEN, wait for the peer's (→ OpenSent).
     pub(super) fn take_primary(&mut self, conn: ConnId, direction: Direction, now: Instant) {
         self.cancel(Timer::ConnectRetry);
+        self.refused = 0;
         self.primary = Some(Conn::new(conn, direction));
         self.send_open(conn);
         let wait = self.open_wait();
@@ -169,6 +170,26 @@ impl Session {
         // ConnectRetryTimer fires, as BIRD does: a peer that is not up yet is not an error.
         if self.state == State::Connect {
             self.set_state(State::Active);
+        }
+    }
+
+    /// The peer's host answered the attempt with a reset: nothing listens there yet (the peer's
+    /// daemon is starting, as every node of a mesh does at once). Rather than wait the whole
+    /// ConnectRetry time (5 s) the next attempt comes after [`REFUSED_RETRY_MIN`], doubling with
+    /// each refusal in a row up to the ConnectRetry time: the session comes up as soon as the
+    /// peer listens. Attempts that time out or fail otherwise keep the ConnectRetry pace.
+    pub(super) fn on_connect_refused(&mut self, now: Instant) {
+        if !self.connecting {
+            return; // stale
+        }
+        self.on_connect_failed();
+        let retry = self.config.connect_retry;
+        let wait = REFUSED_RETRY_MIN
+            .saturating_mul(1 << self.refused.min(16))
+            .min(retry);
+        self.refused = self.refused.saturating_add(1);
+        if self.state == State::Active && !self.config.passive && self.started {
+            self.arm(Timer::ConnectRetry, now + wait);
         }
     }
 
