@@ -2,11 +2,12 @@
 //!
 //! [`load`] reads the YAML manifests users apply with `calicoctl` / `kubectl` (multi-document,
 //! `projectcalico.org/v3` or the `crd.projectcalico.org/v1` storage form, core v1 `Node` and
-//! `Secret`) into a [`Cluster`]: the snapshot that the pure [`plan`](crate::plan) reads.
+//! `Secret`, `Service`, `discovery.k8s.io/v1` `EndpointSlice`) into a [`Cluster`]: the snapshot that the pure [`plan`](crate::plan) reads.
 
 pub(crate) mod load;
 mod resources;
 pub mod selector;
+mod services;
 mod values;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,9 @@ pub use load::{
 };
 pub use resources::*;
 pub use selector::{Selector, SelectorError};
+pub use services::{
+    Endpoint, EndpointSlice, IpFamily, SERVICE_NAME_LABEL, Service, ServiceType, TrafficPolicy,
+};
 pub use values::{AsNumber, Community, DurationSecs, LooseBool, NodeAddress, PeerAddress};
 
 /// Annotation on v1 CRDs that carries the v3 object's own labels and annotations as JSON.
@@ -42,6 +46,10 @@ pub struct Cluster {
     pub felix_configurations: BTreeMap<String, FelixConfiguration>,
     /// Secrets by (namespace, name).
     pub secrets: BTreeMap<(String, String), Secret>,
+    /// Kubernetes Services by (namespace, name), for service IP advertisement.
+    pub services: BTreeMap<(String, String), Service>,
+    /// Kubernetes EndpointSlices by (namespace, name).
+    pub endpoint_slices: BTreeMap<(String, String), EndpointSlice>,
     /// Things skipped or ignored while loading (unknown kinds, unknown fields, duplicates).
     pub notes: Vec<String>,
     /// Resources (or documents) that could not be used and were skipped; the rest loaded.

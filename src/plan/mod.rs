@@ -12,6 +12,7 @@ mod display;
 pub mod filter;
 mod peers;
 mod routes;
+mod services;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -308,6 +309,10 @@ pub enum OriginKind {
     ServiceExternalIp,
     /// `serviceLoadBalancerIPs` range: advertised, never installed.
     ServiceLoadBalancerIp,
+    /// One address (/32, /128) of a Kubernetes Service this node advertises (confd's route
+    /// generator: `externalTrafficPolicy: Local` with a ready local endpoint, ...): advertised,
+    /// never installed.
+    Service,
 }
 
 /// A route the node originates.
@@ -637,6 +642,8 @@ mod tests {
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod service_tests;
 
 #[cfg(test)]
 mod fidelity_tests;
