@@ -71,6 +71,10 @@ pub enum Source {
     Nodes,
     /// One Secret (by name) in the secret namespace.
     Secret(String),
+    /// Core v1 Services (watched while a service range is configured).
+    Services,
+    /// `discovery.k8s.io/v1` EndpointSlices (watched with the Services).
+    EndpointSlices,
 }
 
 /// What a watch reports.
@@ -127,6 +131,11 @@ impl SyncState {
     /// Stops tracking a source and forgets its objects.
     pub fn remove(&mut self, source: &Source) {
         self.sources.remove(source);
+    }
+
+    /// Whether a source is tracked.
+    pub fn has(&self, source: &Source) -> bool {
+        self.sources.contains_key(source)
     }
 
     /// The tracked Secret names.
@@ -211,6 +220,8 @@ impl SyncState {
                     Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
                     Source::Nodes => format!("kubernetes nodes/{name}"),
                     Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
+                    Source::Services => format!("kubernetes services/{name}"),
+                    Source::EndpointSlices => format!("kubernetes endpointslices/{name}"),
                 };
                 load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
             }

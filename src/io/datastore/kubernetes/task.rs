@@ -15,14 +15,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::client::{self, calico_json, calico_resource, describe, node_json, secret_json};
+use super::client::{
+    self, calico_json, calico_resource, describe, endpoint_slice_json, node_json, secret_json,
+    service_json,
+};
 use super::sync::{CalicoKind, Source, SourceEvent, SourceStatus, SyncState};
 use super::{KubernetesConfig, KubernetesStatus};
 use crate::io::datastore::DatastoreEvent;
@@ -168,6 +172,30 @@ impl Connected {
                 tx.clone(),
                 secret_json,
             ),
+            Source::Services => spawn_watch(
+                Api::<Service>::all(self.client.clone()),
+                watch,
+                source.clone(),
+                "services".into(),
+                tx.clone(),
+                service_json,
+            ),
+            Source::EndpointSlices => {
+                let node = config.node.clone();
+                spawn_watch(
+                    Api::<EndpointSlice>::all(self.client.clone()),
+                    // Slices of a Service, not of a headless one (the labels kube-proxy
+                    // selects by); which endpoints are on this node cannot be selected.
+                    watch.labels(&format!(
+                        "{},!service.kubernetes.io/headless",
+                        crate::model::SERVICE_NAME_LABEL
+                    )),
+                    source.clone(),
+                    "endpointslices.discovery.k8s.io".into(),
+                    tx.clone(),
+                    move |o| endpoint_slice_json(o, &node),
+                )
+            }
         };
         if let Some(old) = self.watchers.insert(source, handle) {
             old.abort();
@@ -204,6 +232,16 @@ fn referenced_secrets(cluster: &Cluster) -> std::collections::BTreeSet<String> {
         .filter_map(|p| p.secret_key_ref.as_ref())
         .map(|r| r.name.clone())
         .collect()
+}
+
+/// Whether the global BGPConfiguration sets a service range (then Services and
+/// EndpointSlices are watched, as confd starts its route generator).
+fn advertises_services(cluster: &Cluster) -> bool {
+    cluster.global_bgp_configuration().is_some_and(|c| {
+        !c.service_cluster_ips.is_empty()
+            || !c.service_external_ips.is_empty()
+            || !c.service_load_balancer_ips.is_empty()
+    })
 }
 
 /// What the task reports.
@@ -328,6 +366,22 @@ pub(super) async fn run(
                     state.add(source.clone());
                     connected.watch(source, &config, &tx);
                     added = true;
+                }
+                // Services and EndpointSlices while a service range is configured.
+                let services = [Source::Services, Source::EndpointSlices];
+                if advertises_services(&cluster) {
+                    for source in services {
+                        if !state.has(&source) {
+                            state.add(source.clone());
+                            connected.watch(source, &config, &tx);
+                            added = true;
+                        }
+                    }
+                } else {
+                    for source in &services {
+                        state.remove(source);
+                        connected.unwatch(source);
+                    }
                 }
                 if added {
                     dirty = true;
