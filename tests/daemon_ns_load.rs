@@ -6,6 +6,10 @@
 //! output pass read 2,048 superseded log entries, sent nothing and waited for the next event),
 //! tern's kernel must have it, and later changes (a new BlockAffinity, a withdrawal) must keep
 //! arriving.
+//!
+//! Fairness and truthful output counts (issue 16): a peer that stops reading must not delay
+//! another peer's table, and `show peers` must show its backlog, not the table as advertised.
+//!
 //! Needs root and BIRD 2.
 
 mod daemon_common;
@@ -28,6 +32,8 @@ const TERN_AS: u32 = 64512;
 const INJECTOR_AS: u32 = 65002;
 const OBSERVER_AS: u32 = 65003;
 const FLOODER_AS: u32 = 65004;
+const SLOW_IP: &str = "10.0.0.5";
+const SLOW_AS: u32 = 65005;
 /// The injector's table: /32s from 100.64.0.0 up.
 const TABLE: u32 = 200_000;
 /// The flood: /32s from 100.120.0.0 up, announced and withdrawn this many rounds.
@@ -42,6 +48,10 @@ fn host(base: Ipv4Addr, i: u32) -> ipnet::IpNet {
 }
 
 fn manifests(extra_block: bool) -> String {
+    manifests_with(extra_block, &[])
+}
+
+fn manifests_with(extra_block: bool, more_peers: &[(&str, u32)]) -> String {
     let mut m = format!(
         r#"
 apiVersion: projectcalico.org/v3
@@ -80,7 +90,10 @@ spec: {{state: confirmed, node: n1, cidr: 10.244.1.0/26, type: host}}
         (INJECTOR_IP, INJECTOR_AS),
         (OBSERVER_IP, OBSERVER_AS),
         (FLOODER_IP, FLOODER_AS),
-    ] {
+    ]
+    .into_iter()
+    .chain(more_peers.iter().copied())
+    {
         m.push_str(&format!(
             "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p-{}}}\nspec: {{peerIP: {ip}, asNumber: {asn}}}\n",
             ip.replace('.', "-")
@@ -316,4 +329,167 @@ fn withdraw_bytes(prefixes: &[ipnet::IpNet]) -> Result<Vec<u8>> {
         );
     }
     Ok(out)
+}
+
+/// One peer of `show peers --json` by address.
+fn peer_json(node: &TernNode, address: &str) -> Result<serde_json::Value> {
+    node.peers()?
+        .into_iter()
+        .find(|p| p["address"] == address)
+        .with_context(|| format!("no peer {address} in show peers"))
+}
+
+/// A peer that stops reading (a raw session that never reads after the OPEN exchange, with a
+/// tiny receive buffer, and tern's send buffers small) while a BIRD observer takes the
+/// injector's 200,000 routes: the observer gets them all while the slow peer's session waits,
+/// and `show peers` reports what was written, not what was queued. The slow peer shows a
+/// backlog and not the table as advertised (before: the whole table, as soon as it was
+/// queued); the observer shows the table advertised, no backlog, and when it was all written.
+/// Once the slow peer reads, its backlog drains and its count catches up.
+#[test]
+fn ns_a_slow_peer_delays_no_one_and_shows_its_backlog() {
+    run_scenario("slow-peer-backlog", &[BASE, BIRD], |artifacts| {
+        let lan = Switch::new("lan")?;
+        let mut nss = Vec::new();
+        for (label, ip) in [
+            ("tern", TERN_IP),
+            ("inj", INJECTOR_IP),
+            ("obs", OBSERVER_IP),
+            ("slow", SLOW_IP),
+        ] {
+            let ns = Netns::new(label)?;
+            lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
+            nss.push(ns);
+        }
+        let (tern_ns, inj_ns, obs_ns, slow_ns) = (&nss[0], &nss[1], &nss[2], &nss[3]);
+        // Small socket buffers, so that what the slow peer does not read stays in tern.
+        tern_ns.sysctl("net.ipv4.tcp_wmem", "4096 16384 65536")?;
+        slow_ns.sysctl("net.ipv4.tcp_rmem", "4096 4096 4096")?;
+
+        let node = TernNode::write(
+            artifacts,
+            "n1",
+            &manifests_with(false, &[(SLOW_IP, SLOW_AS)]),
+            "",
+        )?;
+        let _tern = node.start(tern_ns, artifacts)?;
+        let mut obs_config = BirdConfig::new(OBSERVER_IP).with_peer(BirdPeer::new(
+            "tern",
+            OBSERVER_IP,
+            OBSERVER_AS,
+            TERN_IP,
+            TERN_AS,
+            &[Family::Ipv4Unicast],
+        ));
+        obs_config.kernel = false;
+        let observer = Bird::start(obs_ns, artifacts, "observer", &obs_config)?;
+        // The slow peer: hold time 0 (no KEEPALIVEs needed), never reads after the OPENs.
+        let slow = RawPeer::establish(
+            slow_ns,
+            SocketAddr::new(TERN_IP.parse()?, 179),
+            RawSession {
+                families: vec![bgp_proto::Family::IPV4_UNICAST],
+                hold_time: 0,
+                ..RawSession::new(SLOW_AS, SLOW_IP.parse()?)
+            },
+            CONVERGE,
+        )?;
+        wait_until("both peers Established", CONVERGE, || {
+            Ok(node.peer_state(OBSERVER_IP)? == "Established"
+                && node.peer_state(SLOW_IP)? == "Established")
+        })?;
+
+        let table: Vec<String> = (0..TABLE)
+            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
+            .collect();
+        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
+        let mut inj_config = BirdConfig::new(INJECTOR_IP)
+            .with_static("inject", &table_refs)
+            .with_peer(BirdPeer::new(
+                "tern",
+                INJECTOR_IP,
+                INJECTOR_AS,
+                TERN_IP,
+                TERN_AS,
+                &[Family::Ipv4Unicast],
+            ));
+        inj_config.kernel = false;
+        let _injector = Bird::start(inj_ns, artifacts, "injector", &inj_config)?;
+
+        // The observer gets the whole table while the slow peer reads nothing.
+        let all = u64::from(TABLE) + 1;
+        wait_until("the observer holds the table", CATCH_UP, || {
+            count_is(&observer, &["protocol", "tern"], all)
+        })?;
+        wait_until("tern shows the observer's output written", CONVERGE, || {
+            let p = peer_json(&node, OBSERVER_IP)?;
+            let advertised = p["prefixes"]["advertised"].as_u64().unwrap_or(0);
+            let backlog = p["output"]["backlog_prefixes"].as_u64().unwrap_or(u64::MAX);
+            Ok(
+                if advertised == all && backlog == 0 && !p["output"]["drained_at"].is_null() {
+                    Check::Ready(())
+                } else {
+                    pending(format!(
+                        "observer: advertised {advertised}, backlog {backlog}"
+                    ))
+                },
+            )
+        })?;
+        let slow_status = peer_json(&node, SLOW_IP)?;
+        artifacts.write("slow-peer.json", &slow_status.to_string())?;
+        ensure!(
+            slow_status["state"] == "Established",
+            "the slow peer's session ended: {slow_status}"
+        );
+        let advertised = slow_status["prefixes"]["advertised"].as_u64().unwrap_or(0);
+        let written = slow_status["output"]["prefixes_written"]
+            .as_u64()
+            .unwrap_or(0);
+        let backlog = slow_status["output"]["backlog_prefixes"]
+            .as_u64()
+            .unwrap_or(0);
+        let pending_in_rib = slow_status["output"]["export_pending"].as_bool() == Some(true);
+        ensure!(
+            advertised < all,
+            "the slow peer, which read nothing, shows {advertised} of {all} advertised"
+        );
+        ensure!(
+            backlog > 0 || pending_in_rib,
+            "the slow peer shows no backlog: {slow_status}"
+        );
+        ensure!(
+            written < all,
+            "the slow peer shows {written} prefixes written of {all}: {slow_status}"
+        );
+        let out = std::process::Command::new(tern_bin())
+            .args(["show", "peers", "--socket"])
+            .arg(node.control())
+            .output()?;
+        let table_view = String::from_utf8_lossy(&out.stdout).into_owned();
+        artifacts.write("show-peers.txt", &table_view)?;
+        let slow_line = table_view
+            .lines()
+            .find(|l| l.contains(SLOW_IP))
+            .with_context(|| format!("no slow peer in show peers:\n{table_view}"))?;
+        ensure!(
+            table_view.contains("BACKLOG") && slow_line.contains(&backlog.to_string()),
+            "show peers does not show the slow peer's backlog of {backlog}:\n{table_view}"
+        );
+
+        // The slow peer starts reading: its backlog drains and the count catches up.
+        let _drain = Drain::start(slow);
+        wait_until("the slow peer's output is all written", CATCH_UP, || {
+            let p = peer_json(&node, SLOW_IP)?;
+            let advertised = p["prefixes"]["advertised"].as_u64().unwrap_or(0);
+            let backlog = p["output"]["backlog_prefixes"].as_u64().unwrap_or(u64::MAX);
+            Ok(if advertised == all && backlog == 0 {
+                Check::Ready(())
+            } else {
+                pending(format!(
+                    "slow peer: advertised {advertised}, backlog {backlog}"
+                ))
+            })
+        })?;
+        Ok(())
+    });
 }

@@ -264,6 +264,7 @@ pub fn initial_peer_status(
         prefixes: status::PrefixCounts::default(),
         messages_received: status::MessageCounts::default(),
         messages_sent: status::MessageCounts::default(),
+        output: status::OutputStatus::default(),
         flaps: 0,
     }
 }

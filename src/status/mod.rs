@@ -110,8 +110,11 @@ pub struct PeerStatus {
     pub prefixes: PrefixCounts,
     /// Messages received.
     pub messages_received: MessageCounts,
-    /// Messages sent.
+    /// Messages sent (written to the socket).
     pub messages_sent: MessageCounts,
+    /// Route output of the current session: written, and waiting to be written.
+    #[serde(default)]
+    pub output: OutputStatus,
     /// How many times the session left Established.
     #[serde(default)]
     pub flaps: u64,
@@ -418,8 +421,30 @@ pub struct PrefixCounts {
     pub received: u64,
     /// Paths accepted by import policy.
     pub accepted: u64,
-    /// Paths advertised to the peer (Adj-RIB-Out).
+    /// Prefixes in the peer's Adj-RIB-Out as of the last time everything queued for it had
+    /// been written to the socket ([`OutputStatus::drained_at`]): a peer that stops reading
+    /// does not show routes it was never sent.
     pub advertised: u64,
+}
+
+/// A peer's route output in the current session, measured where it happens: the writer counts
+/// what reached the socket, the supervisor what it encoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputStatus {
+    /// Prefixes (announced + withdrawn NLRI) written to the socket.
+    pub prefixes_written: u64,
+    /// UPDATE bytes written to the socket.
+    pub bytes_written: u64,
+    /// Prefixes encoded for the peer and not yet written (tern's backlog, the peer task's
+    /// queue and its writer).
+    pub backlog_prefixes: u64,
+    /// Bytes of those.
+    pub backlog_bytes: u64,
+    /// Route changes for the peer wait in the RIB, not yet encoded.
+    pub export_pending: bool,
+    /// When everything queued for the peer was last written; `None` until the first time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_at: Option<Timestamp>,
 }
 
 /// Message counters by type.

@@ -102,6 +102,7 @@ pub fn established_peer(since: Timestamp) -> PeerStatus {
             keepalive: 11,
             route_refresh: 0,
         },
+        output: Default::default(),
         flaps: 1,
     }
 }
@@ -133,6 +134,7 @@ pub fn failing_peer(since: Timestamp) -> PeerStatus {
         prefixes: PrefixCounts::default(),
         messages_received: MessageCounts::default(),
         messages_sent: MessageCounts::default(),
+        output: Default::default(),
         flaps: 3,
     }
 }

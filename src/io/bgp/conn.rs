@@ -15,6 +15,8 @@ use tokio::task::AbortHandle;
 
 use crate::session::ConnId;
 
+use super::counters::{MessageCounters, OutputCounters};
+
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
 /// A write that makes no progress for this long is reported as stalled (RFC 9687 send hold
@@ -37,7 +39,8 @@ pub(crate) enum ConnEvent {
 }
 
 enum WriterMsg {
-    Data(Bytes),
+    /// Bytes to write; UPDATE output also carries its NLRI count and its session's counters.
+    Data(Bytes, Option<(u64, Arc<OutputCounters>)>),
     Close,
 }
 
@@ -61,6 +64,7 @@ impl Conn {
         stream: TcpStream,
         events: mpsc::Sender<ConnEvent>,
         written: Arc<Notify>,
+        messages: Arc<MessageCounters>,
     ) -> Conn {
         let local = stream.local_addr().ok();
         let remote = stream.peer_addr().ok();
@@ -74,6 +78,7 @@ impl Conn {
             queued.clone(),
             events.clone(),
             written,
+            messages,
         ))
         .abort_handle();
         let reader = tokio::spawn(read_loop(id, read, events)).abort_handle();
@@ -91,7 +96,15 @@ impl Conn {
     /// [`Conn::queued`]).
     pub(crate) fn send(&self, bytes: Bytes) {
         self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
-        let _ = self.writer.send(WriterMsg::Data(bytes));
+        let _ = self.writer.send(WriterMsg::Data(bytes, None));
+    }
+
+    /// Queues UPDATE output carrying `prefixes` NLRI: once written, it is counted in `output`.
+    pub(crate) fn send_output(&self, bytes: Bytes, prefixes: u64, output: Arc<OutputCounters>) {
+        self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+        let _ = self
+            .writer
+            .send(WriterMsg::Data(bytes, Some((prefixes, output))));
     }
 
     /// Our end of the connection.
@@ -153,10 +166,11 @@ async fn write_loop(
     queued: Arc<AtomicUsize>,
     events: mpsc::Sender<ConnEvent>,
     written: Arc<Notify>,
+    messages: Arc<MessageCounters>,
 ) {
     while let Some(msg) = rx.recv().await {
         match msg {
-            WriterMsg::Data(bytes) => {
+            WriterMsg::Data(bytes, output) => {
                 let len = bytes.len();
                 let mut write_fut = std::pin::pin!(write.write_all(&bytes));
                 let result = match tokio::time::timeout(STALL_AFTER, &mut write_fut).await {
@@ -173,6 +187,12 @@ async fn write_loop(
                 if result.is_err() {
                     let _ = events.send(ConnEvent::Closed(id)).await;
                     return;
+                }
+                // Counted once written, not when queued: a peer that stops reading shows
+                // nothing sent beyond what reached the socket.
+                messages.count_sent(&bytes);
+                if let Some((prefixes, output)) = output {
+                    output.written(prefixes, len as u64);
                 }
             }
             WriterMsg::Close => {

@@ -33,7 +33,8 @@ fn snapshot(counters: &[AtomicU64; 5]) -> MessageCounts {
 }
 
 impl MessageCounters {
-    /// Counts the messages in `bytes`, a sequence of whole encoded messages we send.
+    /// Counts the messages in `bytes`, a sequence of whole encoded messages written to the
+    /// socket.
     pub fn count_sent(&self, bytes: &[u8]) {
         let mut rest = bytes;
         while rest.len() >= HEADER {
@@ -56,6 +57,47 @@ impl MessageCounters {
     /// Messages sent so far.
     pub fn sent(&self) -> MessageCounts {
         snapshot(&self.sent)
+    }
+}
+
+/// What one Established session has written of the UPDATE output it was given (the supervisor
+/// counts what it queued; the difference is the session's output backlog). A new object per
+/// session, so a write still flushing on an ended connection never counts for the next one.
+#[derive(Debug, Default)]
+pub struct OutputCounters {
+    prefixes: AtomicU64,
+    bytes: AtomicU64,
+    /// When the last counted write completed, milliseconds since the Unix epoch (0: none yet).
+    last_write_ms: AtomicU64,
+}
+
+impl OutputCounters {
+    /// Counts one written batch of UPDATEs carrying `prefixes` NLRI (announced + withdrawn).
+    pub fn written(&self, prefixes: u64, bytes: u64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last_write_ms.store(now, Ordering::Relaxed);
+        self.prefixes.fetch_add(prefixes, Ordering::Release);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// When the last counted write completed.
+    pub fn last_write(&self) -> Option<std::time::SystemTime> {
+        match self.last_write_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Prefixes (announced + withdrawn NLRI) written to the socket so far.
+    pub fn prefixes_written(&self) -> u64 {
+        self.prefixes.load(Ordering::Acquire)
+    }
+
+    /// UPDATE bytes written to the socket so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 

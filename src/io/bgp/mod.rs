@@ -41,6 +41,7 @@ use bgp_proto::message::Update;
 
 use crate::session::{Down, PeerConfig, SessionInfo, State, StopReason};
 
+pub use counters::OutputCounters;
 use peer::{Desired, PeerCommand, PeerShared, PeerTask};
 
 /// Speaker-wide settings.
@@ -68,9 +69,17 @@ impl Default for SpeakerConfig {
 /// Something to send to an Established peer.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// One or more encoded UPDATE messages (encoded with the session's send context,
-    /// [`SessionInfo::codec`]`.send`).
+    /// One or more encoded messages (encoded with the session's send context,
+    /// [`SessionInfo::codec`]`.send`), not counted as route output.
     Message(Bytes),
+    /// Encoded UPDATE messages carrying `prefixes` NLRI (announced + withdrawn): counted in the
+    /// session's [`OutputCounters`] once written to the socket.
+    Updates {
+        /// The messages.
+        bytes: Bytes,
+        /// NLRI they carry.
+        prefixes: u32,
+    },
     /// End-of-RIB for a family (RFC 4724 §2), after the initial table.
     EndOfRib(Family),
     /// Ask the peer to send its routes of a family again (RFC 2918; only when
@@ -99,6 +108,8 @@ pub enum PeerEvent {
         local: Option<SocketAddr>,
         /// The peer's end.
         remote: Option<SocketAddr>,
+        /// What this session has written of its UPDATE output.
+        output: Arc<OutputCounters>,
     },
     /// An UPDATE from the peer (decoded; RFC 7606 issues inside).
     Update(Box<Update>),

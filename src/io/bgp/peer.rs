@@ -20,6 +20,7 @@ use crate::session::{
 };
 
 use super::conn::{Conn, ConnEvent};
+use super::counters::OutputCounters;
 use super::socket;
 use super::{Outbound, PeerEvent, PeerStatus, SpeakerEvent};
 
@@ -82,8 +83,8 @@ pub(crate) struct PeerShared {
     pub(crate) output_blocked: AtomicBool,
     /// Status for `show` commands.
     pub(crate) status: std::sync::Mutex<PeerStatus>,
-    /// Messages received and sent, by type.
-    pub(crate) messages: super::counters::MessageCounters,
+    /// Messages received and sent (written to the socket), by type.
+    pub(crate) messages: Arc<super::counters::MessageCounters>,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -111,6 +112,8 @@ pub(crate) struct PeerTask {
     pending: VecDeque<PeerEvent>,
     /// The Established connection and its session id.
     established: Option<(ConnId, u64)>,
+    /// What the Established session has written of its UPDATE output.
+    output: Arc<OutputCounters>,
     shared: Arc<PeerShared>,
     exit: bool,
 }
@@ -146,6 +149,7 @@ impl PeerTask {
             events,
             pending: VecDeque::new(),
             established: None,
+            output: Arc::new(OutputCounters::default()),
             shared,
             exit: false,
         }
@@ -254,7 +258,13 @@ impl PeerTask {
         self.next_conn += 1;
         let id = ConnId(self.next_conn);
         let _ = stream.set_nodelay(true);
-        let conn = Conn::spawn(id, stream, self.conn_tx.clone(), self.written.clone());
+        let conn = Conn::spawn(
+            id,
+            stream,
+            self.conn_tx.clone(),
+            self.written.clone(),
+            Arc::clone(&self.shared.messages),
+        );
         self.conns.insert(id, conn);
         id
     }
@@ -372,18 +382,21 @@ impl PeerTask {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let bytes = match item {
-            Outbound::Message(bytes) => bytes,
-            Outbound::EndOfRib(family) => super::end_of_rib(family),
+        match item {
+            Outbound::Message(bytes) => c.send(bytes),
+            Outbound::Updates { bytes, prefixes } => {
+                c.send_output(bytes, u64::from(prefixes), Arc::clone(&self.output))
+            }
+            // End-of-RIB ends the table: counted as output (no prefixes), so the time the
+            // table was written includes it.
+            Outbound::EndOfRib(family) => {
+                c.send_output(super::end_of_rib(family), 0, Arc::clone(&self.output))
+            }
             Outbound::RouteRefresh(family) => {
-                let bytes = super::route_refresh(family);
-                self.shared.messages.count_sent(&bytes);
-                c.send(bytes);
+                c.send(super::route_refresh(family));
                 return;
             }
-        };
-        self.shared.messages.count_sent(&bytes);
-        c.send(bytes);
+        }
         self.input(Input::UpdateSent);
     }
 
@@ -412,7 +425,6 @@ impl PeerTask {
             Action::CancelConnect => self.connect = None,
             Action::Send { conn, bytes } => {
                 if let Some(c) = self.conns.get(&conn) {
-                    self.shared.messages.count_sent(&bytes);
                     c.send(bytes);
                 }
             }
@@ -444,6 +456,7 @@ impl PeerTask {
             Action::Established { conn, negotiated } => {
                 let session = self.shared.session.fetch_add(1, Ordering::Relaxed) + 1;
                 self.established = Some((conn, session));
+                self.output = Arc::new(OutputCounters::default());
                 let (local, remote) = self
                     .conns
                     .get(&conn)
@@ -457,6 +470,7 @@ impl PeerTask {
                     info: negotiated,
                     local,
                     remote,
+                    output: Arc::clone(&self.output),
                 });
             }
             Action::Update(update) => self.pending.push_back(PeerEvent::Update(update)),

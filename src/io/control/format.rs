@@ -115,6 +115,13 @@ pub fn format_peers(peers: &[PeerStatus], now: Timestamp) -> String {
                     "{}/{}/{}",
                     p.prefixes.received, p.prefixes.accepted, p.prefixes.advertised
                 ),
+                if p.session.is_none() {
+                    "-".to_owned()
+                } else if p.output.export_pending && p.output.backlog_prefixes == 0 {
+                    "pending".to_owned()
+                } else {
+                    p.output.backlog_prefixes.to_string()
+                },
                 p.last_error.as_ref().map_or("-".to_owned(), |e| {
                     format!("{} ({})", e.kind.describe(), ago(e.at, now))
                 }),
@@ -131,6 +138,7 @@ pub fn format_peers(peers: &[PeerStatus], now: Timestamp) -> String {
             "STATE",
             "SINCE",
             "RCV/ACC/ADV",
+            "BACKLOG",
             "LAST ERROR",
         ],
         &rows,
@@ -275,6 +283,31 @@ pub fn format_peer_detail(p: &PeerStatus, now: Timestamp) -> String {
         "  prefixes:          {} received, {} accepted, {} advertised",
         p.prefixes.received, p.prefixes.accepted, p.prefixes.advertised
     );
+    if p.session.is_some() {
+        let o = &p.output;
+        let _ = writeln!(
+            out,
+            "  output:            {} prefixes written ({} bytes), backlog {} prefixes ({} bytes){}",
+            o.prefixes_written,
+            o.bytes_written,
+            o.backlog_prefixes,
+            o.backlog_bytes,
+            if o.export_pending {
+                ", more changes waiting in the RIB"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  all written:       {}",
+            o.drained_at.map_or("not yet".to_owned(), |t| format!(
+                "{} ({})",
+                t.rfc3339(),
+                ago(t, now)
+            ))
+        );
+    }
     for (label, m) in [
         ("received", &p.messages_received),
         ("sent", &p.messages_sent),

@@ -107,6 +107,7 @@ pub struct Metrics {
     messages_received: Family<MessageLabels, Counter>,
     messages_sent: Family<MessageLabels, Counter>,
     prefixes: Family<PrefixLabels, Gauge>,
+    output_backlog: Family<PeerLabels, Gauge>,
     flaps: Family<PeerLabels, Counter>,
     malformed_updates: Family<MalformedLabels, Counter>,
     kernel_routes: Family<KindLabels, Gauge>,
@@ -199,6 +200,7 @@ impl Metrics {
             messages_received: Family::default(),
             messages_sent: Family::default(),
             prefixes: Family::default(),
+            output_backlog: Family::default(),
             flaps: Family::default(),
             malformed_updates: Family::default(),
             kernel_routes: Family::default(),
@@ -235,6 +237,11 @@ impl Metrics {
             "bgp_prefixes",
             "Paths per peer: received (before import policy), accepted, advertised",
             m.prefixes.clone(),
+        );
+        registry.register(
+            "bgp_output_backlog_prefixes",
+            "Prefixes encoded for a peer and not yet written to its socket",
+            m.output_backlog.clone(),
         );
         registry.register(
             "bgp_session_flaps",
@@ -331,6 +338,9 @@ impl Metrics {
             self.peer_up.get_or_create(&labels).set(i64::from(
                 p.enabled && p.state == crate::status::SessionState::Established,
             ));
+            self.output_backlog
+                .get_or_create(&labels)
+                .set(to_i64(p.output.backlog_prefixes));
             for (stage, n) in [
                 ("received", p.prefixes.received),
                 ("accepted", p.prefixes.accepted),
@@ -368,6 +378,8 @@ impl Metrics {
         let peer = name.to_owned();
         self.peer_state.remove(&PeerLabels { peer: peer.clone() });
         self.peer_up.remove(&PeerLabels { peer: peer.clone() });
+        self.output_backlog
+            .remove(&PeerLabels { peer: peer.clone() });
         self.flaps.remove(&PeerLabels { peer: peer.clone() });
         for t in MESSAGE_TYPES {
             let l = MessageLabels {
