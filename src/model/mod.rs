@@ -66,6 +66,28 @@ impl Cluster {
         self.bgp_configurations.get("default").map(|c| &c.spec)
     }
 
+    /// Adds clones of everything `other` holds (a later entry of the same name replaces an
+    /// earlier one): how the Kubernetes datastore assembles its snapshot from objects parsed
+    /// once each.
+    pub fn absorb(&mut self, other: &Cluster) {
+        fn extend<K: Ord + Clone, V: Clone>(into: &mut BTreeMap<K, V>, from: &BTreeMap<K, V>) {
+            into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        extend(&mut self.bgp_configurations, &other.bgp_configurations);
+        extend(&mut self.bgp_peers, &other.bgp_peers);
+        extend(&mut self.bgp_filters, &other.bgp_filters);
+        extend(&mut self.nodes, &other.nodes);
+        extend(&mut self.ip_pools, &other.ip_pools);
+        extend(&mut self.block_affinities, &other.block_affinities);
+        extend(&mut self.felix_configurations, &other.felix_configurations);
+        extend(&mut self.secrets, &other.secrets);
+        extend(&mut self.services, &other.services);
+        extend(&mut self.endpoint_slices, &other.endpoint_slices);
+        self.notes.extend(other.notes.iter().cloned());
+        self.problems.extend(other.problems.iter().cloned());
+        self.unknown.extend(other.unknown.iter().cloned());
+    }
+
     /// The per-node BGPConfiguration (`node.<name>`), if present.
     pub fn node_bgp_configuration(&self, node: &str) -> Option<&BgpConfigurationSpec> {
         self.bgp_configurations

@@ -94,11 +94,13 @@ pub enum SourceEvent {
     Error(String),
 }
 
+/// Each object parsed once, when it arrives, by the loader the file datastore uses (its own
+/// small model: the resource, or the problem that skipped it).
 #[derive(Debug, Default)]
 struct SourceState {
-    objects: BTreeMap<String, String>,
+    objects: BTreeMap<String, Cluster>,
     /// The list in progress, applied at `InitDone`.
-    buffer: Option<BTreeMap<String, String>>,
+    buffer: Option<BTreeMap<String, Cluster>>,
     listed: bool,
     error: Option<String>,
 }
@@ -107,6 +109,22 @@ struct SourceState {
 #[derive(Debug, Default)]
 pub struct SyncState {
     sources: BTreeMap<Source, SourceState>,
+    /// Where Secrets are (and the default namespace of passwords' references).
+    secret_namespace: String,
+}
+
+/// One object through the loader.
+fn parse(source: &Source, name: &str, json: &str, secret_namespace: &str) -> Cluster {
+    let origin = match source {
+        Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
+        Source::Nodes => format!("kubernetes nodes/{name}"),
+        Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
+        Source::Services => format!("kubernetes services/{name}"),
+        Source::EndpointSlices => format!("kubernetes endpointslices/{name}"),
+    };
+    let mut cluster = Cluster::default();
+    load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
+    cluster
 }
 
 /// A source's state for status output.
@@ -123,6 +141,14 @@ pub struct SourceStatus {
 }
 
 impl SyncState {
+    /// An empty snapshot; Secrets are read in `secret_namespace`.
+    pub fn new(secret_namespace: &str) -> SyncState {
+        SyncState {
+            sources: BTreeMap::new(),
+            secret_namespace: secret_namespace.to_string(),
+        }
+    }
+
     /// Starts tracking a source (not listed yet).
     pub fn add(&mut self, source: Source) {
         self.sources.entry(source).or_default();
@@ -154,13 +180,15 @@ impl SyncState {
         let Some(state) = self.sources.get_mut(source) else {
             return false;
         };
+        let namespace = &self.secret_namespace;
         match event {
             SourceEvent::Init => {
                 state.buffer = Some(BTreeMap::new());
                 false
             }
             SourceEvent::InitApply(name, json) => {
-                state.buffer.get_or_insert_default().insert(name, json);
+                let parsed = parse(source, &name, &json, namespace);
+                state.buffer.get_or_insert_default().insert(name, parsed);
                 false
             }
             SourceEvent::InitDone => {
@@ -173,7 +201,12 @@ impl SyncState {
             }
             SourceEvent::Apply(name, json) => {
                 state.error = None;
-                state.objects.insert(name, json.clone()) != Some(json)
+                let parsed = parse(source, &name, &json, namespace);
+                let changed = state.objects.get(&name) != Some(&parsed);
+                if changed {
+                    state.objects.insert(name, parsed);
+                }
+                changed
             }
             SourceEvent::Delete(name) => {
                 state.error = None;
@@ -210,20 +243,14 @@ impl SyncState {
             .collect()
     }
 
-    /// The snapshot as the model the file datastore also builds, through the same loader; a
-    /// resource that cannot be used is left out and reported by kind and name.
-    pub fn cluster(&self, secret_namespace: &str) -> (Cluster, Vec<String>) {
+    /// The snapshot as the model the file datastore also builds (each object went through the
+    /// same loader when it arrived); a resource that cannot be used is left out and reported
+    /// by kind and name.
+    pub fn cluster(&self) -> (Cluster, Vec<String>) {
         let mut cluster = Cluster::default();
-        for (source, state) in &self.sources {
-            for (name, json) in &state.objects {
-                let origin = match source {
-                    Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
-                    Source::Nodes => format!("kubernetes nodes/{name}"),
-                    Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
-                    Source::Services => format!("kubernetes services/{name}"),
-                    Source::EndpointSlices => format!("kubernetes endpointslices/{name}"),
-                };
-                load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
+        for state in self.sources.values() {
+            for one in state.objects.values() {
+                cluster.absorb(one);
             }
         }
         // What could not be used is in `cluster.problems` (and so among the plan's warnings).
@@ -243,7 +270,7 @@ mod tests {
     fn nothing_is_in_sync_until_every_source_listed_and_partial_lists_are_dropped() {
         let pools = Source::Calico(CalicoKind::IpPool);
         let peers = Source::Calico(CalicoKind::BgpPeer);
-        let mut s = SyncState::default();
+        let mut s = SyncState::new("kube-system");
         s.add(pools.clone());
         s.add(peers.clone());
         s.apply(&pools, SourceEvent::Init);
@@ -260,7 +287,7 @@ mod tests {
         assert!(s.apply(&peers, SourceEvent::InitDone));
         assert!(s.in_sync());
         // The bad peer is reported by kind and name; the pool is used.
-        let (cluster, skipped) = s.cluster("kube-system");
+        let (cluster, skipped) = s.cluster();
         assert_eq!(cluster.ip_pools.len(), 1);
         assert!(cluster.bgp_peers.is_empty());
         assert!(
@@ -272,15 +299,15 @@ mod tests {
         s.apply(&pools, SourceEvent::InitApply("p".into(), POOL.into()));
         assert!(!s.apply(&pools, SourceEvent::InitDone));
         assert!(!s.apply(&pools, SourceEvent::Error("403".into())));
-        assert_eq!(s.cluster("kube-system").0.ip_pools.len(), 1);
+        assert_eq!(s.cluster().0.ip_pools.len(), 1);
         assert!(s.apply(&pools, SourceEvent::Delete("p".into())));
-        assert!(s.cluster("kube-system").0.ip_pools.is_empty());
+        assert!(s.cluster().0.ip_pools.is_empty());
     }
 
     #[test]
     fn a_secret_that_cannot_be_read_settles() {
         let secret = Source::Secret("bgp".into());
-        let mut s = SyncState::default();
+        let mut s = SyncState::new("kube-system");
         s.add(secret.clone());
         assert!(!s.in_sync());
         assert!(s.apply(&secret, SourceEvent::Error("forbidden".into())));

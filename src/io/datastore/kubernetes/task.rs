@@ -304,7 +304,7 @@ pub(super) async fn run(
         s.api_group = Some(api_group.clone());
         s.retry_in = None;
     });
-    let mut state = SyncState::default();
+    let mut state = SyncState::new(&config.secret_namespace);
     for kind in CalicoKind::ALL {
         state.add(Source::Calico(kind));
         connected.watch(Source::Calico(kind), &config, &tx);
@@ -351,7 +351,7 @@ pub(super) async fn run(
                 }
                 dirty = false;
                 let started = Instant::now();
-                let (cluster, skipped) = state.cluster(&config.secret_namespace);
+                let (cluster, skipped) = state.cluster();
                 // Watch exactly the referenced Secrets; a new one is waited for.
                 let wanted = referenced_secrets(&cluster);
                 let have = state.secrets();
