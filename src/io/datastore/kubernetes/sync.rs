@@ -223,6 +223,16 @@ impl SyncState {
         }
     }
 
+    /// The objects of one source, once it has listed.
+    pub fn listed_cluster(&self, source: &Source) -> Option<Cluster> {
+        let state = self.sources.get(source).filter(|s| s.listed)?;
+        let mut cluster = Cluster::default();
+        for one in state.objects.values() {
+            cluster.absorb(one);
+        }
+        Some(cluster)
+    }
+
     /// Every source has listed once (a Secret's may have failed instead).
     pub fn in_sync(&self) -> bool {
         self.sources.iter().all(|(source, state)| {

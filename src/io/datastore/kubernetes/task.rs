@@ -244,6 +244,28 @@ fn advertises_services(cluster: &Cluster) -> bool {
     })
 }
 
+/// Starts (`wanted`) or stops the Service and EndpointSlice watches; true when one started.
+fn watch_services(
+    state: &mut SyncState,
+    connected: &mut Connected,
+    config: &KubernetesConfig,
+    tx: &Sender,
+    wanted: bool,
+) -> bool {
+    let mut added = false;
+    for source in [Source::Services, Source::EndpointSlices] {
+        if wanted && !state.has(&source) {
+            state.add(source.clone());
+            connected.watch(source, config, tx);
+            added = true;
+        } else if !wanted {
+            state.remove(&source);
+            connected.unwatch(&source);
+        }
+    }
+    added
+}
+
 /// What the task reports.
 pub(super) enum Output {
     /// A daemon: plans and diffs.
@@ -330,6 +352,14 @@ pub(super) async fn run(
                 }
                 let changed = state.apply(&source, event);
                 dirty |= changed;
+                // The service watches start as soon as BGPConfigurations have listed, so that
+                // they list alongside the other sources.
+                let configurations = Source::Calico(CalicoKind::BgpConfiguration);
+                if changed && source == configurations
+                    && let Some(c) = state.listed_cluster(&configurations)
+                {
+                    watch_services(&mut state, &mut connected, &config, &tx, advertises_services(&c));
+                }
                 publish(&status, &state);
                 if let Some(Output::Once(_)) = &output
                     && let Some(error) = state.status().iter().find_map(|s| s.error.clone().filter(|_| !s.listed && !matches!(s.source, Source::Secret(_))))
@@ -368,21 +398,7 @@ pub(super) async fn run(
                     added = true;
                 }
                 // Services and EndpointSlices while a service range is configured.
-                let services = [Source::Services, Source::EndpointSlices];
-                if advertises_services(&cluster) {
-                    for source in services {
-                        if !state.has(&source) {
-                            state.add(source.clone());
-                            connected.watch(source, &config, &tx);
-                            added = true;
-                        }
-                    }
-                } else {
-                    for source in &services {
-                        state.remove(source);
-                        connected.unwatch(source);
-                    }
-                }
+                added |= watch_services(&mut state, &mut connected, &config, &tx, advertises_services(&cluster));
                 if added {
                     dirty = true;
                     continue;
