@@ -66,6 +66,7 @@ golden! {
     mesh_encap_modes => "mesh-encap-modes",
     explicit_peers => "explicit-peers",
     rr_by_address_v6 => "rr-by-address-v6",
+    service_advertisement => "service-advertisement",
 }
 
 #[test]

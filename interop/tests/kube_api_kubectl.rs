@@ -205,6 +205,20 @@ fn body(artifacts: &Artifacts) -> Result<()> {
         err.contains("forbidden: User \"system:serviceaccount:kube-system:tern\" cannot delete resource \"bgppeers\" in API group \"crd.projectcalico.org\""),
         "{err}"
     );
+    // Services and EndpointSlices (service advertisement): listed across namespaces, never
+    // read one by one.
+    api.apply(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.244.1.5], nodeName: n1}]\n",
+    )?;
+    for resource in ["services", "endpointslices.discovery.k8s.io"] {
+        let out = api.kubectl_as(&tern, &["get", resource, "-A", "-o", "name"])?;
+        assert_eq!(out.lines().count(), 1, "{resource}: {out}");
+    }
+    let err = api
+        .kubectl_as(&tern, &["get", "service", "-n", "default", "web"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot get resource \"services\""), "{err}");
     let err = api
         .kubectl_as(&tern, &["get", "secrets", "-n", "default"])
         .unwrap_err()

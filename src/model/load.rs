@@ -378,6 +378,38 @@ fn load_one(
                 ));
             }
         }
+        (false, "v1", "Service") => {
+            let manifest: super::services::ServiceManifest =
+                ctx.typed(value, false, &mut Vec::new())?;
+            if name.is_empty() {
+                return Err(ctx.field("metadata.name", "missing"));
+            }
+            let service = manifest
+                .into_service("default")
+                .map_err(|(field, message)| ctx.field(field, message))?;
+            let key = (service.namespace.clone(), service.name.clone());
+            if cluster.services.insert(key, service).is_some() {
+                cluster.notes.push(format!(
+                    "{origin}: Service {name:?} defined again; the later one wins"
+                ));
+            }
+        }
+        (false, "discovery.k8s.io/v1", "EndpointSlice") => {
+            let manifest: super::services::EndpointSliceManifest =
+                ctx.typed(value, false, &mut Vec::new())?;
+            if name.is_empty() {
+                return Err(ctx.field("metadata.name", "missing"));
+            }
+            let slice = manifest
+                .into_slice("default")
+                .map_err(|(field, message)| ctx.field(field, message))?;
+            let key = (slice.namespace.clone(), slice.name.clone());
+            if cluster.endpoint_slices.insert(key, slice).is_some() {
+                cluster.notes.push(format!(
+                    "{origin}: EndpointSlice {name:?} defined again; the later one wins"
+                ));
+            }
+        }
         (true, _, _) if !CALICO_KINDS.contains(&kind.as_str()) => {
             let hint = CALICO_KINDS
                 .iter()

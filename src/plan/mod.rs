@@ -13,6 +13,7 @@ pub mod filter;
 mod peers;
 mod pools;
 mod routes;
+mod services;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -309,6 +310,10 @@ pub enum OriginKind {
     ServiceExternalIp,
     /// `serviceLoadBalancerIPs` range: advertised, never installed.
     ServiceLoadBalancerIp,
+    /// One address (/32, /128) of a Kubernetes Service this node advertises (confd's route
+    /// generator: `externalTrafficPolicy: Local` with a ready local endpoint, ...): advertised,
+    /// never installed.
+    Service,
 }
 
 /// A route the node originates.
@@ -638,3 +643,5 @@ mod tests {
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod service_tests;

@@ -145,7 +145,20 @@ pub(super) fn routes(
                     .filter(|c| aggregate_lb && !is_single_address(c))
                     .map(|c| (*c, OriginKind::ServiceLoadBalancerIp)),
             );
-        for (prefix, kind) in services {
+        let per_service = super::services::routes(
+            cluster,
+            &me.name,
+            &super::services::Ranges {
+                cluster: &cluster_ips,
+                external: &external_ips,
+                load_balancer: &lb_ips,
+                aggregation: global.service_load_balancer_aggregation.unwrap_or_default(),
+            },
+        );
+        let per_service = per_service
+            .into_iter()
+            .map(|prefix| (prefix, OriginKind::Service));
+        for (prefix, kind) in services.chain(per_service) {
             originated.entry(prefix).or_insert(OriginatedRoute {
                 prefix,
                 kind,

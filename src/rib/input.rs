@@ -260,7 +260,8 @@ impl Rib {
                     OriginKind::Block => LocalRouteKind::Block,
                     OriginKind::ServiceClusterIp
                     | OriginKind::ServiceExternalIp
-                    | OriginKind::ServiceLoadBalancerIp => LocalRouteKind::Service,
+                    | OriginKind::ServiceLoadBalancerIp
+                    | OriginKind::Service => LocalRouteKind::Service,
                 };
                 let metric = self.policy.normal_priority(&r.prefix);
                 (r.prefix, LocalRoute { kind, metric })

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
@@ -203,6 +204,112 @@ pub fn secret_json(secret: &Secret) -> (String, Option<String>) {
     (name, Some(value.to_string()))
 }
 
+/// The key of a namespaced object in its source: `namespace/name`.
+fn namespaced_key(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        metadata.namespace.as_deref().unwrap_or(""),
+        metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+/// A Service as loader JSON with only what advertisement reads (type, addresses, traffic
+/// policies, families, ingress IPs); `None` ("not ours") for one that can never be advertised:
+/// `ExternalName`, or no cluster IP (headless).
+pub fn service_json(service: &Service) -> (String, Option<String>) {
+    let key = namespaced_key(&service.metadata);
+    let Some(spec) = &service.spec else {
+        return (key, None);
+    };
+    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or("");
+    if spec.type_.as_deref() == Some("ExternalName")
+        || cluster_ip.is_empty()
+        || cluster_ip == "None"
+    {
+        return (key, None);
+    }
+    let ingress: Vec<Value> = service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_ref().map(|ip| json!({"ip": ip})))
+        .collect();
+    let value = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": service.metadata.name, "namespace": service.metadata.namespace},
+        "spec": {
+            "type": spec.type_, "clusterIP": spec.cluster_ip, "clusterIPs": spec.cluster_ips,
+            "externalIPs": spec.external_ips, "loadBalancerIP": spec.load_balancer_ip,
+            "externalTrafficPolicy": spec.external_traffic_policy,
+            "internalTrafficPolicy": spec.internal_traffic_policy,
+            "ipFamilies": spec.ip_families,
+        },
+        "status": {"loadBalancer": {"ingress": ingress}},
+    });
+    (key, Some(strip_nulls(value).to_string()))
+}
+
+/// An EndpointSlice as loader JSON with only the endpoints that can make `node` advertise its
+/// Service: one ready endpoint on `node` and one ready endpoint elsewhere (for Services
+/// advertised while any endpoint is ready); addresses dropped. `None` ("not ours") for a
+/// slice without a Service label, of FQDN addresses, or without such an endpoint.
+pub fn endpoint_slice_json(slice: &EndpointSlice, node: &str) -> (String, Option<String>) {
+    let key = namespaced_key(&slice.metadata);
+    let service = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::model::SERVICE_NAME_LABEL));
+    let (Some(service), "IPv4" | "IPv6") = (service, slice.address_type.as_str()) else {
+        return (key, None);
+    };
+    let ready = |e: &&k8s_openapi::api::discovery::v1::Endpoint| {
+        e.conditions.as_ref().and_then(|c| c.ready) != Some(false)
+    };
+    let local = slice
+        .endpoints
+        .iter()
+        .filter(ready)
+        .find(|e| e.node_name.as_deref() == Some(node));
+    let other = slice
+        .endpoints
+        .iter()
+        .filter(ready)
+        .find(|e| e.node_name.as_deref() != Some(node));
+    let endpoints: Vec<Value> = local
+        .into_iter()
+        .chain(other)
+        .map(|e| json!({"addresses": [], "nodeName": e.node_name}))
+        .collect();
+    if endpoints.is_empty() {
+        return (key, None);
+    }
+    let value = json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": slice.metadata.name, "namespace": slice.metadata.namespace,
+                     "labels": {crate::model::SERVICE_NAME_LABEL: service}},
+        "addressType": slice.address_type,
+        "endpoints": endpoints,
+    });
+    (key, Some(strip_nulls(value).to_string()))
+}
+
+/// Drops `null` members (fields the object does not set).
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Calico's `projectcalico.org/hostname-hash` label value of a node: SHA3-256 of the name in
 /// unpadded standard base32 (what BlockAffinities carry, so a node lists only its own).
 pub fn hostname_hash(node: &str) -> String {
@@ -261,6 +368,89 @@ mod tests {
             hostname_hash(""),
             "U774N6F7D3LWMUOBI5LKAYOWML2YB72N4Q5UT6UC3AFEXAHYINFA"
         );
+    }
+
+    #[test]
+    fn slices_keep_one_ready_local_and_one_ready_other_endpoint() {
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "shop",
+                         "labels": {"kubernetes.io/service-name": "web", "x": "y"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.244.1.1"], "nodeName": "n1", "conditions": {"ready": false}},
+                {"addresses": ["10.244.2.1"], "nodeName": "n2", "conditions": {"ready": true}},
+                {"addresses": ["10.244.3.1"], "nodeName": "n3"},
+                {"addresses": ["10.244.1.2"], "nodeName": "n1"},
+                {"addresses": ["10.244.1.3"], "nodeName": "n1"}
+            ]
+        }))
+        .unwrap();
+        let (key, json) = endpoint_slice_json(&slice, "n1");
+        assert_eq!(key, "shop/web-abc");
+        let v: Value = serde_json::from_str(&json.unwrap()).unwrap();
+        assert_eq!(
+            v["endpoints"],
+            json!([{"addresses": [], "nodeName": "n1"}, {"addresses": [], "nodeName": "n2"}])
+        );
+        assert_eq!(
+            v["metadata"]["labels"],
+            json!({"kubernetes.io/service-name": "web"})
+        );
+        // Nothing ready: nothing kept; FQDN or no Service label: not ours.
+        let none: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "s", "namespace": "a", "labels": {"kubernetes.io/service-name": "w"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "nodeName": "n1", "conditions": {"ready": false}}]
+        }))
+        .unwrap();
+        assert_eq!(endpoint_slice_json(&none, "n1").1, None);
+        let mut fqdn = slice.clone();
+        fqdn.address_type = "FQDN".into();
+        assert_eq!(endpoint_slice_json(&fqdn, "n1").1, None);
+    }
+
+    #[test]
+    fn services_keep_addresses_and_policies_only() {
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+                         "annotations": {"big": "x"}},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+                     "externalTrafficPolicy": "Local", "ipFamilies": ["IPv4"],
+                     "ports": [{"port": 80}], "selector": {"app": "web"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}, {"hostname": "lb.example"}]}}
+        }))
+        .unwrap();
+        let (key, json) = service_json(&service);
+        assert_eq!(key, "shop/web");
+        let json = json.unwrap();
+        assert!(
+            !json.contains("ports") && !json.contains("big") && !json.contains("hostname"),
+            "{json}"
+        );
+        let mut cluster = crate::model::Cluster::default();
+        crate::model::load_documents(
+            &mut cluster,
+            std::path::Path::new("k"),
+            &json,
+            "kube-system",
+        );
+        assert!(cluster.problems.is_empty(), "{:?}", cluster.problems);
+        let s = &cluster.services[&("shop".to_string(), "web".to_string())];
+        assert_eq!(
+            s.ingress_ips,
+            ["203.0.113.5".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            s.external_traffic_policy,
+            Some(crate::model::TrafficPolicy::Local)
+        );
+        // Headless and ExternalName Services are never advertised: not kept.
+        let mut headless = service.clone();
+        headless.spec.as_mut().unwrap().cluster_ip = Some("None".into());
+        assert_eq!(service_json(&headless).1, None);
+        let mut name = service;
+        name.spec.as_mut().unwrap().type_ = Some("ExternalName".into());
+        assert_eq!(service_json(&name).1, None);
     }
 
     #[test]

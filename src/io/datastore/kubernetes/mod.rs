@@ -1,7 +1,8 @@
 //! The Kubernetes datastore (`datastore.type = "kubernetes"`): watches what confd's BGP syncer
 //! watches (BGPConfiguration, BGPPeer, BGPFilter, IPPool, this node's BlockAffinities,
-//! FelixConfiguration, core Nodes, and each Secret a BGP password references, by name in the
-//! secret namespace) with `kube-runtime` watchers, builds the same [`Cluster`] the file
+//! FelixConfiguration, core Nodes, each Secret a BGP password references, by name in the
+//! secret namespace, and, while a service range is configured, Services and EndpointSlices)
+//! with `kube-runtime` watchers, builds the same [`Cluster`] the file
 //! datastore builds (the objects go through the same loader), and emits the same
 //! [`DatastoreEvent`]s: nothing until every watch has listed once, then one plan, then
 //! debounced plan diffs.

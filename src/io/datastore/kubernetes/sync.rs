@@ -86,6 +86,10 @@ pub enum Source {
     Nodes,
     /// One Secret (by name) in the secret namespace.
     Secret(String),
+    /// Core v1 Services (watched while a service range is configured).
+    Services,
+    /// `discovery.k8s.io/v1` EndpointSlices (watched with the Services).
+    EndpointSlices,
 }
 
 /// What a watch reports.
@@ -105,11 +109,13 @@ pub enum SourceEvent {
     Error(Failure),
 }
 
+/// Each object parsed once, when it arrives, by the loader the file datastore uses (its own
+/// small model: the resource, or the problem that skipped it).
 #[derive(Debug, Default)]
 struct SourceState {
-    objects: BTreeMap<String, String>,
+    objects: BTreeMap<String, Cluster>,
     /// The list in progress, applied at `InitDone`.
-    buffer: Option<BTreeMap<String, String>>,
+    buffer: Option<BTreeMap<String, Cluster>>,
     listed: bool,
     error: Option<Failure>,
     /// Failures since it last worked.
@@ -120,6 +126,22 @@ struct SourceState {
 #[derive(Debug, Default)]
 pub struct SyncState {
     sources: BTreeMap<Source, SourceState>,
+    /// Where Secrets are (and the default namespace of passwords' references).
+    secret_namespace: String,
+}
+
+/// One object through the loader.
+fn parse(source: &Source, name: &str, json: &str, secret_namespace: &str) -> Cluster {
+    let origin = match source {
+        Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
+        Source::Nodes => format!("kubernetes nodes/{name}"),
+        Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
+        Source::Services => format!("kubernetes services/{name}"),
+        Source::EndpointSlices => format!("kubernetes endpointslices/{name}"),
+    };
+    let mut cluster = Cluster::default();
+    load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
+    cluster
 }
 
 /// A source's state for status output.
@@ -139,6 +161,14 @@ pub struct SourceStatus {
 }
 
 impl SyncState {
+    /// An empty snapshot; Secrets are read in `secret_namespace`.
+    pub fn new(secret_namespace: &str) -> SyncState {
+        SyncState {
+            sources: BTreeMap::new(),
+            secret_namespace: secret_namespace.to_string(),
+        }
+    }
+
     /// Starts tracking a source (not listed yet).
     pub fn add(&mut self, source: Source) {
         self.sources.entry(source).or_default();
@@ -147,6 +177,11 @@ impl SyncState {
     /// Stops tracking a source and forgets its objects.
     pub fn remove(&mut self, source: &Source) {
         self.sources.remove(source);
+    }
+
+    /// Whether a source is tracked.
+    pub fn has(&self, source: &Source) -> bool {
+        self.sources.contains_key(source)
     }
 
     /// The tracked Secret names.
@@ -165,13 +200,15 @@ impl SyncState {
         let Some(state) = self.sources.get_mut(source) else {
             return false;
         };
+        let namespace = &self.secret_namespace;
         match event {
             SourceEvent::Init => {
                 state.buffer = Some(BTreeMap::new());
                 false
             }
             SourceEvent::InitApply(name, json) => {
-                state.buffer.get_or_insert_default().insert(name, json);
+                let parsed = parse(source, &name, &json, namespace);
+                state.buffer.get_or_insert_default().insert(name, parsed);
                 false
             }
             SourceEvent::InitDone => {
@@ -186,7 +223,12 @@ impl SyncState {
             SourceEvent::Apply(name, json) => {
                 state.error = None;
                 state.failures = 0;
-                state.objects.insert(name, json.clone()) != Some(json)
+                let parsed = parse(source, &name, &json, namespace);
+                let changed = state.objects.get(&name) != Some(&parsed);
+                if changed {
+                    state.objects.insert(name, parsed);
+                }
+                changed
             }
             SourceEvent::Delete(name) => {
                 state.error = None;
@@ -222,6 +264,16 @@ impl SyncState {
         ended
     }
 
+    /// The objects of one source, once it has listed.
+    pub fn listed_cluster(&self, source: &Source) -> Option<Cluster> {
+        let state = self.sources.get(source).filter(|s| s.listed)?;
+        let mut cluster = Cluster::default();
+        for one in state.objects.values() {
+            cluster.absorb(one);
+        }
+        Some(cluster)
+    }
+
     /// Every source has listed once (a Secret's may have failed instead).
     pub fn in_sync(&self) -> bool {
         self.sources.iter().all(|(source, state)| {
@@ -243,18 +295,14 @@ impl SyncState {
             .collect()
     }
 
-    /// The snapshot as the model the file datastore also builds, through the same loader; a
-    /// resource that cannot be used is left out and reported by kind and name.
-    pub fn cluster(&self, secret_namespace: &str) -> (Cluster, Vec<String>) {
+    /// The snapshot as the model the file datastore also builds (each object went through the
+    /// same loader when it arrived); a resource that cannot be used is left out and reported
+    /// by kind and name.
+    pub fn cluster(&self) -> (Cluster, Vec<String>) {
         let mut cluster = Cluster::default();
-        for (source, state) in &self.sources {
-            for (name, json) in &state.objects {
-                let origin = match source {
-                    Source::Calico(kind) => format!("kubernetes {}/{name}", kind.plural()),
-                    Source::Nodes => format!("kubernetes nodes/{name}"),
-                    Source::Secret(_) => format!("kubernetes secrets/{secret_namespace}/{name}"),
-                };
-                load_documents(&mut cluster, Path::new(&origin), json, secret_namespace);
+        for state in self.sources.values() {
+            for one in state.objects.values() {
+                cluster.absorb(one);
             }
         }
         // What could not be used is in `cluster.problems` (and so among the plan's warnings).
@@ -283,7 +331,7 @@ mod tests {
     fn nothing_is_in_sync_until_every_source_listed_and_partial_lists_are_dropped() {
         let pools = Source::Calico(CalicoKind::IpPool);
         let peers = Source::Calico(CalicoKind::BgpPeer);
-        let mut s = SyncState::default();
+        let mut s = SyncState::new("kube-system");
         s.add(pools.clone());
         s.add(peers.clone());
         s.apply(&pools, SourceEvent::Init);
@@ -300,7 +348,7 @@ mod tests {
         assert!(s.apply(&peers, SourceEvent::InitDone));
         assert!(s.in_sync());
         // The bad peer is reported by kind and name; the pool is used.
-        let (cluster, skipped) = s.cluster("kube-system");
+        let (cluster, skipped) = s.cluster();
         assert_eq!(cluster.ip_pools.len(), 1);
         assert!(cluster.bgp_peers.is_empty());
         assert!(
@@ -313,7 +361,7 @@ mod tests {
         assert!(!s.apply(&pools, SourceEvent::InitDone));
         assert!(!s.apply(&pools, failure("403", 5)));
         assert!(!s.apply(&pools, failure("403", 7)));
-        assert_eq!(s.cluster("kube-system").0.ip_pools.len(), 1);
+        assert_eq!(s.cluster().0.ip_pools.len(), 1);
         let status = |s: &SyncState| s.status().into_iter().find(|x| x.source == pools).unwrap();
         assert_eq!(status(&s).failures, 2);
         // A success of the pools' requests before the last failure does not end it; a later
@@ -323,13 +371,13 @@ mod tests {
         assert!(s.settle(|x| (*x == pools).then_some(8)));
         assert_eq!((status(&s).error, status(&s).failures), (None, 0));
         assert!(s.apply(&pools, SourceEvent::Delete("p".into())));
-        assert!(s.cluster("kube-system").0.ip_pools.is_empty());
+        assert!(s.cluster().0.ip_pools.is_empty());
     }
 
     #[test]
     fn a_secret_that_cannot_be_read_settles() {
         let secret = Source::Secret("bgp".into());
-        let mut s = SyncState::default();
+        let mut s = SyncState::new("kube-system");
         s.add(secret.clone());
         assert!(!s.in_sync());
         assert!(s.apply(&secret, failure("forbidden", 1)));

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::utils::Backoff as _;
 use kube::runtime::watcher::{self, DefaultBackoff, Event};
@@ -27,7 +28,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::client::{
-    self, ConnectError, calico_json, calico_resource, describe, node_json, secret_json,
+    self, ConnectError, calico_json, calico_resource, describe, endpoint_slice_json, node_json,
+    secret_json, service_json,
 };
 use super::observe::Observed;
 use super::sync::{CalicoKind, Failure, Source, SourceEvent, SourceStatus, SyncState};
@@ -200,6 +202,40 @@ impl Connected {
                     secret_json,
                 )
             }
+            Source::Services => {
+                let api = Api::<Service>::all(self.client.clone());
+                self.paths
+                    .insert(source.clone(), api.resource_url().to_owned());
+                spawn_watch(
+                    api,
+                    watch,
+                    source.clone(),
+                    "services".into(),
+                    tx.clone(),
+                    Arc::clone(&self.observed),
+                    service_json,
+                )
+            }
+            Source::EndpointSlices => {
+                let node = config.node.clone();
+                let api = Api::<EndpointSlice>::all(self.client.clone());
+                self.paths
+                    .insert(source.clone(), api.resource_url().to_owned());
+                spawn_watch(
+                    api,
+                    // Slices of a Service, not of a headless one (the labels kube-proxy
+                    // selects by); which endpoints are on this node cannot be selected.
+                    watch.labels(&format!(
+                        "{},!service.kubernetes.io/headless",
+                        crate::model::SERVICE_NAME_LABEL
+                    )),
+                    source.clone(),
+                    "endpointslices.discovery.k8s.io".into(),
+                    tx.clone(),
+                    Arc::clone(&self.observed),
+                    move |o| endpoint_slice_json(o, &node),
+                )
+            }
         };
         if let Some(old) = self.watchers.insert(source, handle) {
             old.abort();
@@ -228,6 +264,8 @@ impl Connected {
             Source::Calico(kind) => format!("{}.{}", kind.plural(), self.group.0),
             Source::Nodes => "nodes".into(),
             Source::Secret(name) => format!("secrets/{}/{name}", config.secret_namespace),
+            Source::Services => "services".into(),
+            Source::EndpointSlices => "endpointslices.discovery.k8s.io".into(),
         }
     }
 }
@@ -255,6 +293,38 @@ fn referenced_secrets(cluster: &Cluster) -> std::collections::BTreeSet<String> {
         .filter_map(|p| p.secret_key_ref.as_ref())
         .map(|r| r.name.clone())
         .collect()
+}
+
+/// Whether the global BGPConfiguration sets a service range (then Services and
+/// EndpointSlices are watched, as confd starts its route generator).
+fn advertises_services(cluster: &Cluster) -> bool {
+    cluster.global_bgp_configuration().is_some_and(|c| {
+        !c.service_cluster_ips.is_empty()
+            || !c.service_external_ips.is_empty()
+            || !c.service_load_balancer_ips.is_empty()
+    })
+}
+
+/// Starts (`wanted`) or stops the Service and EndpointSlice watches; true when one started.
+fn watch_services(
+    state: &mut SyncState,
+    connected: &mut Connected,
+    config: &KubernetesConfig,
+    tx: &Sender,
+    wanted: bool,
+) -> bool {
+    let mut added = false;
+    for source in [Source::Services, Source::EndpointSlices] {
+        if wanted && !state.has(&source) {
+            state.add(source.clone());
+            connected.watch(source, config, tx);
+            added = true;
+        } else if !wanted {
+            state.remove(&source);
+            connected.unwatch(&source);
+        }
+    }
+    added
 }
 
 /// What the task reports.
@@ -418,7 +488,7 @@ pub(super) async fn run(
     progress.api_group = Some(api_group);
     progress.retry_in = None;
     progress.connect_error = None;
-    let mut state = SyncState::default();
+    let mut state = SyncState::new(&config.secret_namespace);
     for kind in CalicoKind::ALL {
         state.add(Source::Calico(kind));
         connected.watch(Source::Calico(kind), &config, &tx);
@@ -450,6 +520,15 @@ pub(super) async fn run(
                 }
                 let changed = state.apply(&source, event);
                 dirty |= changed;
+                // The service watches start as soon as BGPConfigurations have listed, so that
+                // they list alongside the other sources.
+                let configurations = Source::Calico(CalicoKind::BgpConfiguration);
+                if changed
+                    && source == configurations
+                    && let Some(c) = state.listed_cluster(&configurations)
+                {
+                    watch_services(&mut state, &mut connected, &config, &tx, advertises_services(&c));
+                }
                 publish(&status, &progress, Some((&connected, &state)), &config);
                 if let Some(Output::Once(_)) = &output
                     && let Some(error) = state.status().iter().find_map(|s| s.error.clone().filter(|_| !s.listed && !matches!(s.source, Source::Secret(_))))
@@ -471,7 +550,7 @@ pub(super) async fn run(
                 }
                 dirty = false;
                 let started = Instant::now();
-                let (cluster, skipped) = state.cluster(&config.secret_namespace);
+                let (cluster, skipped) = state.cluster();
                 // Watch exactly the referenced Secrets; a new one is waited for.
                 let wanted = referenced_secrets(&cluster);
                 let have = state.secrets();
@@ -487,6 +566,8 @@ pub(super) async fn run(
                     connected.watch(source, &config, &tx);
                     added = true;
                 }
+                // Services and EndpointSlices while a service range is configured.
+                added |= watch_services(&mut state, &mut connected, &config, &tx, advertises_services(&cluster));
                 if added {
                     dirty = true;
                     publish(&status, &progress, Some((&connected, &state)), &config);
