@@ -110,7 +110,7 @@ async fn every_show_request_round_trips() {
         Response::Rib(snap.rib)
     );
     assert_eq!(
-        ask(&s.path, Request::ShowFib).await,
+        ask(&s.path, Request::show_fib()).await,
         Response::Fib(snap.fib.clone())
     );
     assert_eq!(

@@ -521,7 +521,7 @@ fn route_prefixes(json: &str) -> Result<Vec<String>> {
 
 /// `show routes` pages through a table: `--within` a range, `--limit` a page, `--after` the
 /// last prefix of the previous page, in prefix order, and the text output names the command
-/// for the next page.
+/// for the next page; `show fib` pages the kernel's routes the same way.
 #[test]
 fn ns_show_routes_pages_through_a_table() {
     run_scenario("show-routes-pages", &[BASE, BIRD], |artifacts| {
@@ -598,6 +598,39 @@ fn ns_show_routes_pages_through_a_table() {
         // 100.64.19.135, so 100.64.19.0/24 has 136.
         let last = page(&["--within", "100.64.19.0/24", "--limit", "500", "--json"])?;
         ensure!(last.len() == 136, "{} routes in 100.64.19.0/24", last.len());
+        // The kernel's routes page the same way (`show fib`, answered by the kernel task).
+        wait_until("tern's kernel has the table", CONVERGE, || {
+            Ok(kernel_count(&tern_ns, "100.64.0.0/10")? == ROUTES as usize)
+        })?;
+        let out = std::process::Command::new(tern_bin())
+            .args(["show", "fib", "--within", "100.64.16.0/20", "--after"])
+            .args(["100.64.16.4/32", "--limit", "5", "--json", "--socket"])
+            .arg(node.control())
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "show fib: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let fib: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let fib_prefixes: Vec<&str> = fib["routes"]
+            .as_array()
+            .context("show fib has no routes")?
+            .iter()
+            .filter_map(|r| r["prefix"].as_str())
+            .collect();
+        ensure!(
+            fib_prefixes
+                == (5..10)
+                    .map(|i| format!("100.64.16.{i}/32"))
+                    .collect::<Vec<_>>(),
+            "show fib page: {fib_prefixes:?}"
+        );
+        ensure!(
+            fib["desired"].as_u64().is_some_and(|n| n > 5),
+            "show fib counts the whole table: {}",
+            fib["desired"]
+        );
         let text = show_routes(&node, &["--within", "100.64.16.0/20", "--limit", "5"])?;
         artifacts.write("page.txt", &text)?;
         ensure!(

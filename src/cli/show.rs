@@ -48,7 +48,17 @@ pub enum ShowWhat {
     /// RIB sizes: prefixes, paths, shared attribute sets, stale paths.
     Rib,
     /// Routes tern installed in the kernel, their counts by kind and the last kernel error.
-    Fib,
+    Fib {
+        /// Only routes of prefixes inside this one, itself included.
+        #[arg(long, value_name = "PREFIX")]
+        within: Option<IpNet>,
+        /// Only routes of prefixes after this one in prefix order (the previous page's last).
+        #[arg(long, value_name = "PREFIX")]
+        after: Option<IpNet>,
+        /// At most this many routes (and differences), the first in prefix order.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
     /// The daemon: version, router id, AS, uptime, graceful restart.
     Status,
 }
@@ -73,7 +83,15 @@ pub fn run(cli: &Cli, args: &ShowArgs) -> ExitCode {
             },
         },
         ShowWhat::Rib => Request::ShowRib,
-        ShowWhat::Fib => Request::ShowFib,
+        ShowWhat::Fib {
+            within,
+            after,
+            limit,
+        } => Request::ShowFib {
+            within: *within,
+            after: *after,
+            limit: *limit,
+        },
         ShowWhat::Status => Request::ShowStatus,
     };
     let list_peers = matches!(args.what, ShowWhat::Peers { name: None });

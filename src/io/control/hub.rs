@@ -31,6 +31,8 @@ pub struct RouteRequest {
 /// desired set (so a table of a million routes is copied only when someone asks).
 #[derive(Debug)]
 pub struct FibRequest {
+    /// Which routes (`within`, `after`, `limit`).
+    pub query: RouteQuery,
     /// Where to send the status.
     pub reply: oneshot::Sender<FibStatus>,
 }
@@ -174,10 +176,14 @@ impl StatusSource for StatusHub {
     }
 
     async fn fib(&self) -> Result<FibStatus, SourceError> {
+        self.fib_in(RouteQuery::default()).await
+    }
+
+    async fn fib_in(&self, query: RouteQuery) -> Result<FibStatus, SourceError> {
         let requests = lock(&self.fib_requests).clone();
         if let Some(requests) = requests {
             let (reply, answer) = oneshot::channel();
-            if requests.send(FibRequest { reply }).await.is_ok()
+            if requests.send(FibRequest { query, reply }).await.is_ok()
                 && let Ok(fib) = answer.await
             {
                 return Ok(fib);

@@ -46,7 +46,17 @@ pub enum Request {
     /// RIB sizes.
     ShowRib,
     /// Kernel routes and errors.
-    ShowFib,
+    ShowFib {
+        /// Only routes of prefixes inside this one (itself included).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only routes of prefixes ordered after this one (the last of the previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<IpNet>,
+        /// At most this many routes (and as many differences), the first in prefix order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
     /// The daemon.
     ShowStatus,
     /// The readiness decision.
@@ -73,6 +83,15 @@ pub enum Request {
 }
 
 impl Request {
+    /// `ShowFib` of every route.
+    pub fn show_fib() -> Request {
+        Request::ShowFib {
+            within: None,
+            after: None,
+            limit: None,
+        }
+    }
+
     /// `ShowRoutes` of one prefix (exact match), or of every prefix when `None`.
     pub fn show_routes(prefix: Option<IpNet>) -> Request {
         Request::ShowRoutes {

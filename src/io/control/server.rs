@@ -401,10 +401,21 @@ impl<S: StatusSource, A: AdminActions> Ctx<S, A> {
                 })
             }
             Request::ShowRib => self.ask("RIB", source.rib()).await.map(Response::Rib),
-            Request::ShowFib => self
-                .ask("kernel status", source.fib())
-                .await
-                .map(Response::Fib),
+            Request::ShowFib {
+                within,
+                after,
+                limit,
+            } => {
+                let query = RouteQuery {
+                    within,
+                    after,
+                    limit,
+                    ..RouteQuery::default()
+                };
+                self.ask("kernel status", source.fib_in(query))
+                    .await
+                    .map(|fib| Response::Fib(query.select_fib(fib)))
+            }
             Request::ShowStatus => self
                 .ask("daemon status", source.daemon())
                 .await

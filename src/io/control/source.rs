@@ -50,6 +50,21 @@ pub struct RouteQuery {
 }
 
 impl RouteQuery {
+    /// The routes and differences of `fib` in range (`within`, `after`), at most `limit` of
+    /// each, in prefix order.
+    pub fn select_fib(&self, mut fib: FibStatus) -> FibStatus {
+        let in_range = |p: &IpNet| {
+            self.within.is_none_or(|w| w.contains(p)) && self.after.is_none_or(|a| *p > a)
+        };
+        fib.routes.retain(|r| in_range(&r.prefix));
+        fib.differences.retain(|d| in_range(&d.prefix));
+        if let Some(limit) = self.limit {
+            fib.routes.truncate(limit);
+            fib.differences.truncate(limit);
+        }
+        fib
+    }
+
     /// Whether a route with this prefix is selected (for an address: any prefix holding it;
     /// the source picks the longest).
     pub fn matches(&self, prefix: &IpNet) -> bool {
@@ -81,6 +96,15 @@ pub trait StatusSource: Send + Sync + 'static {
     /// table size (metrics scrapes, the BIRD socket's `show protocols`).
     fn fib_summary(&self) -> impl Future<Output = Result<FibStatus, SourceError>> + Send {
         self.fib()
+    }
+    /// The kernel side with the routes a query selects (`within`, `after`, `limit`; the
+    /// prefix and address of a route query are not used). By default all of [`Self::fib`],
+    /// filtered here; the daemon's hub passes the query to the kernel task.
+    fn fib_in(
+        &self,
+        query: RouteQuery,
+    ) -> impl Future<Output = Result<FibStatus, SourceError>> + Send {
+        async move { self.fib().await.map(|fib| query.select_fib(fib)) }
     }
 }
 

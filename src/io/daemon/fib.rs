@@ -8,7 +8,7 @@ use tracing::info;
 use crate::daemon as glue;
 use crate::fib::KernelRoute;
 use crate::io::control::FibRequest;
-use crate::io::kernel::{DesiredChange, KernelStatus};
+use crate::io::kernel::{DesiredChange, KernelStatus, RouteRange};
 use crate::status::{self, Timestamp};
 
 use super::FIB_PUSH_INTERVAL;
@@ -100,8 +100,13 @@ impl Supervisor {
     pub(super) fn answer_fib(&self, request: FibRequest) {
         let mut fib = self.fib_status();
         let query = self.kernel.query();
+        let range = RouteRange {
+            within: request.query.within,
+            after: request.query.after,
+            limit: request.query.limit,
+        };
         tokio::spawn(async move {
-            if let Some(routes) = query.routes().await {
+            if let Some(routes) = query.routes(range).await {
                 fib.routes = routes.installed;
                 fib.differences = routes
                     .differences

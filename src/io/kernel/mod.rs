@@ -184,7 +184,7 @@ pub(super) enum Command {
     Converged,
     HoldStale(Duration),
     IgnoredInterfaces(Vec<String>),
-    Routes(tokio::sync::oneshot::Sender<KernelRoutes>),
+    Routes(RouteRange, tokio::sync::oneshot::Sender<KernelRoutes>),
     Shutdown(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -196,6 +196,25 @@ pub struct KernelRoutes {
     pub installed: Vec<KernelRoute>,
     /// Prefixes where the kernel does not hold what is desired, by prefix.
     pub differences: Vec<RouteDifference>,
+}
+
+/// Which of the kernel task's routes a query wants: in a range, after a prefix, at most so many
+/// (of the routes, and as many of the differences), in prefix order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteRange {
+    /// Only prefixes inside this one (itself included).
+    pub within: Option<IpNet>,
+    /// Only prefixes ordered after this one.
+    pub after: Option<IpNet>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+impl RouteRange {
+    /// Whether `prefix` is in the range (the limit aside).
+    pub fn contains(&self, prefix: &IpNet) -> bool {
+        self.within.is_none_or(|w| w.contains(prefix)) && self.after.is_none_or(|a| *prefix > a)
+    }
 }
 
 /// A prefix whose route in the kernel is not the desired one.
@@ -220,9 +239,9 @@ pub struct KernelQuery {
 impl KernelQuery {
     /// The kernel task's routes, installed and differing from the desired ones; `None` when
     /// the task has stopped. The task answers between its passes.
-    pub async fn routes(&self) -> Option<KernelRoutes> {
+    pub async fn routes(&self, range: RouteRange) -> Option<KernelRoutes> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.commands.send(Command::Routes(reply)).ok()?;
+        self.commands.send(Command::Routes(range, reply)).ok()?;
         answer.await.ok()
     }
 }
@@ -243,7 +262,7 @@ impl std::fmt::Debug for Command {
             Command::Converged => f.write_str("Converged"),
             Command::HoldStale(hold) => write!(f, "HoldStale({hold:?})"),
             Command::IgnoredInterfaces(i) => write!(f, "IgnoredInterfaces({i:?})"),
-            Command::Routes(_) => f.write_str("Routes"),
+            Command::Routes(range, _) => write!(f, "Routes({range:?})"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }

@@ -33,7 +33,7 @@ use super::codec::{
 use super::writer::{RouteWriter, WriterClosed};
 use super::{
     Command, DesiredChange, DesiredUpdate, KernelConfig, KernelError, KernelRoutes, KernelStatus,
-    LearnedRoute, LearnedRouteEvent, RouteDifference,
+    LearnedRoute, LearnedRouteEvent, RouteDifference, RouteRange,
 };
 use crate::fib::{
     FibChange, FibTable, Formed, KernelRoute, KernelRouteKind, NextHop, RouteKey, StaleRoutes,
@@ -241,8 +241,8 @@ impl KernelTask {
                             self.need_resync = true;
                         }
                     }
-                    Some(Command::Routes(reply)) => {
-                        let _ = reply.send(self.routes_report());
+                    Some(Command::Routes(range, reply)) => {
+                        let _ = reply.send(self.routes_report(range));
                     }
                     Some(Command::Shutdown(done)) => {
                         self.stop().await;
@@ -441,17 +441,26 @@ impl KernelTask {
 
     /// Every installed route, and each prefix where the kernel does not hold the desired route:
     /// the writes a full pass would make now (pending), with the reason of those that failed.
-    fn routes_report(&self) -> KernelRoutes {
-        let mut installed: Vec<KernelRoute> = self.fib.installed_routes().collect();
+    fn routes_report(&self, range: RouteRange) -> KernelRoutes {
+        let mut installed: Vec<KernelRoute> = self
+            .fib
+            .installed_routes()
+            .filter(|route| range.contains(&route.prefix))
+            .collect();
         installed.sort_unstable_by_key(|route| (route.prefix, route.metric));
+        if let Some(limit) = range.limit {
+            installed.truncate(limit);
+        }
         if !self.config.program {
             return KernelRoutes {
                 installed,
                 differences: Vec::new(),
             };
         }
+        let mut prefixes = self.fib.all_prefixes();
+        prefixes.retain(|prefix| range.contains(prefix));
         let diff = self.fib.diff(
-            &self.fib.all_prefixes(),
+            &prefixes,
             |hops| self.form(hops),
             |prefix| self.stale.keeps(prefix),
         );
@@ -482,6 +491,9 @@ impl KernelTask {
             .collect();
         differences.sort_by_key(|d| d.prefix);
         differences.dedup_by_key(|d| d.prefix);
+        if let Some(limit) = range.limit {
+            differences.truncate(limit);
+        }
         KernelRoutes {
             installed,
             differences,
