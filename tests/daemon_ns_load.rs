@@ -134,6 +134,56 @@ fn kernel_count(ns: &Netns, root: &str) -> Result<usize> {
     Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
 }
 
+/// Namespaces `(label, address)` on one LAN (a /24 each on `eth0`).
+fn lan(hosts: &[(&str, &str)]) -> Result<(Switch, Vec<Netns>)> {
+    let lan = Switch::new("lan")?;
+    let mut nss = Vec::new();
+    for (label, ip) in hosts {
+        let ns = Netns::new(label)?;
+        lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
+        nss.push(ns);
+    }
+    Ok((lan, nss))
+}
+
+/// The BIRD injector: `routes` /32s from 100.64.0.0 up (announced in reverse order when
+/// `reversed`), over eBGP to tern; no kernel protocol.
+fn injector(ns: &Netns, artifacts: &Artifacts, routes: u32, reversed: bool) -> Result<Bird> {
+    let mut table: Vec<String> = (0..routes)
+        .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
+        .collect();
+    if reversed {
+        table.reverse();
+    }
+    let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
+    let mut config = BirdConfig::new(INJECTOR_IP)
+        .with_static("inject", &table_refs)
+        .with_peer(BirdPeer::new(
+            "tern",
+            INJECTOR_IP,
+            INJECTOR_AS,
+            TERN_IP,
+            TERN_AS,
+            &[Family::Ipv4Unicast],
+        ));
+    config.kernel = false;
+    Bird::start(ns, artifacts, "injector", &config)
+}
+
+/// The BIRD observer: receives tern's routes over eBGP; no kernel protocol.
+fn observer(ns: &Netns, artifacts: &Artifacts) -> Result<Bird> {
+    let mut config = BirdConfig::new(OBSERVER_IP).with_peer(BirdPeer::new(
+        "tern",
+        OBSERVER_IP,
+        OBSERVER_AS,
+        TERN_IP,
+        TERN_AS,
+        &[Family::Ipv4Unicast],
+    ));
+    config.kernel = false;
+    Bird::start(ns, artifacts, "observer", &config)
+}
+
 /// Keeps a raw session alive (reads whatever tern sends, answers with KEEPALIVEs) on a thread.
 struct Drain {
     stop: Arc<AtomicBool>,
@@ -178,46 +228,16 @@ impl Drop for Drain {
 #[test]
 fn ns_export_does_not_stall_after_a_flood() {
     run_scenario("export-after-flood", &[BASE, BIRD], |artifacts| {
-        let lan = Switch::new("lan")?;
-        let mut nss = Vec::new();
-        for (label, ip) in [
+        let (_lan, nss) = lan(&[
             ("tern", TERN_IP),
             ("inj", INJECTOR_IP),
             ("obs", OBSERVER_IP),
             ("flood", FLOODER_IP),
-        ] {
-            let ns = Netns::new(label)?;
-            lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
-            nss.push(ns);
-        }
+        ])?;
         let (tern_ns, inj_ns, obs_ns, flood_ns) = (&nss[0], &nss[1], &nss[2], &nss[3]);
 
-        let table: Vec<String> = (0..TABLE)
-            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
-            .collect();
-        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
-        let mut inj_config = BirdConfig::new(INJECTOR_IP)
-            .with_static("inject", &table_refs)
-            .with_peer(BirdPeer::new(
-                "tern",
-                INJECTOR_IP,
-                INJECTOR_AS,
-                TERN_IP,
-                TERN_AS,
-                &[Family::Ipv4Unicast],
-            ));
-        inj_config.kernel = false;
-        let _injector = Bird::start(inj_ns, artifacts, "injector", &inj_config)?;
-        let mut obs_config = BirdConfig::new(OBSERVER_IP).with_peer(BirdPeer::new(
-            "tern",
-            OBSERVER_IP,
-            OBSERVER_AS,
-            TERN_IP,
-            TERN_AS,
-            &[Family::Ipv4Unicast],
-        ));
-        obs_config.kernel = false;
-        let observer = Bird::start(obs_ns, artifacts, "observer", &obs_config)?;
+        let _injector = injector(inj_ns, artifacts, TABLE, false)?;
+        let observer = observer(obs_ns, artifacts)?;
 
         let node = TernNode::write(artifacts, "n1", &manifests(false), "")?;
         let manifest_path = node.dir.join("resources").join("cluster.yaml");
@@ -349,18 +369,12 @@ fn peer_json(node: &TernNode, address: &str) -> Result<serde_json::Value> {
 #[test]
 fn ns_a_slow_peer_delays_no_one_and_shows_its_backlog() {
     run_scenario("slow-peer-backlog", &[BASE, BIRD], |artifacts| {
-        let lan = Switch::new("lan")?;
-        let mut nss = Vec::new();
-        for (label, ip) in [
+        let (_lan, nss) = lan(&[
             ("tern", TERN_IP),
             ("inj", INJECTOR_IP),
             ("obs", OBSERVER_IP),
             ("slow", SLOW_IP),
-        ] {
-            let ns = Netns::new(label)?;
-            lan.attach(&ns, "eth0", &[&format!("{ip}/24")])?;
-            nss.push(ns);
-        }
+        ])?;
         let (tern_ns, inj_ns, obs_ns, slow_ns) = (&nss[0], &nss[1], &nss[2], &nss[3]);
         // Small socket buffers, so that what the slow peer does not read stays in tern.
         tern_ns.sysctl("net.ipv4.tcp_wmem", "4096 16384 65536")?;
@@ -373,16 +387,7 @@ fn ns_a_slow_peer_delays_no_one_and_shows_its_backlog() {
             "",
         )?;
         let _tern = node.start(tern_ns, artifacts)?;
-        let mut obs_config = BirdConfig::new(OBSERVER_IP).with_peer(BirdPeer::new(
-            "tern",
-            OBSERVER_IP,
-            OBSERVER_AS,
-            TERN_IP,
-            TERN_AS,
-            &[Family::Ipv4Unicast],
-        ));
-        obs_config.kernel = false;
-        let observer = Bird::start(obs_ns, artifacts, "observer", &obs_config)?;
+        let observer = observer(obs_ns, artifacts)?;
         // The slow peer: hold time 0 (no KEEPALIVEs needed), never reads after the OPENs.
         let slow = RawPeer::establish(
             slow_ns,
@@ -399,22 +404,7 @@ fn ns_a_slow_peer_delays_no_one_and_shows_its_backlog() {
                 && node.peer_state(SLOW_IP)? == "Established")
         })?;
 
-        let table: Vec<String> = (0..TABLE)
-            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
-            .collect();
-        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
-        let mut inj_config = BirdConfig::new(INJECTOR_IP)
-            .with_static("inject", &table_refs)
-            .with_peer(BirdPeer::new(
-                "tern",
-                INJECTOR_IP,
-                INJECTOR_AS,
-                TERN_IP,
-                TERN_AS,
-                &[Family::Ipv4Unicast],
-            ));
-        inj_config.kernel = false;
-        let _injector = Bird::start(inj_ns, artifacts, "injector", &inj_config)?;
+        let _injector = injector(inj_ns, artifacts, TABLE, false)?;
 
         // The observer gets the whole table while the slow peer reads nothing.
         let all = u64::from(TABLE) + 1;
@@ -532,23 +522,7 @@ fn ns_show_routes_pages_through_a_table() {
         lan.attach(&inj_ns, "eth0", &[&format!("{INJECTOR_IP}/24")])?;
         const ROUTES: u32 = 5_000;
         // Announced in reverse order: the pages' order is tern's, not the arrival order.
-        let table: Vec<String> = (0..ROUTES)
-            .rev()
-            .map(|i| host(Ipv4Addr::new(100, 64, 0, 0), i).to_string())
-            .collect();
-        let table_refs: Vec<&str> = table.iter().map(String::as_str).collect();
-        let mut inj_config = BirdConfig::new(INJECTOR_IP)
-            .with_static("inject", &table_refs)
-            .with_peer(BirdPeer::new(
-                "tern",
-                INJECTOR_IP,
-                INJECTOR_AS,
-                TERN_IP,
-                TERN_AS,
-                &[Family::Ipv4Unicast],
-            ));
-        inj_config.kernel = false;
-        let _injector = Bird::start(&inj_ns, artifacts, "injector", &inj_config)?;
+        let _injector = injector(&inj_ns, artifacts, ROUTES, true)?;
         let node = TernNode::write(artifacts, "n1", &manifests(false), "")?;
         let _tern = node.start(&tern_ns, artifacts)?;
         wait_until("tern holds the injector's table", CONVERGE, || {
